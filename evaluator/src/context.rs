@@ -1,0 +1,98 @@
+//! The evaluation context: flat, as in OpenFeature (`targetingKey` plus attributes).
+
+use std::collections::BTreeMap;
+
+use serde::ser::SerializeMap;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+pub const TARGETING_KEY: &str = "targetingKey";
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Context {
+    pub targeting_key: Option<String>,
+    pub attributes: BTreeMap<String, Value>,
+}
+
+impl Context {
+    pub fn new(targeting_key: impl Into<String>) -> Self {
+        Context { targeting_key: Some(targeting_key.into()), attributes: BTreeMap::new() }
+    }
+
+    pub fn with(mut self, name: impl Into<String>, value: impl Into<Value>) -> Self {
+        self.attributes.insert(name.into(), value.into());
+        self
+    }
+
+    /// A context from any JSON value; the error says what is wrong with it.
+    pub fn from_value(value: Value) -> Result<Self, String> {
+        let Value::Object(map) = value else {
+            return Err(format!("context must be a JSON object, not {}", kind(&value)));
+        };
+        let mut context = Context::default();
+        for (name, value) in map {
+            if name == TARGETING_KEY {
+                match value {
+                    Value::String(key) => context.targeting_key = Some(key),
+                    Value::Null => {}
+                    other => return Err(format!("targetingKey must be a string, not {}", kind(&other))),
+                }
+            } else {
+                context.attributes.insert(name, value);
+            }
+        }
+        Ok(context)
+    }
+
+    /// An attribute by name; `targetingKey` is one too.
+    pub fn get(&self, name: &str) -> Option<Attribute<'_>> {
+        if name == TARGETING_KEY {
+            return self.targeting_key.as_deref().map(Attribute::Text);
+        }
+        match self.attributes.get(name)? {
+            Value::Null => None,
+            Value::String(text) => Some(Attribute::Text(text)),
+            Value::Bool(true) => Some(Attribute::Text("true")),
+            Value::Bool(false) => Some(Attribute::Text("false")),
+            Value::Number(number) => Some(Attribute::Number(number.to_string())),
+            _ => Some(Attribute::Structure),
+        }
+    }
+}
+
+/// An attribute as constraints see it: scalars compare as text.
+pub enum Attribute<'a> {
+    Text(&'a str),
+    Number(String),
+    Structure,
+}
+
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+impl Serialize for Context {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(None)?;
+        if let Some(key) = &self.targeting_key {
+            map.serialize_entry(TARGETING_KEY, key)?;
+        }
+        for (name, value) in &self.attributes {
+            map.serialize_entry(name, value)?;
+        }
+        map.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Context {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Context::from_value(Value::deserialize(deserializer)?).map_err(serde::de::Error::custom)
+    }
+}

@@ -1,0 +1,525 @@
+//! Evaluation: who is in the rollout, and which values they get.
+//!
+//! An [`Evaluator`] is built once from a plan (parsed, validated, indexed); each
+//! evaluation is then a few lookups and one hash, with no allocation on the way to
+//! a decision.
+
+use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::bucket::{Salt, basis_points};
+use crate::context::{Attribute, Context};
+use crate::model::{Constraint, FlagType, Operator, Plan};
+use crate::semver::{OwnedVersion, Version};
+use crate::validate::{Invalid, parse_plan, plan_from_value, read_plan};
+
+/// Why a unit got the values it got (OpenFeature's resolution reasons).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Reason {
+    /// Decided by the unit's bucket against the active stage's percentage.
+    Split,
+    /// Decided by an include or exclude list, or a constraint.
+    TargetingMatch,
+    /// The environment's kill switch is on: everyone gets the fallbacks.
+    Disabled,
+    /// No active stage: everyone gets the fallbacks.
+    Default,
+    /// Something was wrong; see the error code. Everyone gets the fallbacks.
+    Error,
+}
+
+/// OpenFeature's error codes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ErrorCode {
+    /// Unknown rollout, environment or flag.
+    FlagNotFound,
+    /// The plan could not be read (not JSON, or the wrong shape).
+    ParseError,
+    /// A flag was asked for as a type it is not.
+    TypeMismatch,
+    /// A stage is active and the context has no targeting key.
+    TargetingKeyMissing,
+    /// The context, or an attribute a constraint needs, is malformed.
+    InvalidContext,
+    /// The plan was read but breaks the rules (see the message).
+    General,
+}
+
+/// The answer for one unit in one rollout and environment.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Evaluation<'a> {
+    /// Every flag of the rollout (none when the rollout is unknown).
+    pub values: Cow<'a, Map<String, Value>>,
+    /// The environment's active stage, when one applies.
+    pub stage: Option<Cow<'a, str>>,
+    /// The unit's bucket (0..=9999), when there is a unit and an active stage.
+    pub bucket: Option<u16>,
+    /// Whether the unit gets the active stage's values.
+    pub in_rollout: bool,
+    pub reason: Reason,
+    pub error_code: Option<ErrorCode>,
+    pub error_message: Option<String>,
+    /// The plan revision this was computed from.
+    pub revision: u64,
+}
+
+impl Evaluation<'_> {
+    pub fn into_owned(self) -> Evaluation<'static> {
+        Evaluation {
+            values: Cow::Owned(self.values.into_owned()),
+            stage: self.stage.map(|stage| Cow::Owned(stage.into_owned())),
+            bucket: self.bucket,
+            in_rollout: self.in_rollout,
+            reason: self.reason,
+            error_code: self.error_code,
+            error_message: self.error_message,
+            revision: self.revision,
+        }
+    }
+
+    /// An error with no values at all (no plan, or an unknown rollout).
+    pub fn error(code: ErrorCode, message: impl Into<String>, revision: u64) -> Evaluation<'static> {
+        Evaluation {
+            values: Cow::Owned(Map::new()),
+            stage: None,
+            bucket: None,
+            in_rollout: false,
+            reason: Reason::Error,
+            error_code: Some(code),
+            error_message: Some(message.into()),
+            revision,
+        }
+    }
+}
+
+/// One flag's answer, for callers that want a single typed value (OpenFeature's
+/// `resolveBooleanEvaluation` and friends).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Resolution<'a> {
+    /// The flag's value, or `None` on an error (the caller uses its own default).
+    pub value: Option<Cow<'a, Value>>,
+    pub stage: Option<Cow<'a, str>>,
+    pub bucket: Option<u16>,
+    pub in_rollout: bool,
+    pub reason: Reason,
+    pub error_code: Option<ErrorCode>,
+    pub error_message: Option<String>,
+    pub revision: u64,
+}
+
+/// A prepared plan. Cheap to query from many threads at once.
+#[derive(Debug)]
+pub struct Evaluator {
+    plan: Plan,
+    rollouts: Vec<PreparedRollout>,
+    rollout_index: FastMap<usize>,
+}
+
+#[derive(Debug)]
+struct PreparedRollout {
+    salt: Salt,
+    flags: FastMap<(usize, FlagType)>,
+    fallbacks: Map<String, Value>,
+    /// Per flag (in `flags` order): whether the fallback is `true`.
+    fallback_on: Vec<bool>,
+    stages: Vec<PreparedStage>,
+    environments: Vec<PreparedEnvironment>,
+    environment_index: FastMap<usize>,
+}
+
+#[derive(Debug)]
+struct PreparedStage {
+    id: String,
+    points: u16,
+    /// The fallbacks with this stage's values over them.
+    values: Map<String, Value>,
+    /// Per flag: whether the value is `true`.
+    on: Vec<bool>,
+}
+
+#[derive(Debug)]
+struct PreparedEnvironment {
+    name: String,
+    active_stage: Option<usize>,
+    kill_switch: bool,
+    include: FastSet,
+    exclude: FastSet,
+    constraints: Vec<PreparedConstraint>,
+}
+
+#[derive(Debug)]
+enum PreparedConstraint {
+    In { attribute: String, values: FastSet, negate: bool },
+    Semver { attribute: String, operator: Operator, version: OwnedVersion },
+}
+
+/// Indices of a (rollout, flag, environment) triple, for [`Evaluator::is_enabled_at`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Gate {
+    rollout: u32,
+    environment: u32,
+    flag: u32,
+}
+
+/// How a unit was decided, before values are attached.
+enum Decision {
+    Values { stage: Option<usize>, in_rollout: bool, bucket: Option<u16>, reason: Reason },
+    Failed { code: ErrorCode, message: String },
+}
+
+impl Evaluator {
+    /// Parses, validates and prepares a plan from JSON text.
+    pub fn from_json(text: &str) -> Result<Self, Invalid> {
+        Ok(Self::new(parse_plan(text)?))
+    }
+
+    /// Validates and prepares a plan from a JSON value.
+    pub fn from_value(value: Value) -> Result<Self, Invalid> {
+        Ok(Self::new(plan_from_value(value)?))
+    }
+
+    /// Validates and prepares a plan.
+    pub fn from_plan(plan: Plan) -> Result<Self, Invalid> {
+        let problems = crate::validate::validate(&plan);
+        if problems.is_empty() { Ok(Self::new(plan)) } else { Err(Invalid(problems)) }
+    }
+
+    /// Prepares a plan that has been validated.
+    fn new(plan: Plan) -> Self {
+        let mut rollouts = Vec::with_capacity(plan.rollouts.len());
+        let mut rollout_index = FastMap::default();
+        for (key, rollout) in &plan.rollouts {
+            let fallbacks: Map<String, Value> =
+                rollout.flags.iter().map(|(name, flag)| (name.clone(), flag.fallback.clone())).collect();
+            let on = |values: &Map<String, Value>| -> Vec<bool> {
+                rollout.flags.keys().map(|name| values.get(name) == Some(&Value::Bool(true))).collect()
+            };
+            let stages: Vec<PreparedStage> = rollout
+                .stages
+                .iter()
+                .map(|stage| {
+                    let mut values = fallbacks.clone();
+                    for (name, value) in &stage.values {
+                        values.insert(name.clone(), value.clone());
+                    }
+                    PreparedStage {
+                        id: stage.id.clone(),
+                        points: basis_points(&stage.percentage).unwrap_or(0),
+                        on: on(&values),
+                        values,
+                    }
+                })
+                .collect();
+            let environments: Vec<PreparedEnvironment> = rollout
+                .environments
+                .iter()
+                .map(|(name, env)| PreparedEnvironment {
+                    name: name.clone(),
+                    active_stage: env.active_stage.as_ref().and_then(|id| stages.iter().position(|s| &s.id == id)),
+                    kill_switch: env.kill_switch,
+                    include: env.include.iter().map(|key| key.as_str().into()).collect(),
+                    exclude: env.exclude.iter().map(|key| key.as_str().into()).collect(),
+                    constraints: env.constraints.iter().filter_map(prepare_constraint).collect(),
+                })
+                .collect();
+            rollout_index.insert(key.as_str().into(), rollouts.len());
+            rollouts.push(PreparedRollout {
+                salt: Salt::new(rollout.salt(key)),
+                flags: rollout.flags.iter().enumerate().map(|(i, (n, f))| (n.as_str().into(), (i, f.kind))).collect(),
+                fallback_on: on(&fallbacks),
+                fallbacks,
+                stages,
+                environment_index: environments.iter().enumerate().map(|(i, e)| (e.name.as_str().into(), i)).collect(),
+                environments,
+            });
+        }
+        Evaluator { plan, rollouts, rollout_index }
+    }
+
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    pub fn revision(&self) -> u64 {
+        self.plan.revision
+    }
+
+    /// Every flag's value for `context` in `rollout` and `environment`.
+    pub fn evaluate(&self, rollout: &str, environment: &str, context: &Context) -> Evaluation<'_> {
+        let revision = self.plan.revision;
+        let Some(prepared) = self.rollout(rollout) else {
+            return Evaluation::error(ErrorCode::FlagNotFound, format!("rollout '{rollout}' not found"), revision);
+        };
+        let decision = match prepared.environment(environment) {
+            None => Decision::Failed {
+                code: ErrorCode::FlagNotFound,
+                message: format!("environment '{environment}' not found in rollout '{rollout}'"),
+            },
+            Some(env) => decide(prepared, env, context.targeting_key.as_deref(), Some(context)),
+        };
+        match decision {
+            Decision::Values { stage, in_rollout, bucket, reason } => {
+                let stage = stage.map(|i| &prepared.stages[i]);
+                let values = match stage {
+                    Some(stage) if in_rollout => &stage.values,
+                    _ => &prepared.fallbacks,
+                };
+                Evaluation {
+                    values: Cow::Borrowed(values),
+                    stage: stage.map(|stage| Cow::Borrowed(stage.id.as_str())),
+                    bucket,
+                    in_rollout,
+                    reason,
+                    error_code: None,
+                    error_message: None,
+                    revision,
+                }
+            }
+            Decision::Failed { code, message } => Evaluation {
+                values: Cow::Borrowed(&prepared.fallbacks),
+                stage: None,
+                bucket: None,
+                in_rollout: false,
+                reason: Reason::Error,
+                error_code: Some(code),
+                error_message: Some(message),
+                revision,
+            },
+        }
+    }
+
+    /// Evaluates with a context given as JSON; a malformed context is an
+    /// `INVALID_CONTEXT` answer, never an error.
+    pub fn evaluate_value(&self, rollout: &str, environment: &str, context: Value) -> Evaluation<'_> {
+        match Context::from_value(context) {
+            Ok(context) => self.evaluate(rollout, environment, &context),
+            Err(message) => {
+                let mut evaluation = Evaluation::error(ErrorCode::InvalidContext, message, self.plan.revision);
+                if let Some(prepared) = self.rollout(rollout) {
+                    evaluation.values = Cow::Borrowed(&prepared.fallbacks);
+                }
+                evaluation
+            }
+        }
+    }
+
+    /// One flag's value; `expected` turns a flag of another type into `TYPE_MISMATCH`.
+    pub fn resolve(
+        &self,
+        rollout: &str,
+        flag: &str,
+        environment: &str,
+        context: &Context,
+        expected: Option<FlagType>,
+    ) -> Resolution<'_> {
+        let found = self.rollout(rollout).and_then(|prepared| prepared.flags.get(flag)).copied();
+        let mismatch = match (found, expected) {
+            (None, _) => Some((ErrorCode::FlagNotFound, format!("flag '{flag}' not found in rollout '{rollout}'"))),
+            (Some((_, kind)), Some(want)) if kind != want => Some((
+                ErrorCode::TypeMismatch,
+                format!("flag '{flag}' is a {}, not a {}", kind.name(), want.name()),
+            )),
+            _ => None,
+        };
+        let evaluation = self.evaluate(rollout, environment, context);
+        let (error_code, error_message) = match mismatch {
+            Some((code, message)) if evaluation.error_code.is_none() => (Some(code), Some(message)),
+            _ => (evaluation.error_code, evaluation.error_message),
+        };
+        let value = match (&evaluation.values, error_code) {
+            (_, Some(_)) => None,
+            (Cow::Borrowed(values), None) => values.get(flag).map(Cow::Borrowed),
+            (Cow::Owned(values), None) => values.get(flag).cloned().map(Cow::Owned),
+        };
+        Resolution {
+            value,
+            stage: evaluation.stage,
+            bucket: evaluation.bucket,
+            in_rollout: evaluation.in_rollout,
+            reason: if error_code.is_some() { Reason::Error } else { evaluation.reason },
+            error_code,
+            error_message,
+            revision: evaluation.revision,
+        }
+    }
+
+    /// Looks up a (rollout, boolean flag, environment) triple once, for [`Self::is_enabled_at`].
+    pub fn gate(&self, rollout: &str, flag: &str, environment: &str) -> Option<Gate> {
+        let index = *self.rollout_index.get(rollout)?;
+        let prepared = &self.rollouts[index];
+        let &(flag, kind) = prepared.flags.get(flag)?;
+        let environment = *prepared.environment_index.get(environment)?;
+        (kind == FlagType::Boolean).then_some(Gate {
+            rollout: index as u32,
+            environment: environment as u32,
+            flag: flag as u32,
+        })
+    }
+
+    /// The fast path: whether a boolean flag is on for a targeting key alone.
+    /// `false` for anything unknown or not boolean, and on every error.
+    pub fn is_enabled(&self, rollout: &str, flag: &str, environment: &str, targeting_key: &str) -> bool {
+        self.gate(rollout, flag, environment).is_some_and(|gate| self.is_enabled_at(gate, targeting_key))
+    }
+
+    pub fn is_enabled_at(&self, gate: Gate, targeting_key: &str) -> bool {
+        let Some(prepared) = self.rollouts.get(gate.rollout as usize) else { return false };
+        let Some(env) = prepared.environments.get(gate.environment as usize) else { return false };
+        let flag = gate.flag as usize;
+        match decide(prepared, env, Some(targeting_key), None) {
+            Decision::Values { stage: Some(stage), in_rollout: true, .. } => prepared.stages[stage].on[flag],
+            _ => prepared.fallback_on[flag],
+        }
+    }
+
+    fn rollout(&self, key: &str) -> Option<&PreparedRollout> {
+        self.rollout_index.get(key).map(|&i| &self.rollouts[i])
+    }
+}
+
+impl PreparedRollout {
+    fn environment(&self, name: &str) -> Option<&PreparedEnvironment> {
+        self.environment_index.get(name).map(|&i| &self.environments[i])
+    }
+}
+
+/// Evaluates against a plan given as JSON text, for callers without a prepared
+/// evaluator: a plan that cannot be read is a `PARSE_ERROR` answer, one that breaks
+/// the rules a `GENERAL` one.
+pub fn evaluate_once(plan: &str, rollout: &str, environment: &str, context: &Context) -> Evaluation<'static> {
+    let evaluator = match read_plan(plan) {
+        Err(invalid) => return Evaluation::error(ErrorCode::ParseError, invalid.to_string(), 0),
+        Ok(plan) => Evaluator::from_plan(plan),
+    };
+    match evaluator {
+        Ok(evaluator) => evaluator.evaluate(rollout, environment, context).into_owned(),
+        Err(invalid) => Evaluation::error(ErrorCode::General, invalid.to_string(), 0),
+    }
+}
+
+/// The rule, in order: kill switch, active stage, targeting key, exclude, include,
+/// constraints, bucket. `context` is `None` on the fast path (a key and no attributes).
+fn decide(
+    rollout: &PreparedRollout,
+    env: &PreparedEnvironment,
+    key: Option<&str>,
+    context: Option<&Context>,
+) -> Decision {
+    if env.kill_switch {
+        return Decision::Values { stage: None, in_rollout: false, bucket: None, reason: Reason::Disabled };
+    }
+    let Some(stage) = env.active_stage else {
+        return Decision::Values { stage: None, in_rollout: false, bucket: None, reason: Reason::Default };
+    };
+    let Some(key) = key else {
+        return Decision::Failed {
+            code: ErrorCode::TargetingKeyMissing,
+            message: "the context has no targetingKey, and the active stage needs one to bucket by".into(),
+        };
+    };
+    let bucket = rollout.salt.bucket(key);
+    let decided = |in_rollout, reason| Decision::Values { stage: Some(stage), in_rollout, bucket: Some(bucket), reason };
+    if !env.exclude.is_empty() && env.exclude.contains(key) {
+        return decided(false, Reason::TargetingMatch);
+    }
+    if !env.include.is_empty() && env.include.contains(key) {
+        return decided(true, Reason::TargetingMatch);
+    }
+    for constraint in &env.constraints {
+        match holds(constraint, key, context) {
+            Ok(true) => {}
+            Ok(false) => return decided(false, Reason::TargetingMatch),
+            Err(message) => return Decision::Failed { code: ErrorCode::InvalidContext, message },
+        }
+    }
+    decided(bucket < rollout.stages[stage].points, Reason::Split)
+}
+
+fn holds(constraint: &PreparedConstraint, key: &str, context: Option<&Context>) -> Result<bool, String> {
+    let name = match constraint {
+        PreparedConstraint::In { attribute, .. } | PreparedConstraint::Semver { attribute, .. } => attribute,
+    };
+    let attribute = match context {
+        Some(context) => context.get(name),
+        None => (name == crate::context::TARGETING_KEY).then_some(Attribute::Text(key)),
+    };
+    let text: Option<Cow<'_, str>> = match attribute {
+        None => None,
+        Some(Attribute::Text(text)) => Some(Cow::Borrowed(text)),
+        Some(Attribute::Number(text)) => Some(Cow::Owned(text)),
+        Some(Attribute::Structure) => {
+            return Err(format!("attribute '{name}' must be a string, number or boolean"));
+        }
+    };
+    match constraint {
+        PreparedConstraint::In { values, negate, .. } => {
+            Ok(text.is_some_and(|text| values.contains(text.as_ref())) != *negate)
+        }
+        PreparedConstraint::Semver { operator, version, .. } => {
+            let Some(text) = text else { return Ok(false) };
+            let Some(actual) = Version::parse(&text) else {
+                return Err(format!("attribute '{name}' is '{text}', which is not a version such as 3.4.1"));
+            };
+            let order = actual.cmp(&version.as_version());
+            Ok(match operator {
+                Operator::SemverEq => order.is_eq(),
+                Operator::SemverGt => order.is_gt(),
+                Operator::SemverGte => order.is_ge(),
+                Operator::SemverLt => order.is_lt(),
+                Operator::SemverLte => order.is_le(),
+                Operator::In | Operator::NotIn => false,
+            })
+        }
+    }
+}
+
+fn prepare_constraint(constraint: &Constraint) -> Option<PreparedConstraint> {
+    let attribute = constraint.attribute.clone();
+    Some(match constraint.operator {
+        Operator::In | Operator::NotIn => PreparedConstraint::In {
+            attribute,
+            values: constraint.values.iter().map(|v| v.as_str().into()).collect(),
+            negate: constraint.operator == Operator::NotIn,
+        },
+        operator => PreparedConstraint::Semver {
+            attribute,
+            operator,
+            version: OwnedVersion::parse(constraint.value.as_deref()?)?,
+        },
+    })
+}
+
+/// FNV-1a: lookups of short keys (rollout, environment, user ids) in a prepared
+/// plan, where SipHash's flooding resistance buys nothing and costs most of an
+/// evaluation.
+#[derive(Clone, Copy, Debug)]
+struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Self {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Hasher for Fnv {
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.0 = (self.0 ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type FastMap<V> = HashMap<Box<str>, V, BuildHasherDefault<Fnv>>;
+type FastSet = HashSet<Box<str>, BuildHasherDefault<Fnv>>;

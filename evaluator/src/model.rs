@@ -1,0 +1,288 @@
+//! The plan document (DESIGN.md, "The plan document"), as serde types.
+//!
+//! Shape only: whatever serde can check (required fields, JSON types, enums) is
+//! checked here; every rule across fields lives in `validate`.
+
+use indexmap::IndexMap;
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::{Map, Number, Value};
+
+#[cfg(feature = "schema")]
+use schemars::JsonSchema;
+
+/// The document version this crate reads and writes.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// The roles a sign-off can be given in (the plan's "Approval Sign-offs").
+pub const SIGNOFF_ROLES: [&str; 4] = ["engineering-lead", "product-manager", "qa-lead", "devops-lead"];
+
+/// Every role a user can have.
+pub const ROLES: [&str; 7] =
+    ["admin", "editor", "viewer", "engineering-lead", "product-manager", "qa-lead", "devops-lead"];
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "schema", schemars(deny_unknown_fields))]
+pub struct Plan {
+    pub schema_version: u32,
+    /// Set by the store on every write; a client never chooses it.
+    #[serde(default)]
+    pub revision: u64,
+    pub rollouts: IndexMap<String, Rollout>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub signoffs: Vec<Signoff>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "schema", schemars(deny_unknown_fields))]
+pub struct Rollout {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Hash salt; the rollout's key when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub salt: Option<String>,
+    pub flags: IndexMap<String, Flag>,
+    pub stages: Vec<Stage>,
+    pub environments: IndexMap<String, Environment>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rollback_triggers: Vec<RollbackTrigger>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checklist: Vec<ChecklistItem>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum FlagType {
+    Boolean,
+    String,
+    Number,
+    Json,
+}
+
+impl FlagType {
+    pub fn admits(self, value: &Value) -> bool {
+        match self {
+            FlagType::Boolean => value.is_boolean(),
+            FlagType::String => value.is_string(),
+            FlagType::Number => value.is_number(),
+            FlagType::Json => true,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            FlagType::Boolean => "boolean",
+            FlagType::String => "string",
+            FlagType::Number => "number",
+            FlagType::Json => "json",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "schema", schemars(deny_unknown_fields))]
+pub struct Flag {
+    #[serde(rename = "type")]
+    pub kind: FlagType,
+    /// What everyone outside the rollout, and everyone under the kill switch, gets.
+    pub fallback: Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "schema", schemars(deny_unknown_fields))]
+pub struct Stage {
+    pub id: String,
+    pub name: String,
+    /// 0–100 with at most two decimals.
+    pub percentage: Number,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub planned_for: Option<String>,
+    /// Flag values for units in the rollout at this stage; unnamed flags keep their fallback.
+    pub values: Map<String, Value>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub required_signoffs: Vec<String>,
+    /// What to watch while this stage is active.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub monitoring: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "schema", schemars(deny_unknown_fields))]
+pub struct Environment {
+    /// Required, and `null` for no active stage.
+    #[serde(deserialize_with = "required_nullable")]
+    pub active_stage: Option<String>,
+    #[serde(default)]
+    pub kill_switch: bool,
+    /// Targeting keys always in the rollout (while a stage is active).
+    #[serde(default)]
+    pub include: Vec<String>,
+    /// Targeting keys never in the rollout; wins over `include`.
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    /// All must hold for a unit to be bucketed at all.
+    #[serde(default)]
+    pub constraints: Vec<Constraint>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "schema", schemars(deny_unknown_fields))]
+pub struct Constraint {
+    /// A context attribute, such as `platform` or `appVersion`.
+    pub attribute: String,
+    pub operator: Operator,
+    /// For `in` and `notIn`: the attribute's value (as text) is, or is not, one of these.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub values: Vec<String>,
+    /// For the semver operators: the version to compare with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[serde(rename_all = "camelCase")]
+pub enum Operator {
+    In,
+    NotIn,
+    SemverEq,
+    SemverGt,
+    SemverGte,
+    SemverLt,
+    SemverLte,
+}
+
+impl Operator {
+    pub fn is_semver(self) -> bool {
+        !matches!(self, Operator::In | Operator::NotIn)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "schema", schemars(deny_unknown_fields))]
+pub struct RollbackTrigger {
+    pub metric: String,
+    /// Roll back once the metric goes above this.
+    pub above: Number,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "schema", schemars(deny_unknown_fields))]
+pub struct ChecklistItem {
+    pub phase: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    pub item: String,
+    #[serde(default)]
+    pub done: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "schema", schemars(deny_unknown_fields))]
+pub struct Signoff {
+    pub id: String,
+    pub rollout: String,
+    pub stage: String,
+    pub role: String,
+    pub by: String,
+    /// RFC 3339 time of signing.
+    pub at: String,
+    /// `stage_digest` of the stage as it was signed; stale once the stage changes.
+    pub stage_digest: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+}
+
+impl Rollout {
+    pub fn salt<'a>(&'a self, key: &'a str) -> &'a str {
+        self.salt.as_deref().unwrap_or(key)
+    }
+
+    pub fn stage(&self, id: &str) -> Option<&Stage> {
+        self.stages.iter().find(|stage| stage.id == id)
+    }
+}
+
+impl Plan {
+    /// Whether `signoff` still approves its stage as it is now.
+    pub fn is_current(&self, signoff: &Signoff) -> bool {
+        self.rollouts
+            .get(&signoff.rollout)
+            .and_then(|rollout| rollout.stage(&signoff.stage))
+            .is_some_and(|stage| crate::digest::stage_digest(stage) == signoff.stage_digest)
+    }
+}
+
+impl Plan {
+    /// The public document apps download for one environment: everything evaluation
+    /// needs there, nothing about people (no sign-offs, checklist, triggers or
+    /// descriptions). `None` if no rollout has that environment.
+    pub fn client_document(&self, environment: &str) -> Option<Plan> {
+        let rollouts: IndexMap<String, Rollout> = self
+            .rollouts
+            .iter()
+            .filter_map(|(key, rollout)| {
+                let env = rollout.environments.get(environment)?;
+                Some((
+                    key.clone(),
+                    Rollout {
+                        description: None,
+                        salt: Some(rollout.salt(key).to_string()),
+                        flags: rollout
+                            .flags
+                            .iter()
+                            .map(|(name, flag)| (name.clone(), Flag { description: None, ..flag.clone() }))
+                            .collect(),
+                        stages: rollout
+                            .stages
+                            .iter()
+                            .map(|stage| Stage {
+                                planned_for: None,
+                                required_signoffs: Vec::new(),
+                                monitoring: Vec::new(),
+                                ..stage.clone()
+                            })
+                            .collect(),
+                        environments: IndexMap::from([(environment.to_string(), env.clone())]),
+                        rollback_triggers: Vec::new(),
+                        checklist: Vec::new(),
+                    },
+                ))
+            })
+            .collect();
+        (!rollouts.is_empty()).then(|| Plan {
+            schema_version: self.schema_version,
+            revision: self.revision,
+            rollouts,
+            signoffs: Vec::new(),
+        })
+    }
+}
+
+/// `Option` that must be present (it may be `null`): serde lets a missing
+/// `Option` field default to `None` unless it has its own deserializer.
+fn required_nullable<'de, D: Deserializer<'de>>(de: D) -> Result<Option<String>, D::Error> {
+    Option::deserialize(de)
+}
