@@ -94,7 +94,9 @@ mod tests {
     #[test]
     fn quarter_of_a_hundred_thousand_users() {
         let salt = Salt::new("domain-migration");
-        let inside = (0..100_000).filter(|i| salt.bucket(&format!("user-{i}")) < 2500).count();
+        let inside = (0..100_000)
+            .filter(|i| salt.bucket(&format!("user-{i}")) < 2500)
+            .count();
         assert_eq!(inside, 24_988);
     }
 

@@ -1,22 +1,25 @@
 //! The evaluation context: flat, as in OpenFeature (`targetingKey` plus attributes).
 
-use std::collections::BTreeMap;
-
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Map, Value};
+
+use crate::read::kind;
 
 pub const TARGETING_KEY: &str = "targetingKey";
 
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Context {
     pub targeting_key: Option<String>,
-    pub attributes: BTreeMap<String, Value>,
+    pub attributes: Map<String, Value>,
 }
 
 impl Context {
     pub fn new(targeting_key: impl Into<String>) -> Self {
-        Context { targeting_key: Some(targeting_key.into()), attributes: BTreeMap::new() }
+        Context {
+            targeting_key: Some(targeting_key.into()),
+            attributes: Map::new(),
+        }
     }
 
     pub fn with(mut self, name: impl Into<String>, value: impl Into<Value>) -> Self {
@@ -27,7 +30,10 @@ impl Context {
     /// A context from any JSON value; the error says what is wrong with it.
     pub fn from_value(value: Value) -> Result<Self, String> {
         let Value::Object(map) = value else {
-            return Err(format!("context must be a JSON object, not {}", kind(&value)));
+            return Err(format!(
+                "context must be a JSON object, not {}",
+                kind(&value)
+            ));
         };
         let mut context = Context::default();
         for (name, value) in map {
@@ -35,7 +41,12 @@ impl Context {
                 match value {
                     Value::String(key) => context.targeting_key = Some(key),
                     Value::Null => {}
-                    other => return Err(format!("targetingKey must be a string, not {}", kind(&other))),
+                    other => {
+                        return Err(format!(
+                            "targetingKey must be a string, not {}",
+                            kind(&other)
+                        ));
+                    }
                 }
             } else {
                 context.attributes.insert(name, value);
@@ -54,7 +65,10 @@ impl Context {
             Value::String(text) => Some(Attribute::Text(text)),
             Value::Bool(true) => Some(Attribute::Text("true")),
             Value::Bool(false) => Some(Attribute::Text("false")),
-            Value::Number(number) => Some(Attribute::Number(number.to_string())),
+            // Written as JSON writes it, so 7 is "7" and 7.5 is "7.5" everywhere.
+            Value::Number(number) => {
+                Some(Attribute::Number(Value::Number(number.clone()).to_string()))
+            }
             _ => Some(Attribute::Structure),
         }
     }
@@ -65,17 +79,6 @@ pub enum Attribute<'a> {
     Text(&'a str),
     Number(String),
     Structure,
-}
-
-fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 impl Serialize for Context {

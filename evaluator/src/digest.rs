@@ -50,7 +50,10 @@ mod tests {
     use super::*;
 
     fn stage(json: &str) -> Stage {
-        serde_json::from_str(json).unwrap()
+        let plan = format!(
+            r#"{{"schemaVersion":1,"rollouts":{{"r":{{"flags":{{"a":{{"type":"boolean","fallback":false}},"b":{{"type":"boolean","fallback":false}}}},"stages":[{json}],"environments":{{"e":{{"activeStage":null}}}}}}}}}}"#
+        );
+        crate::parse_plan(&plan).unwrap().rollouts["r"].stages[0].clone()
     }
 
     #[test]

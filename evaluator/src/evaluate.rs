@@ -5,8 +5,6 @@
 //! a decision.
 
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
-use std::hash::{BuildHasherDefault, Hasher};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -85,7 +83,11 @@ impl Evaluation<'_> {
     }
 
     /// An error with no values at all (no plan, or an unknown rollout).
-    pub fn error(code: ErrorCode, message: impl Into<String>, revision: u64) -> Evaluation<'static> {
+    pub fn error(
+        code: ErrorCode,
+        message: impl Into<String>,
+        revision: u64,
+    ) -> Evaluation<'static> {
         Evaluation {
             values: Cow::Owned(Map::new()),
             stage: None,
@@ -119,20 +121,21 @@ pub struct Resolution<'a> {
 #[derive(Debug)]
 pub struct Evaluator {
     plan: Plan,
+    /// Linear scans: plans have a handful of rollouts, environments and flags, and a
+    /// scan of a few short strings beats hashing them.
     rollouts: Vec<PreparedRollout>,
-    rollout_index: FastMap<usize>,
 }
 
 #[derive(Debug)]
 struct PreparedRollout {
+    key: String,
     salt: Salt,
-    flags: FastMap<(usize, FlagType)>,
+    flags: Vec<(String, FlagType)>,
     fallbacks: Map<String, Value>,
     /// Per flag (in `flags` order): whether the fallback is `true`.
     fallback_on: Vec<bool>,
     stages: Vec<PreparedStage>,
     environments: Vec<PreparedEnvironment>,
-    environment_index: FastMap<usize>,
 }
 
 #[derive(Debug)]
@@ -150,15 +153,23 @@ struct PreparedEnvironment {
     name: String,
     active_stage: Option<usize>,
     kill_switch: bool,
-    include: FastSet,
-    exclude: FastSet,
+    include: SortedSet,
+    exclude: SortedSet,
     constraints: Vec<PreparedConstraint>,
 }
 
 #[derive(Debug)]
 enum PreparedConstraint {
-    In { attribute: String, values: FastSet, negate: bool },
-    Semver { attribute: String, operator: Operator, version: OwnedVersion },
+    In {
+        attribute: String,
+        values: SortedSet,
+        negate: bool,
+    },
+    Semver {
+        attribute: String,
+        operator: Operator,
+        version: OwnedVersion,
+    },
 }
 
 /// Indices of a (rollout, flag, environment) triple, for [`Evaluator::is_enabled_at`].
@@ -171,8 +182,16 @@ pub struct Gate {
 
 /// How a unit was decided, before values are attached.
 enum Decision {
-    Values { stage: Option<usize>, in_rollout: bool, bucket: Option<u16>, reason: Reason },
-    Failed { code: ErrorCode, message: String },
+    Values {
+        stage: Option<usize>,
+        in_rollout: bool,
+        bucket: Option<u16>,
+        reason: Reason,
+    },
+    Failed {
+        code: ErrorCode,
+        message: String,
+    },
 }
 
 impl Evaluator {
@@ -189,18 +208,28 @@ impl Evaluator {
     /// Validates and prepares a plan.
     pub fn from_plan(plan: Plan) -> Result<Self, Invalid> {
         let problems = crate::validate::validate(&plan);
-        if problems.is_empty() { Ok(Self::new(plan)) } else { Err(Invalid(problems)) }
+        if problems.is_empty() {
+            Ok(Self::new(plan))
+        } else {
+            Err(Invalid(problems))
+        }
     }
 
     /// Prepares a plan that has been validated.
     fn new(plan: Plan) -> Self {
         let mut rollouts = Vec::with_capacity(plan.rollouts.len());
-        let mut rollout_index = FastMap::default();
         for (key, rollout) in &plan.rollouts {
-            let fallbacks: Map<String, Value> =
-                rollout.flags.iter().map(|(name, flag)| (name.clone(), flag.fallback.clone())).collect();
+            let fallbacks: Map<String, Value> = rollout
+                .flags
+                .iter()
+                .map(|(name, flag)| (name.clone(), flag.fallback.clone()))
+                .collect();
             let on = |values: &Map<String, Value>| -> Vec<bool> {
-                rollout.flags.keys().map(|name| values.get(name) == Some(&Value::Bool(true))).collect()
+                rollout
+                    .flags
+                    .keys()
+                    .map(|name| values.get(name) == Some(&Value::Bool(true)))
+                    .collect()
             };
             let stages: Vec<PreparedStage> = rollout
                 .stages
@@ -223,25 +252,35 @@ impl Evaluator {
                 .iter()
                 .map(|(name, env)| PreparedEnvironment {
                     name: name.clone(),
-                    active_stage: env.active_stage.as_ref().and_then(|id| stages.iter().position(|s| &s.id == id)),
+                    active_stage: env
+                        .active_stage
+                        .as_ref()
+                        .and_then(|id| stages.iter().position(|s| &s.id == id)),
                     kill_switch: env.kill_switch,
-                    include: env.include.iter().map(|key| key.as_str().into()).collect(),
-                    exclude: env.exclude.iter().map(|key| key.as_str().into()).collect(),
-                    constraints: env.constraints.iter().filter_map(prepare_constraint).collect(),
+                    include: SortedSet::new(&env.include),
+                    exclude: SortedSet::new(&env.exclude),
+                    constraints: env
+                        .constraints
+                        .iter()
+                        .filter_map(prepare_constraint)
+                        .collect(),
                 })
                 .collect();
-            rollout_index.insert(key.as_str().into(), rollouts.len());
             rollouts.push(PreparedRollout {
+                key: key.clone(),
                 salt: Salt::new(rollout.salt(key)),
-                flags: rollout.flags.iter().enumerate().map(|(i, (n, f))| (n.as_str().into(), (i, f.kind))).collect(),
+                flags: rollout
+                    .flags
+                    .iter()
+                    .map(|(name, flag)| (name.clone(), flag.kind))
+                    .collect(),
                 fallback_on: on(&fallbacks),
                 fallbacks,
                 stages,
-                environment_index: environments.iter().enumerate().map(|(i, e)| (e.name.as_str().into(), i)).collect(),
                 environments,
             });
         }
-        Evaluator { plan, rollouts, rollout_index }
+        Evaluator { plan, rollouts }
     }
 
     pub fn plan(&self) -> &Plan {
@@ -256,17 +295,31 @@ impl Evaluator {
     pub fn evaluate(&self, rollout: &str, environment: &str, context: &Context) -> Evaluation<'_> {
         let revision = self.plan.revision;
         let Some(prepared) = self.rollout(rollout) else {
-            return Evaluation::error(ErrorCode::FlagNotFound, format!("rollout '{rollout}' not found"), revision);
+            return Evaluation::error(
+                ErrorCode::FlagNotFound,
+                format!("rollout '{rollout}' not found"),
+                revision,
+            );
         };
         let decision = match prepared.environment(environment) {
             None => Decision::Failed {
                 code: ErrorCode::FlagNotFound,
                 message: format!("environment '{environment}' not found in rollout '{rollout}'"),
             },
-            Some(env) => decide(prepared, env, context.targeting_key.as_deref(), Some(context)),
+            Some(env) => decide(
+                prepared,
+                env,
+                context.targeting_key.as_deref(),
+                Some(context),
+            ),
         };
         match decision {
-            Decision::Values { stage, in_rollout, bucket, reason } => {
+            Decision::Values {
+                stage,
+                in_rollout,
+                bucket,
+                reason,
+            } => {
                 let stage = stage.map(|i| &prepared.stages[i]);
                 let values = match stage {
                     Some(stage) if in_rollout => &stage.values,
@@ -298,17 +351,26 @@ impl Evaluator {
 
     /// Evaluates with a context given as JSON; a malformed context is an
     /// `INVALID_CONTEXT` answer, never an error.
-    pub fn evaluate_value(&self, rollout: &str, environment: &str, context: Value) -> Evaluation<'_> {
+    pub fn evaluate_value(
+        &self,
+        rollout: &str,
+        environment: &str,
+        context: Value,
+    ) -> Evaluation<'_> {
         match Context::from_value(context) {
             Ok(context) => self.evaluate(rollout, environment, &context),
-            Err(message) => {
-                let mut evaluation = Evaluation::error(ErrorCode::InvalidContext, message, self.plan.revision);
-                if let Some(prepared) = self.rollout(rollout) {
-                    evaluation.values = Cow::Borrowed(&prepared.fallbacks);
-                }
-                evaluation
-            }
+            Err(message) => self.invalid_context(rollout, message),
         }
+    }
+
+    /// The `INVALID_CONTEXT` answer: the rollout's fallbacks, if it exists.
+    pub fn invalid_context(&self, rollout: &str, message: String) -> Evaluation<'_> {
+        let mut evaluation =
+            Evaluation::error(ErrorCode::InvalidContext, message, self.plan.revision);
+        if let Some(prepared) = self.rollout(rollout) {
+            evaluation.values = Cow::Borrowed(&prepared.fallbacks);
+        }
+        evaluation
     }
 
     /// One flag's value; `expected` turns a flag of another type into `TYPE_MISMATCH`.
@@ -320,9 +382,14 @@ impl Evaluator {
         context: &Context,
         expected: Option<FlagType>,
     ) -> Resolution<'_> {
-        let found = self.rollout(rollout).and_then(|prepared| prepared.flags.get(flag)).copied();
+        let found = self
+            .rollout(rollout)
+            .and_then(|prepared| prepared.flag(flag));
         let mismatch = match (found, expected) {
-            (None, _) => Some((ErrorCode::FlagNotFound, format!("flag '{flag}' not found in rollout '{rollout}'"))),
+            (None, _) => Some((
+                ErrorCode::FlagNotFound,
+                format!("flag '{flag}' not found in rollout '{rollout}'"),
+            )),
             (Some((_, kind)), Some(want)) if kind != want => Some((
                 ErrorCode::TypeMismatch,
                 format!("flag '{flag}' is a {}, not a {}", kind.name(), want.name()),
@@ -344,7 +411,11 @@ impl Evaluator {
             stage: evaluation.stage,
             bucket: evaluation.bucket,
             in_rollout: evaluation.in_rollout,
-            reason: if error_code.is_some() { Reason::Error } else { evaluation.reason },
+            reason: if error_code.is_some() {
+                Reason::Error
+            } else {
+                evaluation.reason
+            },
             error_code,
             error_message,
             revision: evaluation.revision,
@@ -353,10 +424,16 @@ impl Evaluator {
 
     /// Looks up a (rollout, boolean flag, environment) triple once, for [`Self::is_enabled_at`].
     pub fn gate(&self, rollout: &str, flag: &str, environment: &str) -> Option<Gate> {
-        let index = *self.rollout_index.get(rollout)?;
+        let index = self
+            .rollouts
+            .iter()
+            .position(|prepared| prepared.key == rollout)?;
         let prepared = &self.rollouts[index];
-        let &(flag, kind) = prepared.flags.get(flag)?;
-        let environment = *prepared.environment_index.get(environment)?;
+        let (flag, kind) = prepared.flag(flag)?;
+        let environment = prepared
+            .environments
+            .iter()
+            .position(|env| env.name == environment)?;
         (kind == FlagType::Boolean).then_some(Gate {
             rollout: index as u32,
             environment: environment as u32,
@@ -366,41 +443,71 @@ impl Evaluator {
 
     /// The fast path: whether a boolean flag is on for a targeting key alone.
     /// `false` for anything unknown or not boolean, and on every error.
-    pub fn is_enabled(&self, rollout: &str, flag: &str, environment: &str, targeting_key: &str) -> bool {
-        self.gate(rollout, flag, environment).is_some_and(|gate| self.is_enabled_at(gate, targeting_key))
+    pub fn is_enabled(
+        &self,
+        rollout: &str,
+        flag: &str,
+        environment: &str,
+        targeting_key: &str,
+    ) -> bool {
+        self.gate(rollout, flag, environment)
+            .is_some_and(|gate| self.is_enabled_at(gate, targeting_key))
     }
 
     pub fn is_enabled_at(&self, gate: Gate, targeting_key: &str) -> bool {
-        let Some(prepared) = self.rollouts.get(gate.rollout as usize) else { return false };
-        let Some(env) = prepared.environments.get(gate.environment as usize) else { return false };
+        let Some(prepared) = self.rollouts.get(gate.rollout as usize) else {
+            return false;
+        };
+        let Some(env) = prepared.environments.get(gate.environment as usize) else {
+            return false;
+        };
         let flag = gate.flag as usize;
         match decide(prepared, env, Some(targeting_key), None) {
-            Decision::Values { stage: Some(stage), in_rollout: true, .. } => prepared.stages[stage].on[flag],
+            Decision::Values {
+                stage: Some(stage),
+                in_rollout: true,
+                ..
+            } => prepared.stages[stage].on[flag],
             _ => prepared.fallback_on[flag],
         }
     }
 
     fn rollout(&self, key: &str) -> Option<&PreparedRollout> {
-        self.rollout_index.get(key).map(|&i| &self.rollouts[i])
+        self.rollouts.iter().find(|prepared| prepared.key == key)
     }
 }
 
 impl PreparedRollout {
     fn environment(&self, name: &str) -> Option<&PreparedEnvironment> {
-        self.environment_index.get(name).map(|&i| &self.environments[i])
+        self.environments.iter().find(|env| env.name == name)
+    }
+
+    /// A flag's index and type.
+    fn flag(&self, name: &str) -> Option<(usize, FlagType)> {
+        self.flags
+            .iter()
+            .position(|(flag, _)| flag == name)
+            .map(|i| (i, self.flags[i].1))
     }
 }
 
 /// Evaluates against a plan given as JSON text, for callers without a prepared
 /// evaluator: a plan that cannot be read is a `PARSE_ERROR` answer, one that breaks
 /// the rules a `GENERAL` one.
-pub fn evaluate_once(plan: &str, rollout: &str, environment: &str, context: &Context) -> Evaluation<'static> {
+pub fn evaluate_once(
+    plan: &str,
+    rollout: &str,
+    environment: &str,
+    context: &Context,
+) -> Evaluation<'static> {
     let evaluator = match read_plan(plan) {
         Err(invalid) => return Evaluation::error(ErrorCode::ParseError, invalid.to_string(), 0),
         Ok(plan) => Evaluator::from_plan(plan),
     };
     match evaluator {
-        Ok(evaluator) => evaluator.evaluate(rollout, environment, context).into_owned(),
+        Ok(evaluator) => evaluator
+            .evaluate(rollout, environment, context)
+            .into_owned(),
         Err(invalid) => Evaluation::error(ErrorCode::General, invalid.to_string(), 0),
     }
 }
@@ -414,38 +521,65 @@ fn decide(
     context: Option<&Context>,
 ) -> Decision {
     if env.kill_switch {
-        return Decision::Values { stage: None, in_rollout: false, bucket: None, reason: Reason::Disabled };
+        return Decision::Values {
+            stage: None,
+            in_rollout: false,
+            bucket: None,
+            reason: Reason::Disabled,
+        };
     }
     let Some(stage) = env.active_stage else {
-        return Decision::Values { stage: None, in_rollout: false, bucket: None, reason: Reason::Default };
+        return Decision::Values {
+            stage: None,
+            in_rollout: false,
+            bucket: None,
+            reason: Reason::Default,
+        };
     };
     let Some(key) = key else {
         return Decision::Failed {
             code: ErrorCode::TargetingKeyMissing,
-            message: "the context has no targetingKey, and the active stage needs one to bucket by".into(),
+            message: "the context has no targetingKey, and the active stage needs one to bucket by"
+                .into(),
         };
     };
     let bucket = rollout.salt.bucket(key);
-    let decided = |in_rollout, reason| Decision::Values { stage: Some(stage), in_rollout, bucket: Some(bucket), reason };
-    if !env.exclude.is_empty() && env.exclude.contains(key) {
+    let decided = |in_rollout, reason| Decision::Values {
+        stage: Some(stage),
+        in_rollout,
+        bucket: Some(bucket),
+        reason,
+    };
+    if env.exclude.contains(key) {
         return decided(false, Reason::TargetingMatch);
     }
-    if !env.include.is_empty() && env.include.contains(key) {
+    if env.include.contains(key) {
         return decided(true, Reason::TargetingMatch);
     }
     for constraint in &env.constraints {
         match holds(constraint, key, context) {
             Ok(true) => {}
             Ok(false) => return decided(false, Reason::TargetingMatch),
-            Err(message) => return Decision::Failed { code: ErrorCode::InvalidContext, message },
+            Err(message) => {
+                return Decision::Failed {
+                    code: ErrorCode::InvalidContext,
+                    message,
+                };
+            }
         }
     }
     decided(bucket < rollout.stages[stage].points, Reason::Split)
 }
 
-fn holds(constraint: &PreparedConstraint, key: &str, context: Option<&Context>) -> Result<bool, String> {
+fn holds(
+    constraint: &PreparedConstraint,
+    key: &str,
+    context: Option<&Context>,
+) -> Result<bool, String> {
     let name = match constraint {
-        PreparedConstraint::In { attribute, .. } | PreparedConstraint::Semver { attribute, .. } => attribute,
+        PreparedConstraint::In { attribute, .. } | PreparedConstraint::Semver { attribute, .. } => {
+            attribute
+        }
     };
     let attribute = match context {
         Some(context) => context.get(name),
@@ -456,17 +590,23 @@ fn holds(constraint: &PreparedConstraint, key: &str, context: Option<&Context>) 
         Some(Attribute::Text(text)) => Some(Cow::Borrowed(text)),
         Some(Attribute::Number(text)) => Some(Cow::Owned(text)),
         Some(Attribute::Structure) => {
-            return Err(format!("attribute '{name}' must be a string, number or boolean"));
+            return Err(format!(
+                "attribute '{name}' must be a string, number or boolean"
+            ));
         }
     };
     match constraint {
         PreparedConstraint::In { values, negate, .. } => {
             Ok(text.is_some_and(|text| values.contains(text.as_ref())) != *negate)
         }
-        PreparedConstraint::Semver { operator, version, .. } => {
+        PreparedConstraint::Semver {
+            operator, version, ..
+        } => {
             let Some(text) = text else { return Ok(false) };
             let Some(actual) = Version::parse(&text) else {
-                return Err(format!("attribute '{name}' is '{text}', which is not a version such as 3.4.1"));
+                return Err(format!(
+                    "attribute '{name}' is '{text}', which is not a version such as 3.4.1"
+                ));
             };
             let order = actual.cmp(&version.as_version());
             Ok(match operator {
@@ -486,7 +626,7 @@ fn prepare_constraint(constraint: &Constraint) -> Option<PreparedConstraint> {
     Some(match constraint.operator {
         Operator::In | Operator::NotIn => PreparedConstraint::In {
             attribute,
-            values: constraint.values.iter().map(|v| v.as_str().into()).collect(),
+            values: SortedSet::new(&constraint.values),
             negate: constraint.operator == Operator::NotIn,
         },
         operator => PreparedConstraint::Semver {
@@ -497,29 +637,20 @@ fn prepare_constraint(constraint: &Constraint) -> Option<PreparedConstraint> {
     })
 }
 
-/// FNV-1a: lookups of short keys (rollout, environment, user ids) in a prepared
-/// plan, where SipHash's flooding resistance buys nothing and costs most of an
-/// evaluation.
-#[derive(Clone, Copy, Debug)]
-struct Fnv(u64);
+/// A set of strings as a sorted list: lists of user ids are read far more often
+/// than written, and a binary search needs no hashing code in the wasm package.
+#[derive(Debug)]
+struct SortedSet(Vec<Box<str>>);
 
-impl Default for Fnv {
-    fn default() -> Self {
-        Fnv(0xcbf2_9ce4_8422_2325)
+impl SortedSet {
+    fn new(items: &[String]) -> Self {
+        let mut items: Vec<Box<str>> = items.iter().map(|item| item.as_str().into()).collect();
+        items.sort_unstable();
+        items.dedup();
+        SortedSet(items)
+    }
+
+    fn contains(&self, item: &str) -> bool {
+        !self.0.is_empty() && self.0.binary_search_by(|probe| (**probe).cmp(item)).is_ok()
     }
 }
-
-impl Hasher for Fnv {
-    fn write(&mut self, bytes: &[u8]) {
-        for &byte in bytes {
-            self.0 = (self.0 ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-type FastMap<V> = HashMap<Box<str>, V, BuildHasherDefault<Fnv>>;
-type FastSet = HashSet<Box<str>, BuildHasherDefault<Fnv>>;

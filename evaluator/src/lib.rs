@@ -24,6 +24,7 @@ pub mod digest;
 pub mod evaluate;
 pub mod model;
 pub mod murmur3;
+mod read;
 pub mod semver;
 pub mod validate;
 

@@ -4,6 +4,7 @@
 //! checked here; every rule across fields lives in `validate`.
 
 use indexmap::IndexMap;
+use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Number, Value};
 
@@ -14,13 +15,25 @@ use schemars::JsonSchema;
 pub const SCHEMA_VERSION: u32 = 1;
 
 /// The roles a sign-off can be given in (the plan's "Approval Sign-offs").
-pub const SIGNOFF_ROLES: [&str; 4] = ["engineering-lead", "product-manager", "qa-lead", "devops-lead"];
+pub const SIGNOFF_ROLES: [&str; 4] = [
+    "engineering-lead",
+    "product-manager",
+    "qa-lead",
+    "devops-lead",
+];
 
 /// Every role a user can have.
-pub const ROLES: [&str; 7] =
-    ["admin", "editor", "viewer", "engineering-lead", "product-manager", "qa-lead", "devops-lead"];
+pub const ROLES: [&str; 7] = [
+    "admin",
+    "editor",
+    "viewer",
+    "engineering-lead",
+    "product-manager",
+    "qa-lead",
+    "devops-lead",
+];
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 #[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(rename_all = "camelCase")]
 #[cfg_attr(feature = "schema", schemars(deny_unknown_fields))]
@@ -34,7 +47,7 @@ pub struct Plan {
     pub signoffs: Vec<Signoff>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 #[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(rename_all = "camelCase")]
 #[cfg_attr(feature = "schema", schemars(deny_unknown_fields))]
@@ -64,6 +77,17 @@ pub enum FlagType {
 }
 
 impl FlagType {
+    pub const ALL: [FlagType; 4] = [
+        FlagType::Boolean,
+        FlagType::String,
+        FlagType::Number,
+        FlagType::Json,
+    ];
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.name() == name)
+    }
+
     pub fn admits(self, value: &Value) -> bool {
         match self {
             FlagType::Boolean => value.is_boolean(),
@@ -83,7 +107,7 @@ impl FlagType {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 #[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(rename_all = "camelCase")]
 #[cfg_attr(feature = "schema", schemars(deny_unknown_fields))]
@@ -96,7 +120,7 @@ pub struct Flag {
     pub description: Option<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 #[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(rename_all = "camelCase")]
 #[cfg_attr(feature = "schema", schemars(deny_unknown_fields))]
@@ -116,13 +140,13 @@ pub struct Stage {
     pub monitoring: Vec<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 #[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(rename_all = "camelCase")]
 #[cfg_attr(feature = "schema", schemars(deny_unknown_fields))]
 pub struct Environment {
     /// Required, and `null` for no active stage.
-    #[serde(deserialize_with = "required_nullable")]
+    #[cfg_attr(feature = "schema", schemars(required, extend("type" = ["string", "null"])))]
     pub active_stage: Option<String>,
     #[serde(default)]
     pub kill_switch: bool,
@@ -137,7 +161,7 @@ pub struct Environment {
     pub constraints: Vec<Constraint>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 #[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(rename_all = "camelCase")]
 #[cfg_attr(feature = "schema", schemars(deny_unknown_fields))]
@@ -153,7 +177,7 @@ pub struct Constraint {
     pub value: Option<String>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub enum Operator {
@@ -172,7 +196,7 @@ impl Operator {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 #[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(rename_all = "camelCase")]
 #[cfg_attr(feature = "schema", schemars(deny_unknown_fields))]
@@ -184,7 +208,7 @@ pub struct RollbackTrigger {
     pub description: Option<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 #[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(rename_all = "camelCase")]
 #[cfg_attr(feature = "schema", schemars(deny_unknown_fields))]
@@ -197,7 +221,7 @@ pub struct ChecklistItem {
     pub done: bool,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 #[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(rename_all = "camelCase")]
 #[cfg_attr(feature = "schema", schemars(deny_unknown_fields))]
@@ -253,7 +277,15 @@ impl Plan {
                         flags: rollout
                             .flags
                             .iter()
-                            .map(|(name, flag)| (name.clone(), Flag { description: None, ..flag.clone() }))
+                            .map(|(name, flag)| {
+                                (
+                                    name.clone(),
+                                    Flag {
+                                        description: None,
+                                        ..flag.clone()
+                                    },
+                                )
+                            })
                             .collect(),
                         stages: rollout
                             .stages
@@ -281,8 +313,11 @@ impl Plan {
     }
 }
 
-/// `Option` that must be present (it may be `null`): serde lets a missing
-/// `Option` field default to `None` unless it has its own deserializer.
-fn required_nullable<'de, D: Deserializer<'de>>(de: D) -> Result<Option<String>, D::Error> {
-    Option::deserialize(de)
+/// A plan deserializes through `read` and `validate`: every path into a `Plan`
+/// (the server's request bodies, the console's responses) gets the same checks.
+impl<'de> Deserialize<'de> for Plan {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        crate::validate::plan_from_value(Value::deserialize(deserializer)?)
+            .map_err(D::Error::custom)
+    }
 }

@@ -26,7 +26,12 @@ pub struct Murmur3 {
 
 impl Murmur3 {
     pub const fn new(seed: u32) -> Self {
-        Murmur3 { h1: seed, tail: 0, tail_len: 0, len: 0 }
+        Murmur3 {
+            h1: seed,
+            tail: 0,
+            tail_len: 0,
+            len: 0,
+        }
     }
 
     pub fn write(&mut self, mut data: &[u8]) {
@@ -34,7 +39,9 @@ impl Murmur3 {
         self.len = self.len.wrapping_add(data.len() as u32);
         // Top up a partial block left by the previous write.
         while self.tail_len != 0 {
-            let Some((&byte, rest)) = data.split_first() else { return };
+            let Some((&byte, rest)) = data.split_first() else {
+                return;
+            };
             self.tail |= u32::from(byte) << (8 * self.tail_len);
             self.tail_len += 1;
             data = rest;
@@ -71,7 +78,10 @@ fn mix_k1(k1: u32) -> u32 {
 
 #[inline]
 fn mix_h1(h1: u32, k1: u32) -> u32 {
-    (h1 ^ mix_k1(k1)).rotate_left(13).wrapping_mul(5).wrapping_add(0xe654_6b64)
+    (h1 ^ mix_k1(k1))
+        .rotate_left(13)
+        .wrapping_mul(5)
+        .wrapping_add(0xe654_6b64)
 }
 
 #[inline]
@@ -99,10 +109,19 @@ mod tests {
             (b"abc", 0, 0xb3dd_93fa),
             (b"Hello, world!", 0x9747_b28c, 0x2488_4cba),
             (b"hello", 0, 0x248b_fa47),
-            (b"The quick brown fox jumps over the lazy dog", 0x9747_b28c, 0x2fa8_26cd),
+            (
+                b"The quick brown fox jumps over the lazy dog",
+                0x9747_b28c,
+                0x2fa8_26cd,
+            ),
         ];
         for &(data, seed, want) in cases {
-            assert_eq!(murmur3_x86_32(data, seed), want, "{:?} seed {seed:#x}", String::from_utf8_lossy(data));
+            assert_eq!(
+                murmur3_x86_32(data, seed),
+                want,
+                "{:?} seed {seed:#x}",
+                String::from_utf8_lossy(data)
+            );
         }
     }
 

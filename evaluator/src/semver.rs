@@ -19,24 +19,35 @@ pub struct OwnedVersion {
 
 impl OwnedVersion {
     pub fn parse(text: &str) -> Option<Self> {
-        Version::parse(text).map(|v| OwnedVersion { core: v.core, pre: v.pre.map(Into::into) })
+        Version::parse(text).map(|v| OwnedVersion {
+            core: v.core,
+            pre: v.pre.map(Into::into),
+        })
     }
 
     pub fn as_version(&self) -> Version<'_> {
-        Version { core: self.core, pre: self.pre.as_deref() }
+        Version {
+            core: self.core,
+            pre: self.pre.as_deref(),
+        }
     }
 }
 
 impl<'a> Version<'a> {
     pub fn parse(text: &'a str) -> Option<Self> {
         let text = text.strip_prefix('v').unwrap_or(text);
-        let text = text.split_once('+').map_or(text, |(version, _build)| version);
+        let text = text
+            .split_once('+')
+            .map_or(text, |(version, _build)| version);
         let (core_text, pre) = match text.split_once('-') {
             Some((core, pre)) => (core, Some(pre)),
             None => (text, None),
         };
         if let Some(pre) = pre
-            && (pre.is_empty() || pre.split('.').any(|id| id.is_empty() || !id.bytes().all(is_ident_byte)))
+            && (pre.is_empty()
+                || pre
+                    .split('.')
+                    .any(|id| id.is_empty() || !id.bytes().all(is_ident_byte)))
         {
             return None;
         }
@@ -69,12 +80,14 @@ fn number(part: &str) -> Option<u64> {
 
 impl Ord for Version<'_> {
     fn cmp(&self, other: &Self) -> Ordering {
-        self.core.cmp(&other.core).then_with(|| match (self.pre, other.pre) {
-            (None, None) => Ordering::Equal,
-            (None, Some(_)) => Ordering::Greater,
-            (Some(_), None) => Ordering::Less,
-            (Some(a), Some(b)) => compare_prerelease(a, b),
-        })
+        self.core
+            .cmp(&other.core)
+            .then_with(|| match (self.pre, other.pre) {
+                (None, None) => Ordering::Equal,
+                (None, Some(_)) => Ordering::Greater,
+                (Some(_), None) => Ordering::Less,
+                (Some(a), Some(b)) => compare_prerelease(a, b),
+            })
     }
 }
 
@@ -118,8 +131,20 @@ mod tests {
     #[test]
     fn precedence_follows_semver() {
         let ordered = [
-            "1.0.0-alpha", "1.0.0-alpha.1", "1.0.0-alpha.beta", "1.0.0-beta", "1.0.0-beta.2",
-            "1.0.0-beta.11", "1.0.0-rc.1", "1.0.0", "1.0.1", "1.2", "3.4.0", "3.4.1", "3.10.0", "10.0.0",
+            "1.0.0-alpha",
+            "1.0.0-alpha.1",
+            "1.0.0-alpha.beta",
+            "1.0.0-beta",
+            "1.0.0-beta.2",
+            "1.0.0-beta.11",
+            "1.0.0-rc.1",
+            "1.0.0",
+            "1.0.1",
+            "1.2",
+            "3.4.0",
+            "3.4.1",
+            "3.10.0",
+            "10.0.0",
         ];
         for pair in ordered.windows(2) {
             assert!(v(pair[0]) < v(pair[1]), "{} < {}", pair[0], pair[1]);
@@ -135,7 +160,18 @@ mod tests {
 
     #[test]
     fn rejects_what_is_not_a_version() {
-        for bad in ["", "x", "3.", "3..1", "1.2.3.4", "1.2.x", "1.2.3-", "1.2.3-a..b", " 1.2.3", "1.2.3-é"] {
+        for bad in [
+            "",
+            "x",
+            "3.",
+            "3..1",
+            "1.2.3.4",
+            "1.2.x",
+            "1.2.3-",
+            "1.2.3-a..b",
+            " 1.2.3",
+            "1.2.3-é",
+        ] {
             assert!(Version::parse(bad).is_none(), "{bad:?} should not parse");
         }
     }

@@ -1,7 +1,6 @@
 //! Reading a plan document and checking it: every problem, each with a JSON
 //! Pointer (RFC 6901) to where it is and a sentence saying what is wrong.
 
-use std::collections::HashSet;
 use std::fmt;
 
 use serde::Serialize;
@@ -26,15 +25,26 @@ pub struct Problem {
 
 impl Problem {
     fn at(path: impl Into<String>, message: impl Into<String>) -> Self {
-        Problem { path: path.into(), message: message.into(), line: None, column: None }
+        Problem {
+            path: path.into(),
+            message: message.into(),
+            line: None,
+            column: None,
+        }
     }
 }
 
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let path = if self.path.is_empty() { "/" } else { &self.path };
+        let path = if self.path.is_empty() {
+            "/"
+        } else {
+            &self.path
+        };
         match (self.line, self.column) {
-            (Some(line), Some(column)) => write!(f, "{path} (line {line}, column {column}): {}", self.message),
+            (Some(line), Some(column)) => {
+                write!(f, "{path} (line {line}, column {column}): {}", self.message)
+            }
             _ => write!(f, "{path}: {}", self.message),
         }
     }
@@ -47,7 +57,11 @@ pub struct Invalid(pub Vec<Problem>);
 impl fmt::Display for Invalid {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let count = self.0.len();
-        write!(f, "invalid plan: {count} problem{}", if count == 1 { "" } else { "s" })?;
+        write!(
+            f,
+            "invalid plan: {count} problem{}",
+            if count == 1 { "" } else { "s" }
+        )?;
         for problem in &self.0 {
             write!(f, "\n  {problem}")?;
         }
@@ -64,83 +78,48 @@ pub fn parse_plan(text: &str) -> Result<Plan, Invalid> {
 
 /// Reads a plan from JSON text, checking its shape but not the rules across fields.
 pub fn read_plan(text: &str) -> Result<Plan, Invalid> {
-    let mut de = serde_json::Deserializer::from_str(text);
-    let plan = read(&mut de)?;
-    de.end().map_err(|error| Invalid(vec![json_problem(String::new(), &error)]))?;
-    Ok(plan)
+    let value: Value =
+        serde_json::from_str(text).map_err(|error| Invalid(vec![json_problem(&error)]))?;
+    crate::read::plan(value).map_err(Invalid)
 }
 
 /// Reads and validates a plan from an already-parsed JSON value.
 pub fn plan_from_value(value: Value) -> Result<Plan, Invalid> {
-    checked(read(value)?)
+    checked(crate::read::plan(value).map_err(Invalid)?)
 }
 
 fn checked(plan: Plan) -> Result<Plan, Invalid> {
     let problems = validate(&plan);
-    if problems.is_empty() { Ok(plan) } else { Err(Invalid(problems)) }
-}
-
-/// Deserializes a plan, collecting every unknown field instead of stopping at the first.
-fn read<'de, D>(de: D) -> Result<Plan, Invalid>
-where
-    D: serde::Deserializer<'de, Error = serde_json::Error>,
-{
-    let mut unknown = Vec::new();
-    let mut track = serde_path_to_error::Track::new();
-    let result = serde_ignored::deserialize(serde_path_to_error::Deserializer::new(de, &mut track), |path| {
-        unknown.push(Problem::at(ignored_pointer(&path), "unknown field"))
-    });
-    match result {
-        Ok(plan) if unknown.is_empty() => Ok(plan),
-        Ok(_) => Err(Invalid(unknown)),
-        Err(error) => {
-            let path = tracked_pointer(&track.path());
-            let mut problems = vec![json_problem(path, &error)];
-            problems.extend(unknown);
-            Err(Invalid(problems))
-        }
+    if problems.is_empty() {
+        Ok(plan)
+    } else {
+        Err(Invalid(problems))
     }
 }
 
-fn json_problem(path: String, error: &serde_json::Error) -> Problem {
+fn json_problem(error: &serde_json::Error) -> Problem {
     // serde_json appends " at line L column C"; we report those as fields.
     let text = error.to_string();
     let message = match text.rfind(" at line ") {
         Some(at) if error.line() > 0 => text[..at].to_string(),
         _ => text,
     };
-    let (line, column) = if error.line() > 0 { (Some(error.line()), Some(error.column())) } else { (None, None) };
-    Problem { path, message, line, column }
+    let (line, column) = if error.line() > 0 {
+        (Some(error.line()), Some(error.column()))
+    } else {
+        (None, None)
+    };
+    Problem {
+        path: String::new(),
+        message,
+        line,
+        column,
+    }
 }
 
-fn escape(segment: &str) -> String {
+/// Escapes a key for use in a JSON Pointer (RFC 6901).
+pub(crate) fn escape(segment: &str) -> String {
     segment.replace('~', "~0").replace('/', "~1")
-}
-
-fn tracked_pointer(path: &serde_path_to_error::Path) -> String {
-    use serde_path_to_error::Segment;
-    let mut out = String::new();
-    for segment in path.iter() {
-        match segment {
-            Segment::Seq { index } => out.push_str(&format!("/{index}")),
-            Segment::Map { key } => out.push_str(&format!("/{}", escape(key))),
-            Segment::Enum { variant } => out.push_str(&format!("/{}", escape(variant))),
-            Segment::Unknown => {}
-        }
-    }
-    out
-}
-
-fn ignored_pointer(path: &serde_ignored::Path<'_>) -> String {
-    use serde_ignored::Path;
-    match path {
-        Path::Root => String::new(),
-        Path::Seq { parent, index } => format!("{}/{index}", ignored_pointer(parent)),
-        Path::Map { parent, key } => format!("{}/{}", ignored_pointer(parent), escape(key)),
-        Path::Some { parent } | Path::NewtypeStruct { parent } | Path::NewtypeVariant { parent } => {
-            ignored_pointer(parent)
-        }
-    }
 }
 
 /// Rules across fields, checked on a plan that has the right shape.
@@ -151,11 +130,17 @@ pub fn validate(plan: &Plan) -> Vec<Problem> {
     if plan.schema_version != SCHEMA_VERSION {
         report(
             "/schemaVersion".into(),
-            format!("schemaVersion {} is not supported; this version reads {SCHEMA_VERSION}", plan.schema_version),
+            format!(
+                "schemaVersion {} is not supported; this version reads {SCHEMA_VERSION}",
+                plan.schema_version
+            ),
         );
     }
     if plan.rollouts.is_empty() {
-        report("/rollouts".into(), "a plan needs at least one rollout".into());
+        report(
+            "/rollouts".into(),
+            "a plan needs at least one rollout".into(),
+        );
     }
     for (key, rollout) in &plan.rollouts {
         let at = format!("/rollouts/{}", escape(key));
@@ -163,17 +148,28 @@ pub fn validate(plan: &Plan) -> Vec<Problem> {
         check_rollout(&at, rollout, &mut report);
     }
 
-    let mut ids = HashSet::new();
     for (i, signoff) in plan.signoffs.iter().enumerate() {
         let at = format!("/signoffs/{i}");
-        if !ids.insert(signoff.id.as_str()) {
-            report(format!("{at}/id"), format!("sign-off id '{}' is used more than once", signoff.id));
+        if plan.signoffs[..i]
+            .iter()
+            .any(|earlier| earlier.id == signoff.id)
+        {
+            report(
+                format!("{at}/id"),
+                format!("sign-off id '{}' is used more than once", signoff.id),
+            );
         }
         match plan.rollouts.get(&signoff.rollout) {
-            None => report(format!("{at}/rollout"), format!("rollout '{}' does not exist", signoff.rollout)),
+            None => report(
+                format!("{at}/rollout"),
+                format!("rollout '{}' does not exist", signoff.rollout),
+            ),
             Some(rollout) if rollout.stage(&signoff.stage).is_none() => report(
                 format!("{at}/stage"),
-                format!("stage '{}' does not exist in rollout '{}'", signoff.stage, signoff.rollout),
+                format!(
+                    "stage '{}' does not exist in rollout '{}'",
+                    signoff.stage, signoff.rollout
+                ),
             ),
             Some(_) => {}
         }
@@ -186,7 +182,10 @@ pub fn validate(plan: &Plan) -> Vec<Problem> {
 
 fn check_rollout(at: &str, rollout: &Rollout, report: &mut impl FnMut(String, String)) {
     if rollout.flags.is_empty() {
-        report(format!("{at}/flags"), "a rollout needs at least one flag".into());
+        report(
+            format!("{at}/flags"),
+            "a rollout needs at least one flag".into(),
+        );
     }
     for (name, flag) in &rollout.flags {
         let at = format!("{at}/flags/{}", escape(name));
@@ -201,13 +200,18 @@ fn check_rollout(at: &str, rollout: &Rollout, report: &mut impl FnMut(String, St
         }
     }
 
-    let mut ids = HashSet::new();
     let mut previous: Option<u16> = None;
     for (i, stage) in rollout.stages.iter().enumerate() {
         let at = format!("{at}/stages/{i}");
         check_identifier(&format!("{at}/id"), "stage id", &stage.id, report);
-        if !ids.insert(stage.id.as_str()) {
-            report(format!("{at}/id"), format!("stage id '{}' is used more than once", stage.id));
+        if rollout.stages[..i]
+            .iter()
+            .any(|earlier| earlier.id == stage.id)
+        {
+            report(
+                format!("{at}/id"),
+                format!("stage id '{}' is used more than once", stage.id),
+            );
         }
         if stage.name.trim().is_empty() {
             report(format!("{at}/name"), "stage name must not be empty".into());
@@ -215,16 +219,20 @@ fn check_rollout(at: &str, rollout: &Rollout, report: &mut impl FnMut(String, St
         match basis_points(&stage.percentage) {
             None => report(
                 format!("{at}/percentage"),
-                format!("percentage {} must be between 0 and 100 with at most two decimals", stage.percentage),
+                format!(
+                    "percentage {} must be between 0 and 100 with at most two decimals",
+                    number_text(&stage.percentage)
+                ),
             ),
             Some(points) => {
                 if let Some(before) = previous.filter(|&before| points < before) {
                     report(
                         format!("{at}/percentage"),
                         format!(
-                            "percentage {} is lower than the previous stage's {}; stages may only widen the rollout",
-                            stage.percentage,
-                            f64::from(before) / 100.0
+                            "percentage {} is lower than the previous stage's {}.{:02}; stages may only widen the rollout",
+                            number_text(&stage.percentage),
+                            before / 100,
+                            before % 100
                         ),
                     );
                 }
@@ -234,26 +242,32 @@ fn check_rollout(at: &str, rollout: &Rollout, report: &mut impl FnMut(String, St
         for (flag, value) in &stage.values {
             let at = format!("{at}/values/{}", escape(flag));
             match rollout.flags.get(flag) {
-                None => report(at, format!("flag '{flag}' is not defined in this rollout's flags")),
-                Some(def) if !def.kind.admits(value) => {
-                    report(at, format!("value {value} is not a {} (flag '{flag}')", def.kind.name()))
-                }
+                None => report(
+                    at,
+                    format!("flag '{flag}' is not defined in this rollout's flags"),
+                ),
+                Some(def) if !def.kind.admits(value) => report(
+                    at,
+                    format!("value {value} is not a {} (flag '{flag}')", def.kind.name()),
+                ),
                 Some(_) => {}
             }
         }
-        let mut roles = HashSet::new();
         for (j, role) in stage.required_signoffs.iter().enumerate() {
             let at = format!("{at}/requiredSignoffs/{j}");
             if !SIGNOFF_ROLES.contains(&role.as_str()) {
                 report(at, unknown_role(role));
-            } else if !roles.insert(role.as_str()) {
+            } else if stage.required_signoffs[..j].contains(role) {
                 report(at, format!("role '{role}' is listed twice"));
             }
         }
     }
 
     if rollout.environments.is_empty() {
-        report(format!("{at}/environments"), "a rollout needs at least one environment".into());
+        report(
+            format!("{at}/environments"),
+            "a rollout needs at least one environment".into(),
+        );
     }
     for (name, env) in &rollout.environments {
         let at = format!("{at}/environments/{}", escape(name));
@@ -261,12 +275,19 @@ fn check_rollout(at: &str, rollout: &Rollout, report: &mut impl FnMut(String, St
         if let Some(active) = &env.active_stage
             && rollout.stage(active).is_none()
         {
-            report(format!("{at}/activeStage"), format!("stage '{active}' does not exist in this rollout"));
+            report(
+                format!("{at}/activeStage"),
+                format!("stage '{active}' does not exist in this rollout"),
+            );
         }
-        let excluded: HashSet<&str> = env.exclude.iter().map(String::as_str).collect();
+        let mut excluded: Vec<&str> = env.exclude.iter().map(String::as_str).collect();
+        excluded.sort_unstable();
         for (j, key) in env.include.iter().enumerate() {
-            if excluded.contains(key.as_str()) {
-                report(format!("{at}/include/{j}"), format!("'{key}' is both included and excluded"));
+            if excluded.binary_search(&key.as_str()).is_ok() {
+                report(
+                    format!("{at}/include/{j}"),
+                    format!("'{key}' is both included and excluded"),
+                );
             }
         }
         for (j, constraint) in env.constraints.iter().enumerate() {
@@ -276,40 +297,65 @@ fn check_rollout(at: &str, rollout: &Rollout, report: &mut impl FnMut(String, St
 
     for (i, trigger) in rollout.rollback_triggers.iter().enumerate() {
         if trigger.metric.trim().is_empty() {
-            report(format!("{at}/rollbackTriggers/{i}/metric"), "metric must not be empty".into());
+            report(
+                format!("{at}/rollbackTriggers/{i}/metric"),
+                "metric must not be empty".into(),
+            );
         }
     }
     for (i, item) in rollout.checklist.iter().enumerate() {
         if item.phase.trim().is_empty() {
-            report(format!("{at}/checklist/{i}/phase"), "phase must not be empty".into());
+            report(
+                format!("{at}/checklist/{i}/phase"),
+                "phase must not be empty".into(),
+            );
         }
         if item.item.trim().is_empty() {
-            report(format!("{at}/checklist/{i}/item"), "item must not be empty".into());
+            report(
+                format!("{at}/checklist/{i}/item"),
+                "item must not be empty".into(),
+            );
         }
     }
 }
 
 fn check_constraint(at: &str, constraint: &Constraint, report: &mut impl FnMut(String, String)) {
     if constraint.attribute.is_empty() {
-        report(format!("{at}/attribute"), "attribute must not be empty".into());
+        report(
+            format!("{at}/attribute"),
+            "attribute must not be empty".into(),
+        );
     }
     if constraint.operator.is_semver() {
         match &constraint.value {
-            None => report(format!("{at}/value"), "a semver operator needs a version in 'value'".into()),
-            Some(version) if Version::parse(version).is_none() => {
-                report(format!("{at}/value"), format!("'{version}' is not a version such as 3.4.1"))
-            }
+            None => report(
+                format!("{at}/value"),
+                "a semver operator needs a version in 'value'".into(),
+            ),
+            Some(version) if Version::parse(version).is_none() => report(
+                format!("{at}/value"),
+                format!("'{version}' is not a version such as 3.4.1"),
+            ),
             Some(_) => {}
         }
         if !constraint.values.is_empty() {
-            report(format!("{at}/values"), "a semver operator takes 'value', not 'values'".into());
+            report(
+                format!("{at}/values"),
+                "a semver operator takes 'value', not 'values'".into(),
+            );
         }
     } else {
         if constraint.values.is_empty() {
-            report(format!("{at}/values"), "'in' and 'notIn' need at least one value".into());
+            report(
+                format!("{at}/values"),
+                "'in' and 'notIn' need at least one value".into(),
+            );
         }
         if constraint.value.is_some() {
-            report(format!("{at}/value"), "'in' and 'notIn' take 'values', not 'value'".into());
+            report(
+                format!("{at}/value"),
+                "'in' and 'notIn' take 'values', not 'value'".into(),
+            );
         }
     }
 }
@@ -317,12 +363,26 @@ fn check_constraint(at: &str, constraint: &Constraint, report: &mut impl FnMut(S
 fn check_identifier(at: &str, what: &str, id: &str, report: &mut impl FnMut(String, String)) {
     let ok = !id.is_empty()
         && id.len() <= 64
-        && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
     if !ok {
-        report(at.to_string(), format!("{what} '{id}' must be 1–64 letters, digits, '-', '_' or '.'"));
+        report(
+            at.to_string(),
+            format!("{what} '{id}' must be 1–64 letters, digits, '-', '_' or '.'"),
+        );
     }
 }
 
 fn unknown_role(role: &str) -> String {
-    format!("'{role}' is not a sign-off role (one of {})", SIGNOFF_ROLES.join(", "))
+    format!(
+        "'{role}' is not a sign-off role (one of {})",
+        SIGNOFF_ROLES.join(", ")
+    )
+}
+
+/// A JSON number as JSON writes it (serde_json's own formatter: no float
+/// formatting code from `core::fmt` in the wasm package).
+fn number_text(number: &serde_json::Number) -> String {
+    Value::Number(number.clone()).to_string()
 }

@@ -1,1 +1,66 @@
-fn main() {}
+//! Build automation (matklad's xtask pattern): `cargo xtask <command>`.
+//!
+//! Everything the README promises runs from here, with nothing but cargo, node
+//! and npm on the machine: no binary is downloaded at build or test time.
+
+mod bench;
+mod dist;
+mod test;
+mod util;
+
+use std::process::ExitCode;
+
+const HELP: &str = "\
+usage: cargo xtask <command>
+
+commands:
+  dist    build dist/evaluator (the npm package) and dist/console (the web console)
+  serve   build everything and run `stagegate serve` on ./stagegate-data (default plan on first start)
+  test    run every test: Rust, the npm package in Node, native/wasm parity, browser end-to-end
+  bench   run the benchmarks and print their numbers
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("dist") => dist::dist().map(|_| ()),
+        Some("serve") => serve(&args[1..]),
+        Some("test") => test::test(),
+        Some("bench") => bench::bench(),
+        Some("help" | "--help" | "-h") | None => {
+            print!("{HELP}");
+            Ok(())
+        }
+        Some(other) => Err(anyhow::anyhow!("unknown command '{other}'\n\n{HELP}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("xtask: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `cargo xtask serve [ARGS...]`: extra arguments go to `stagegate serve`.
+fn serve(args: &[String]) -> anyhow::Result<()> {
+    dist::dist()?;
+    let root = util::root();
+    let mut command = util::cargo();
+    command.args([
+        "run",
+        "--release",
+        "--locked",
+        "-p",
+        "stagegate-server",
+        "--bin",
+        "stagegate",
+        "--",
+        "serve",
+    ]);
+    command
+        .arg("--console")
+        .arg(root.join("dist/console"))
+        .args(args);
+    util::run(&mut command)
+}

@@ -1,0 +1,181 @@
+// The console end to end: headless Chromium against a real `stagegate serve` on a
+// fresh data directory. The steps build on each other (one rollout, run by the
+// same people), so they run in order in one suite.
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { launchBrowser, root, startServer } from "./harness.mjs";
+
+const shots = join(root, "target/screenshots");
+mkdirSync(shots, { recursive: true });
+
+let server, browser, admin;
+const tokens = {};
+/** One person in each sign-off role. */
+const signers = { "engineering-lead": "erin", "product-manager": "pat", "qa-lead": "quinn", "devops-lead": "dev" };
+
+/** A new browser session (its own sessionStorage), signed in with `token`. */
+async function signedIn(token, viewport = { width: 1280, height: 800 }) {
+  const context = await browser.newContext({ viewport });
+  const page = await context.newPage();
+  page.on("pageerror", (error) => assert.fail(`page error: ${error.message}`));
+  page.on("dialog", (dialog) => dialog.accept());
+  await page.goto(server.url + "/");
+  await page.fill("#token", token);
+  await page.press("#token", "Enter");
+  await page.getByTestId("who").waitFor();
+  return page;
+}
+
+async function shot(page, name) {
+  await page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
+}
+
+/** The percentage input of a stage in the editor. */
+const percentage = (page, stage) => page.locator(`li[data-stage="${stage}"] [data-testid=percentage]`);
+const productionCard = (page) => page.locator('article[data-env="production"]');
+
+describe("console", { timeout: 120_000 }, () => {
+  before(async () => {
+    server = await startServer();
+    browser = await launchBrowser();
+    for (const [role, name] of Object.entries(signers)) tokens[role] = server.addUser(name, role);
+  });
+
+  after(async () => {
+    await browser?.close();
+    await server?.stop();
+  });
+
+  test("signs in with a token; a bad one is refused where it was typed", async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await page.goto(server.url + "/");
+    await page.fill("#token", "not-a-token");
+    await page.press("#token", "Enter");
+    await page.getByRole("alert").filter({ hasText: "401" }).waitFor();
+    await shot(page, "signin-refused");
+    await context.close();
+
+    admin = await signedIn(server.adminToken);
+    assert.match(await admin.getByTestId("who").innerText(), /admin · admin/);
+    await admin.getByText("Plan revision 1.").waitFor();
+    await shot(admin, "overview");
+  });
+
+  test("changes a stage's percentage, saves, and still sees it after a reload", async () => {
+    await admin.getByRole("link", { name: "Stages" }).click();
+    await percentage(admin, "stage-1").fill("10");
+    await admin.getByPlaceholder("what and why").fill("start wider");
+    await admin.getByTestId("save").click();
+    await admin.getByText("Saved as revision 2.").waitFor();
+    await admin.reload(); // a deep link: the server answers /stages with the console
+    assert.equal(await percentage(admin, "stage-1").inputValue(), "10");
+
+    // Inline validation, as you type, with the JSON Pointer beside the field.
+    await percentage(admin, "stage-2").fill("3");
+    await admin.locator('li[data-stage="stage-2"] .field-problems').getByText("/rollouts/domain-migration/stages/1/percentage").waitFor();
+    assert.equal(await admin.getByTestId("save").isDisabled(), true);
+    await shot(admin, "editor-validation");
+    await admin.getByRole("button", { name: "Discard changes" }).click();
+  });
+
+  test("a conflicting save from a second page gets the 412 flow", async () => {
+    const other = await signedIn(server.adminToken);
+    await other.goto(server.url + "/stages");
+    await admin.goto(server.url + "/stages");
+    await percentage(admin, "stage-2").fill("30");
+    await admin.getByTestId("save").click();
+    await admin.getByText("Saved as revision 3.").waitFor();
+
+    await other.locator('li[data-stage="stage-3"] input').first().fill("Stage 3: half");
+    await other.getByTestId("save").click();
+    const conflict = other.getByTestId("conflict");
+    await conflict.getByText("Someone else changed the plan").waitFor();
+    await conflict.getByText("/rollouts/domain-migration/stages/1/percentage").waitFor();
+    await shot(other, "editor-conflict");
+    await other.getByTestId("reapply").click();
+    assert.equal(await percentage(other, "stage-2").inputValue(), "30");
+    await other.getByTestId("save").click();
+    await other.getByText("Saved as revision 4.").waitFor();
+    await other.context().close();
+  });
+
+  test("QA lead signs off stage 1", async () => {
+    const qa = await signedIn(tokens["qa-lead"]);
+    await qa.getByRole("link", { name: "Sign-offs" }).click();
+    await qa.getByTestId("signoff-stage").selectOption("domain-migration/stage-1");
+    await qa.getByPlaceholder("what you checked").fill("test suite green");
+    await qa.getByTestId("sign").click();
+    await qa.getByTestId("signoff-table").getByText("test suite green").waitFor();
+    await shot(qa, "signoffs");
+    // Her role may not move stages: the button says why.
+    await qa.getByRole("link", { name: "Overview" }).click();
+    const advance = productionCard(qa).getByTestId("advance");
+    assert.equal(await advance.isDisabled(), true);
+    assert.match(await advance.getAttribute("title"), /may not change the plan/);
+    await qa.context().close();
+  });
+
+  test("advancing production waits for all four sign-offs", async () => {
+    await admin.goto(server.url + "/");
+    const card = productionCard(admin);
+    const advance = card.getByTestId("advance");
+    await card.getByText("still needs sign-off from: engineering-lead, product-manager, devops-lead").waitFor();
+    assert.equal(await advance.isDisabled(), true);
+
+    for (const role of ["engineering-lead", "product-manager", "devops-lead"]) {
+      const signer = await signedIn(tokens[role]);
+      await signer.goto(server.url + "/signoffs");
+      await signer.getByTestId("signoff-stage").selectOption("domain-migration/stage-1");
+      await signer.getByTestId("sign").click();
+      await signer.getByTestId("signoff-table").getByText(signers[role], { exact: true }).waitFor();
+      await signer.context().close();
+    }
+    await admin.reload();
+    await productionCard(admin).getByText("all sign-offs present").waitFor();
+    await productionCard(admin).getByRole("textbox").fill("go 10%");
+    await productionCard(admin).getByTestId("advance").click();
+    await productionCard(admin).getByTestId("active-stage").getByText("Stage 1: 5%").waitFor();
+    await shot(admin, "overview-advanced");
+  });
+
+  test("kill switch on and off, with a confirmation", async () => {
+    const card = productionCard(admin);
+    await card.getByTestId("kill-switch").click();
+    await card.getByText("Kill switch ON").waitFor();
+    await shot(admin, "overview-killed");
+    await admin.setViewportSize({ width: 375, height: 812 });
+    await shot(admin, "overview-375");
+    await admin.setViewportSize({ width: 1280, height: 800 });
+    await card.getByTestId("kill-switch").click();
+    await card.getByText("Live", { exact: true }).waitFor();
+  });
+
+  test("preview agrees with the server; checklist ticks", async () => {
+    await admin.getByRole("link", { name: "Preview" }).click();
+    await admin.getByTestId("agree").waitFor();
+    await admin.getByTestId("simulate").click();
+    await admin.getByTestId("population").waitFor();
+    await shot(admin, "preview");
+
+    await admin.getByRole("link", { name: "Checklist" }).click();
+    const first = admin.locator(".checklist input[type=checkbox]").first();
+    await first.check();
+    await admin.getByText(/^1\/\d+$/).first().waitFor();
+    await shot(admin, "checklist");
+  });
+
+  test("history shows every revision and reverts with a comment", async () => {
+    await admin.getByRole("link", { name: "History" }).click();
+    const history = admin.getByTestId("history");
+    await history.getByText("start wider").waitFor();
+    await admin.getByPlaceholder("why revert").fill("back to the seed");
+    await history.getByTestId("revert-1").click();
+    await history.getByText("back to the seed").waitFor();
+    await shot(admin, "history");
+    await admin.getByRole("link", { name: "Stages" }).click();
+    assert.equal(await percentage(admin, "stage-1").inputValue(), "5");
+  });
+});

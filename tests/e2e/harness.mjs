@@ -1,0 +1,65 @@
+// Shared by the browser tests and the benchmark: a real `stagegate serve` on a
+// fresh data directory and a free loopback port, and headless Chromium.
+import { spawn, execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync, existsSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+export const root = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+const bin = resolve(root, process.env.STAGEGATE_BIN || "target/debug/stagegate");
+export const consoleDir = resolve(root, process.env.STAGEGATE_CONSOLE || "dist/console");
+
+/** Starts the server; resolves once it listens, with its URL and the seeded admin token. */
+export async function startServer() {
+  for (const [what, path] of [["server binary", bin], ["built console", join(consoleDir, "index.html")]]) {
+    if (!existsSync(path)) throw new Error(`${what} missing at ${path}: run cargo build -p stagegate-server and cargo xtask dist`);
+  }
+  const data = mkdtempSync(join(tmpdir(), "stagegate-e2e-"));
+  const child = spawn(bin, ["serve", "--data", data, "--addr", "127.0.0.1:0", "--console", consoleDir], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  let output = "";
+  const ready = new Promise((resolveReady, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start:\n${output}`)), 15_000);
+    child.on("exit", (code) => reject(new Error(`server exited (${code}):\n${output}`)));
+    child.stdout.on("data", (chunk) => {
+      output += chunk;
+      const url = output.match(/listening on (http:\/\/\S+)/)?.[1];
+      const adminToken = output.match(/admin token: (\S+)/)?.[1];
+      if (url && adminToken) {
+        clearTimeout(timer);
+        resolveReady({ url, adminToken });
+      }
+    });
+  });
+  const { url, adminToken } = await ready;
+  return {
+    url,
+    adminToken,
+    /** Creates a user with the CLI (the running server re-reads the users file) and returns the token. */
+    addUser(name, role) {
+      const out = execFileSync(bin, ["user", "add", name, "--role", role, "--data", data], { encoding: "utf8" });
+      return out.trim().split("\n").at(-1).trim();
+    },
+    async stop() {
+      if (child.exitCode === null) {
+        child.kill("SIGTERM");
+        await new Promise((done) => {
+          const force = setTimeout(() => child.kill("SIGKILL"), 3_000);
+          child.once("exit", () => { clearTimeout(force); done(); });
+        });
+      }
+      rmSync(data, { recursive: true, force: true });
+    },
+  };
+}
+
+export function launchBrowser() {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+      "--disable-sync", "--no-first-run", "--disable-quic"],
+  });
+}

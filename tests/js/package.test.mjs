@@ -1,0 +1,107 @@
+// The npm package's API as a web app or Node service meets it.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+
+const root = new URL("../../", import.meta.url).pathname;
+const pkg = process.env.STAGEGATE_NPM_PACKAGE ?? join(root, "dist/evaluator");
+const { init, bucket, Evaluator } = await import(pathToFileURL(join(pkg, "index.js")));
+
+const plan = JSON.parse(readFileSync(join(root, "static/default-plan.json"), "utf8"));
+plan.rollouts["domain-migration"].environments.production.activeStage = "stage-2";
+
+test("init can be awaited more than once", async () => {
+  await Promise.all([init(), init()]);
+  await init();
+});
+
+test("package.json names the module and its types", () => {
+  const manifest = JSON.parse(readFileSync(join(pkg, "package.json"), "utf8"));
+  assert.equal(manifest.name, "stagegate-evaluator");
+  assert.equal(manifest.type, "module");
+  assert.equal(manifest.exports["."].types, "./index.d.ts");
+  for (const file of manifest.files) assert.ok(readFileSync(join(pkg, file)).length > 0, file);
+});
+
+test("bucket gives the spec's reference values and rejects non-strings", () => {
+  assert.equal(bucket("domain-migration", "user-42"), 7035);
+  assert.equal(bucket("salt", "😀"), 8217);
+  // A lone surrogate crosses as U+FFFD, as TextEncoder encodes it.
+  assert.equal(bucket("s", "\uD800"), bucket("s", "\uFFFD"));
+  assert.throws(() => bucket("s", 42), TypeError);
+});
+
+test("Evaluator takes a JSON string or a plain object alike", () => {
+  const fromObject = new Evaluator(plan);
+  const fromString = new Evaluator(JSON.stringify(plan));
+  const context = { targetingKey: "user-42", platform: "web" };
+  assert.deepEqual(
+    fromObject.evaluate("domain-migration", "production", context),
+    fromString.evaluate("domain-migration", "production", context),
+  );
+});
+
+test("evaluate returns a plain object with every field", () => {
+  const evaluator = new Evaluator(plan);
+  const answer = evaluator.evaluate("domain-migration", "production", { targetingKey: "user-42" });
+  assert.equal(Object.getPrototypeOf(answer), Object.prototype);
+  assert.deepEqual(Object.keys(answer).sort(), ["bucket", "errorCode", "errorMessage", "inRollout", "reason", "revision", "stage", "values"]);
+  assert.equal(answer.bucket, 7035);
+  assert.equal(answer.inRollout, false);
+  assert.deepEqual(answer.values, { enableMigration: false, useDomainEntities: false, enableDualProviders: true });
+});
+
+test("an invalid plan throws an Error listing every problem", () => {
+  const broken = structuredClone(plan);
+  broken.rollouts["domain-migration"].stages[1].percentage = 250;
+  broken.rollouts["domain-migration"].environments.production.activeStage = "stage-9";
+  assert.throws(
+    () => new Evaluator(broken),
+    (error) =>
+      error instanceof Error &&
+      error.message.includes("/rollouts/domain-migration/stages/1/percentage") &&
+      error.message.includes("/rollouts/domain-migration/environments/production/activeStage"),
+  );
+});
+
+test("isEnabled agrees with evaluate and is false for anything unknown", () => {
+  const evaluator = new Evaluator(plan);
+  for (let i = 0; i < 2000; i++) {
+    const key = `user-${i}`;
+    const { values } = evaluator.evaluate("domain-migration", "production", { targetingKey: key });
+    assert.equal(evaluator.isEnabled("domain-migration", "useDomainEntities", "production", key), values.useDomainEntities, key);
+    assert.equal(evaluator.isEnabled("domain-migration", "enableDualProviders", "production", key), values.enableDualProviders, key);
+  }
+  assert.equal(evaluator.isEnabled("nope", "useDomainEntities", "production", "user-1"), false);
+  assert.equal(evaluator.isEnabled("domain-migration", "nope", "production", "user-1"), false);
+  assert.equal(evaluator.isEnabled("domain-migration", "useDomainEntities", "nope", "user-1"), false);
+  assert.equal(evaluator.isEnabled("domain-migration", "useDomainEntities", "production", undefined), false);
+});
+
+test("batch forms answer like one call per key", () => {
+  const evaluator = new Evaluator(plan);
+  const keys = Array.from({ length: 500 }, (_, i) => `user-${i}`);
+  const many = evaluator.evaluateMany("domain-migration", "production", keys, { platform: "web" });
+  assert.equal(many.length, keys.length);
+  keys.forEach((key, i) =>
+    assert.deepEqual(many[i], evaluator.evaluate("domain-migration", "production", { targetingKey: key, platform: "web" })),
+  );
+  const enabled = evaluator.isEnabledMany("domain-migration", "useDomainEntities", "production", keys);
+  assert.deepEqual(enabled, keys.map((key) => evaluator.isEnabled("domain-migration", "useDomainEntities", "production", key)));
+  assert.ok(enabled.some(Boolean) && !enabled.every(Boolean));
+});
+
+test("about a quarter of users are in at 25%", () => {
+  const evaluator = new Evaluator(plan);
+  let inside = 0;
+  for (let i = 0; i < 100_000; i++) {
+    if (evaluator.isEnabled("domain-migration", "useDomainEntities", "production", `user-${i}`)) inside++;
+  }
+  assert.equal(inside, 24_988);
+});
+
+test("revision is the plan's", () => {
+  assert.equal(new Evaluator({ ...plan, revision: 12 }).revision, 12);
+});

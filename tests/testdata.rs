@@ -1,0 +1,210 @@
+//! Runs every file under tests/testdata against the native evaluator. The
+//! JavaScript tests (tests/js) run the same files against the npm package.
+
+use evaluator::model::FlagType;
+use evaluator::{Context, Evaluator, bucket, evaluate_once, parse_plan};
+use serde_json::{Value, json};
+use stagegate_tests::{case_files, case_plan, read_json, testdata};
+
+#[test]
+fn bucket_vectors() {
+    let file = read_json(&testdata("bucket-vectors.json"));
+    let cases = file["cases"].as_array().unwrap();
+    assert!(cases.len() >= 1000, "only {} bucket vectors", cases.len());
+    for case in cases {
+        let (salt, unit) = (
+            case["salt"].as_str().unwrap(),
+            case["unit"].as_str().unwrap(),
+        );
+        assert_eq!(
+            u64::from(evaluator::bucket::hash(salt, unit)),
+            case["hash"],
+            "hash of {salt:?} + {unit:.40?}"
+        );
+        assert_eq!(
+            u64::from(bucket(salt, unit)),
+            case["bucket"],
+            "bucket of {salt:?} + {unit:.40?}"
+        );
+    }
+}
+
+#[test]
+fn evaluation_cases() {
+    let mut ran = 0;
+    for path in case_files("evaluation") {
+        let file = read_json(&path);
+        for case in file["cases"].as_array().unwrap() {
+            let name = format!(
+                "{}: {}",
+                path.file_name().unwrap().to_string_lossy(),
+                case["name"]
+            );
+            let actual = run_case(&file, case);
+            for (field, want) in case["expect"].as_object().unwrap() {
+                assert_eq!(
+                    actual.get(field),
+                    Some(want),
+                    "{name}: field {field}\nwhole answer: {actual}"
+                );
+            }
+            ran += 1;
+        }
+    }
+    assert!(ran >= 40, "only {ran} evaluation cases");
+}
+
+fn run_case(file: &Value, case: &Value) -> Value {
+    let (rollout, environment) = (
+        case["rollout"].as_str().unwrap(),
+        case["environment"].as_str().unwrap(),
+    );
+    let context = case["context"].clone();
+    if let Some(text) = case["planText"].as_str() {
+        let context = Context::from_value(context).unwrap();
+        return serde_json::to_value(evaluate_once(text, rollout, environment, &context)).unwrap();
+    }
+    let plan = case_plan(file, case).expect("case has a plan");
+    let evaluator = Evaluator::from_value(plan).unwrap_or_else(|e| panic!("{}: {e}", case["name"]));
+    match case.get("flag") {
+        None => {
+            serde_json::to_value(evaluator.evaluate_value(rollout, environment, context)).unwrap()
+        }
+        Some(flag) => {
+            let expected = case
+                .get("type")
+                .map(|t| FlagType::from_name(t.as_str().unwrap()).unwrap());
+            let context = Context::from_value(context).unwrap();
+            let resolution = evaluator.resolve(
+                rollout,
+                flag.as_str().unwrap(),
+                environment,
+                &context,
+                expected,
+            );
+            serde_json::to_value(resolution).unwrap()
+        }
+    }
+}
+
+#[test]
+fn validation_cases() {
+    for path in case_files("validation") {
+        let file = read_json(&path);
+        for case in file["cases"].as_array().unwrap() {
+            let name = case["name"].as_str().unwrap();
+            let text = match case.get("planText") {
+                Some(text) => text.as_str().unwrap().to_string(),
+                None => serde_json::to_string_pretty(&case["plan"]).unwrap(),
+            };
+            let problems = match parse_plan(&text) {
+                Ok(_) => vec![],
+                Err(invalid) => invalid.0,
+            };
+            let mut problems = problems;
+            problems.sort_by(|a, b| a.path.cmp(&b.path));
+            let mut want = case["problems"].as_array().unwrap().clone();
+            want.sort_by(|a, b| a["path"].as_str().cmp(&b["path"].as_str()));
+            let paths: Vec<&str> = problems.iter().map(|p| p.path.as_str()).collect();
+            let want_paths: Vec<&str> = want.iter().map(|p| p["path"].as_str().unwrap()).collect();
+            assert_eq!(paths, want_paths, "{name}: paths\n{problems:#?}");
+            for (problem, want) in problems.iter().zip(&want) {
+                if let Some(fragment) = want.get("messageContains") {
+                    let fragment = fragment.as_str().unwrap();
+                    assert!(
+                        problem.message.contains(fragment),
+                        "{name}: {:?} lacks {fragment:?}",
+                        problem.message
+                    );
+                }
+                for field in ["line", "column"] {
+                    if let Some(expected) = want.get(field) {
+                        let actual = if field == "line" {
+                            problem.line
+                        } else {
+                            problem.column
+                        };
+                        assert_eq!(json!(actual), *expected, "{name}: {field}");
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn default_plan_encodes_the_rollout_plan() {
+    let text =
+        std::fs::read_to_string(stagegate_tests::root().join("static/default-plan.json")).unwrap();
+    let plan = parse_plan(&text).unwrap_or_else(|e| panic!("{e}"));
+    let rollout = &plan.rollouts["domain-migration"];
+    let stages: Vec<(String, String, Option<String>)> = rollout
+        .stages
+        .iter()
+        .map(|s| {
+            (
+                s.id.clone(),
+                s.percentage.to_string(),
+                s.planned_for.clone(),
+            )
+        })
+        .collect();
+    let expected: Vec<(String, String, Option<String>)> = [
+        ("stage-1", "5", "Day 4"),
+        ("stage-2", "25", "Day 5"),
+        ("stage-3", "50", "Day 6"),
+        ("stage-4", "100", "Day 7"),
+    ]
+    .into_iter()
+    .map(|(id, pct, day)| (id.to_string(), pct.to_string(), Some(day.to_string())))
+    .collect();
+    assert_eq!(stages, expected);
+    // The seed's MigrationConfig per stage: enableMigration, useDomainEntities, enableDualProviders.
+    let seed = [
+        (true, false, true),
+        (true, true, true),
+        (true, true, true),
+        (true, true, false),
+    ];
+    for (stage, (migration, entities, dual)) in rollout.stages.iter().zip(seed) {
+        assert_eq!(stage.values["enableMigration"], migration, "{}", stage.id);
+        assert_eq!(stage.values["useDomainEntities"], entities, "{}", stage.id);
+        assert_eq!(stage.values["enableDualProviders"], dual, "{}", stage.id);
+        assert_eq!(stage.required_signoffs, evaluator::model::SIGNOFF_ROLES);
+    }
+    assert_eq!(
+        rollout.environments.keys().collect::<Vec<_>>(),
+        ["staging", "production"]
+    );
+    assert_eq!(rollout.environments["production"].active_stage, None);
+    let triggers: Vec<(&str, String)> = rollout
+        .rollback_triggers
+        .iter()
+        .map(|t| (t.metric.as_str(), t.above.to_string()))
+        .collect();
+    assert_eq!(
+        triggers,
+        [
+            ("crashRateIncreasePct", "2".into()),
+            ("dataCorruptionReports", "0".into()),
+            ("syncFailurePct", "5".into()),
+            ("criticalUserFacingBugs", "0".into())
+        ]
+    );
+    // 11 + 8 checkbox items in the two validation phases, 5 success criteria.
+    let per_phase = |prefix: &str| {
+        rollout
+            .checklist
+            .iter()
+            .filter(|i| i.phase.starts_with(prefix))
+            .count()
+    };
+    assert_eq!(
+        (
+            per_phase("Phase 1"),
+            per_phase("Phase 2"),
+            per_phase("Success")
+        ),
+        (11, 8, 5)
+    );
+}
