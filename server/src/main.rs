@@ -1,4 +1,3 @@
-fn main() {
-    eprintln!("stagegate: not built yet");
-    std::process::exit(2);
+fn main() -> std::process::ExitCode {
+    stagegate_server::cli::main()
 }

@@ -1,0 +1,270 @@
+//! The HTTP API: one route table, shared helpers, and `app()`.
+
+mod client;
+mod plan;
+mod signoffs;
+mod users;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, ETAG, IF_MATCH};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodRouter, delete, get, options, post, put};
+use axum::{Json, Router};
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::{Value, json};
+
+use crate::auth::{Action, Caller};
+use crate::error::ApiError;
+use crate::store::{Current, Store};
+use crate::users::Users;
+
+/// Largest request body accepted (a plan is a few KB).
+pub const BODY_LIMIT: usize = 1024 * 1024;
+/// How long caches and apps may keep a client document before asking again
+/// (with If-None-Match, so asking is cheap): bounds how late a kill switch lands.
+pub const CLIENT_MAX_AGE: &str = "public, max-age=30";
+
+const JSON_TYPE: HeaderValue = HeaderValue::from_static("application/json");
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<Store>,
+    pub users: Arc<Users>,
+    /// The console's built files; a placeholder page is served without them.
+    pub console: Option<Arc<PathBuf>>,
+}
+
+/// One row of the route table that both the router and the OpenAPI test read.
+pub struct Route {
+    pub method: &'static str,
+    /// As in the OpenAPI document.
+    pub path: &'static str,
+    pub summary: &'static str,
+    /// What the caller's role must allow; `None` for public routes.
+    pub action: Option<Action>,
+    /// Component schema of the request body.
+    pub request: Option<&'static str>,
+    /// Component schema of the success response.
+    pub response: Option<&'static str>,
+    pub mount: fn() -> MethodRouter<AppState>,
+}
+
+impl Route {
+    /// The router's path: axum cannot match a parameter with a suffix (`{env}.json`),
+    /// so that segment is taken whole and the handler strips `.json`.
+    pub fn router_path(&self) -> String {
+        self.path.replace("{env}.json", "{file}")
+    }
+}
+
+macro_rules! route {
+    ($method:literal $path:literal, $action:expr, $request:expr => $response:expr, $summary:literal, $mount:expr) => {
+        Route {
+            method: $method,
+            path: $path,
+            summary: $summary,
+            action: $action,
+            request: $request,
+            response: $response,
+            mount: || $mount,
+        }
+    };
+}
+
+pub const ROUTES: &[Route] = &[
+    route!("GET" "/healthz", None, None => Some("Health"), "Liveness and the current revision", get(healthz)),
+    route!("GET" "/api/openapi.json", None, None => None, "This document", get(openapi)),
+    route!("GET" "/api/me", Some(Action::Read), None => Some("Me"), "The caller, their role and what it allows", get(me)),
+    route!("GET" "/api/plan", Some(Action::Read), None => Some("Plan"), "The current plan; ETag is its revision", get(plan::get_plan)),
+    route!("PUT" "/api/plan", Some(Action::EditPlan), Some("Plan") => Some("Plan"),
+        "Replace the plan. Needs If-Match; `revision` and `signoffs` in the body are ignored", put(plan::put_plan)),
+    route!("GET" "/api/revisions", Some(Action::Read), None => Some("RevisionList"), "Every revision, newest first", get(plan::list_revisions)),
+    route!("GET" "/api/revisions/{n}", Some(Action::Read), None => Some("Plan"), "One stored revision", get(plan::get_revision)),
+    route!("POST" "/api/revert", Some(Action::EditPlan), Some("RevertRequest") => Some("Plan"),
+        "Write a new revision equal to an old one (sign-offs stay as they are now)", post(plan::revert)),
+    route!("GET" "/api/audit", Some(Action::Read), None => Some("AuditList"), "Every audit entry, newest first", get(plan::audit)),
+    route!("POST" "/api/rollouts/{rollout}/environments/{env}/stage", Some(Action::MoveStage), Some("StageRequest") => Some("Plan"),
+        "Set the active stage; moving production forward needs every required sign-off", post(plan::set_stage)),
+    route!("POST" "/api/rollouts/{rollout}/environments/{env}/kill-switch", Some(Action::KillSwitch), Some("KillSwitchRequest") => Some("Plan"),
+        "Turn the kill switch on or off", post(plan::set_kill_switch)),
+    route!("POST" "/api/signoffs", Some(Action::Sign), Some("SignoffRequest") => Some("SignoffCreated"),
+        "Sign off a stage in the caller's own sign-off role", post(signoffs::add_signoff)),
+    route!("DELETE" "/api/signoffs/{id}", Some(Action::Sign), None => Some("Written"),
+        "Withdraw one's own sign-off (admin: any)", delete(signoffs::withdraw_signoff)),
+    route!("GET" "/api/evaluate", Some(Action::Read), None => Some("Evaluation"),
+        "Evaluate on the server: rollout, env, targetingKey, any other parameter is a context attribute (a string)", get(client::evaluate)),
+    route!("GET" "/api/users", Some(Action::ManageUsers), None => Some("UserList"), "Every user (no tokens)", get(users::list_users)),
+    route!("POST" "/api/users", Some(Action::ManageUsers), Some("UserRequest") => Some("UserCreated"),
+        "Create a user; the answer holds their token, shown this once", post(users::add_user)),
+    route!("DELETE" "/api/users/{name}", Some(Action::ManageUsers), None => None, "Remove a user", delete(users::remove_user)),
+    route!("GET" "/client/{env}.json", None, None => Some("Plan"),
+        "The public client document of an environment: no auth, cacheable, CORS open", get(client::client_document)),
+    route!("OPTIONS" "/client/{env}.json", None, None => None, "CORS preflight for the client document", options(client::client_preflight)),
+];
+
+/// The whole application: API, client documents and console.
+pub fn app(state: AppState) -> Router {
+    let mut router = Router::new();
+    for route in ROUTES {
+        router = router.route(&route.router_path(), (route.mount)());
+    }
+    router
+        .fallback(fallback)
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(state)
+}
+
+/// Unknown API paths are JSON 404s; any other GET is the console (SPA fallback).
+async fn fallback(State(state): State<AppState>, method: Method, uri: Uri) -> Response {
+    let path = uri.path();
+    let reserved = ["/api", "/client", "/healthz"]
+        .iter()
+        .any(|prefix| path == *prefix || path.starts_with(&format!("{prefix}/")));
+    if reserved || !(method == Method::GET || method == Method::HEAD) {
+        return ApiError::NoRoute.into_response();
+    }
+    crate::static_files::serve(state.console.as_deref().map(PathBuf::as_path), path).await
+}
+
+// ---- bodies ----
+
+#[derive(Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RevertRequest {
+    pub revision: u64,
+    #[serde(default)]
+    pub comment: String,
+}
+
+#[derive(Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StageRequest {
+    /// A stage id of the rollout, or `null` for no active stage. Required.
+    #[serde(deserialize_with = "required_nullable")]
+    pub stage: Option<String>,
+    #[serde(default)]
+    pub comment: String,
+}
+
+#[derive(Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KillSwitchRequest {
+    pub on: bool,
+    #[serde(default)]
+    pub comment: String,
+}
+
+#[derive(Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignoffRequest {
+    pub rollout: String,
+    pub stage: String,
+    #[serde(default)]
+    pub comment: String,
+}
+
+#[derive(Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserRequest {
+    pub name: String,
+    /// admin, editor, viewer, engineering-lead, product-manager, qa-lead or devops-lead.
+    pub role: String,
+}
+
+#[derive(Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RevisionSummary {
+    pub revision: u64,
+    pub author: String,
+    pub at: String,
+    pub action: String,
+    pub comment: String,
+}
+
+fn required_nullable<'de, D: Deserializer<'de>>(de: D) -> Result<Option<String>, D::Error> {
+    Option::deserialize(de)
+}
+
+/// The body, or our error for why there is none.
+fn body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
+    Ok(body?.0)
+}
+
+// ---- handlers ----
+
+async fn healthz(State(state): State<AppState>) -> Json<Value> {
+    Json(json!({ "status": "ok", "revision": state.store.current().revision() }))
+}
+
+async fn openapi() -> Response {
+    ([(CONTENT_TYPE, JSON_TYPE)], crate::openapi::COMMITTED).into_response()
+}
+
+async fn me(caller: Caller) -> Json<Value> {
+    Json(json!({ "name": caller.name, "role": caller.role, "actions": caller.actions() }))
+}
+
+fn plan_response(current: &Current) -> Response {
+    (
+        [
+            (CONTENT_TYPE, JSON_TYPE),
+            (ETAG, current.etag.clone()),
+            (CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+        ],
+        current.plan_json.clone(),
+    )
+        .into_response()
+}
+
+/// The revision named by If-Match. A write must name one (428 without it); `*`
+/// would be a blind overwrite, so it is refused too.
+fn if_match(headers: &HeaderMap) -> Result<u64, ApiError> {
+    let value = headers
+        .get(IF_MATCH)
+        .ok_or(ApiError::PreconditionRequired)?;
+    let text = value
+        .to_str()
+        .map_err(|_| ApiError::bad_request("If-Match is not ASCII"))?
+        .trim();
+    if text == "*" {
+        return Err(ApiError::PreconditionRequired);
+    }
+    let tag = text.strip_prefix("W/").unwrap_or(text).trim_matches('"');
+    // Anything that is not a revision number cannot match the current one.
+    Ok(tag.parse().unwrap_or(u64::MAX))
+}
+
+/// The optional If-Match of the targeted writes (stage, kill switch, revert).
+fn optional_if_match(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
+    if headers.contains_key(IF_MATCH) {
+        if_match(headers).map(Some)
+    } else {
+        Ok(None)
+    }
+}
+
+fn require_json_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
+    let ok = headers
+        .get(CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .is_some_and(|mime| {
+            let mime = mime.trim().to_ascii_lowercase();
+            mime == "application/json"
+                || (mime.starts_with("application/") && mime.ends_with("+json"))
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::Rejected {
+            status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            message: "expected Content-Type: application/json".into(),
+        })
+    }
+}

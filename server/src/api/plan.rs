@@ -1,0 +1,249 @@
+//! The plan and its history: read, replace, revert, audit, stages, kill switches.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, JsonRejection, PathRejection};
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use evaluator::model::{Environment, Plan, Signoff};
+use serde_json::{Value, json};
+
+use super::{
+    AppState, KillSwitchRequest, RevertRequest, RevisionSummary, StageRequest, body, if_match,
+    optional_if_match, plan_response, require_json_content_type,
+};
+use crate::auth::{Action, Caller};
+use crate::error::ApiError;
+use crate::store::Change;
+
+pub(super) async fn get_plan(
+    caller: Caller,
+    State(state): State<AppState>,
+) -> Result<Response, ApiError> {
+    caller.require(Action::Read)?;
+    Ok(plan_response(&state.store.current()))
+}
+
+pub(super) async fn put_plan(
+    caller: Caller,
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    bytes: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    caller.require(Action::EditPlan)?;
+    let base = if_match(&headers)?;
+    require_json_content_type(&headers)?;
+    let mut value: Value = serde_json::from_slice(&bytes?).map_err(|error| ApiError::BadRequest {
+        message: format!("the body is not JSON: {error}"),
+        details: json!([{ "path": "", "message": error.to_string(), "line": error.line(), "column": error.column() }]),
+    })?;
+    // Sign-offs are records of people approving; they change only through
+    // /api/signoffs, never by editing the plan.
+    if let Value::Object(map) = &mut value {
+        map.remove("signoffs");
+        map.remove("revision");
+    }
+    let plan = evaluator::validate::plan_from_value(value)?;
+    // The comment rides in a header (the body is the plan); raw UTF-8 is accepted.
+    let comment = headers
+        .get("x-comment")
+        .map(|value| String::from_utf8_lossy(value.as_bytes()).trim().to_string())
+        .unwrap_or_default();
+    let change = Change {
+        author: caller.name,
+        action: "put-plan",
+        comment,
+        base: Some(base),
+    };
+    let current = state
+        .store
+        .write(change, |old| {
+            Ok(Plan {
+                signoffs: surviving_signoffs(old, &plan),
+                ..plan
+            })
+        })
+        .await?;
+    Ok(plan_response(&current))
+}
+
+/// The current sign-offs that still refer to a stage of `plan`.
+fn surviving_signoffs(old: &Plan, plan: &Plan) -> Vec<Signoff> {
+    old.signoffs
+        .iter()
+        .filter(|s| {
+            plan.rollouts
+                .get(&s.rollout)
+                .is_some_and(|r| r.stage(&s.stage).is_some())
+        })
+        .cloned()
+        .collect()
+}
+
+pub(super) async fn list_revisions(
+    caller: Caller,
+    State(state): State<AppState>,
+) -> Result<Json<Vec<RevisionSummary>>, ApiError> {
+    caller.require(Action::Read)?;
+    let list = state
+        .store
+        .audit()
+        .iter()
+        .rev()
+        .map(|entry| RevisionSummary {
+            revision: entry.revision,
+            author: entry.author.clone(),
+            at: entry.at.clone(),
+            action: entry.action.clone(),
+            comment: entry.comment.clone(),
+        })
+        .collect();
+    Ok(Json(list))
+}
+
+pub(super) async fn get_revision(
+    caller: Caller,
+    State(state): State<AppState>,
+    number: Result<Path<String>, PathRejection>,
+) -> Result<Json<Plan>, ApiError> {
+    caller.require(Action::Read)?;
+    let Path(number) = number?;
+    let number: u64 = number
+        .parse()
+        .map_err(|_| ApiError::bad_field("n", format!("revision '{number}' is not a number")))?;
+    Ok(Json(state.store.revision(number).await?))
+}
+
+pub(super) async fn revert(
+    caller: Caller,
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    request: Result<Json<RevertRequest>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    caller.require(Action::EditPlan)?;
+    let request = body(request)?;
+    let base = optional_if_match(&headers)?;
+    let target = state
+        .store
+        .revision(request.revision)
+        .await
+        .map_err(|error| match error {
+            ApiError::NotFound(message) => ApiError::bad_field("revision", message),
+            other => other,
+        })?;
+    let comment = if request.comment.is_empty() {
+        format!("revert to revision {}", request.revision)
+    } else {
+        request.comment
+    };
+    let change = Change {
+        author: caller.name,
+        action: "revert",
+        comment,
+        base,
+    };
+    let current = state
+        .store
+        .write(change, |old| {
+            Ok(Plan {
+                signoffs: surviving_signoffs(old, &target),
+                ..target
+            })
+        })
+        .await?;
+    Ok(plan_response(&current))
+}
+
+pub(super) async fn audit(
+    caller: Caller,
+    State(state): State<AppState>,
+) -> Result<Response, ApiError> {
+    caller.require(Action::Read)?;
+    let entries = state.store.audit();
+    let newest_first: Vec<&crate::audit::AuditEntry> =
+        entries.iter().rev().map(AsRef::as_ref).collect();
+    Ok(Json(newest_first).into_response())
+}
+
+pub(super) async fn set_stage(
+    caller: Caller,
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    names: Result<Path<(String, String)>, PathRejection>,
+    request: Result<Json<StageRequest>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    caller.require(Action::MoveStage)?;
+    let Path((rollout, env)) = names?;
+    let request = body(request)?;
+    let base = optional_if_match(&headers)?;
+    let change = Change {
+        author: caller.name,
+        action: "stage",
+        comment: request.comment,
+        base,
+    };
+    let current = state
+        .store
+        .write(change, |old| {
+            let mut plan = old.clone();
+            let target = environment(&mut plan, &rollout, &env)?;
+            if let Some(stage) = &request.stage
+                && old.rollouts[&rollout].stage(stage).is_none()
+            {
+                return Err(ApiError::bad_field(
+                    "stage",
+                    format!("stage '{stage}' does not exist in rollout '{rollout}'"),
+                ));
+            }
+            target.active_stage = request.stage;
+            Ok(plan)
+        })
+        .await?;
+    Ok(plan_response(&current))
+}
+
+pub(super) async fn set_kill_switch(
+    caller: Caller,
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    names: Result<Path<(String, String)>, PathRejection>,
+    request: Result<Json<KillSwitchRequest>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    caller.require(Action::KillSwitch)?;
+    let Path((rollout, env)) = names?;
+    let request = body(request)?;
+    let base = optional_if_match(&headers)?;
+    let change = Change {
+        author: caller.name,
+        action: "kill-switch",
+        comment: request.comment,
+        base,
+    };
+    let current = state
+        .store
+        .write(change, |old| {
+            let mut plan = old.clone();
+            environment(&mut plan, &rollout, &env)?.kill_switch = request.on;
+            Ok(plan)
+        })
+        .await?;
+    Ok(plan_response(&current))
+}
+
+fn environment<'a>(
+    plan: &'a mut Plan,
+    rollout: &str,
+    env: &str,
+) -> Result<&'a mut Environment, ApiError> {
+    plan.rollouts
+        .get_mut(rollout)
+        .ok_or_else(|| ApiError::NotFound(format!("rollout '{rollout}' does not exist")))?
+        .environments
+        .get_mut(env)
+        .ok_or_else(|| {
+            ApiError::NotFound(format!(
+                "environment '{env}' does not exist in rollout '{rollout}'"
+            ))
+        })
+}

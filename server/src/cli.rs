@@ -1,0 +1,350 @@
+//! The command line: serve, validate, eval, bucket, user.
+
+use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use evaluator::bucket::Salt;
+use evaluator::{Context, Evaluator, Invalid};
+use serde_json::Value;
+
+use crate::serve::{ServeOptions, run};
+use crate::users::Users;
+
+#[derive(Parser)]
+#[command(
+    name = "stagegate",
+    version,
+    about = "Staged rollouts: config store server, console host and offline tools"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API, the client documents and the console.
+    Serve {
+        /// Where revisions and users live; seeded on first start.
+        #[arg(long, default_value = "stagegate-data")]
+        data: PathBuf,
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        addr: String,
+        /// The built console (`cargo xtask dist`); a placeholder page without it.
+        #[arg(long, default_value = "dist/console")]
+        console: PathBuf,
+    },
+    /// Check a plan file: prints "ok: …" or every problem, one per line (exit 1).
+    Validate {
+        /// The plan (JSON); `-` reads standard input.
+        file: PathBuf,
+    },
+    /// Evaluate one unit against a plan file and print the evaluation as JSON.
+    Eval {
+        #[arg(long)]
+        plan: PathBuf,
+        #[arg(long)]
+        rollout: String,
+        #[arg(long)]
+        env: String,
+        /// The targeting key (user id).
+        #[arg(long)]
+        unit: String,
+        /// A context attribute, `key=value`; repeatable. A value that reads as a JSON
+        /// number or boolean (`42`, `1.5`, `true`) is one; anything else is a string.
+        #[arg(long = "attr", value_name = "KEY=VALUE", value_parser = parse_attr)]
+        attrs: Vec<(String, Value)>,
+    },
+    /// Print the bucket (0–9999) of `--unit`, or of every id read from standard
+    /// input: ids are separated by LF only (any other byte, CR included, is part of
+    /// the id; a last id without LF counts), one bucket per line, in order.
+    Bucket {
+        #[arg(long)]
+        salt: String,
+        #[arg(long)]
+        unit: Option<String>,
+    },
+    /// Manage users (and their tokens).
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create a user; their token is the last line printed, shown only this once.
+    Add {
+        name: String,
+        #[arg(long)]
+        role: String,
+        #[arg(long, default_value = "stagegate-data")]
+        data: PathBuf,
+    },
+    /// List users and their roles.
+    List {
+        #[arg(long, default_value = "stagegate-data")]
+        data: PathBuf,
+    },
+    /// Remove a user (their token stops working at once).
+    Remove {
+        name: String,
+        #[arg(long, default_value = "stagegate-data")]
+        data: PathBuf,
+    },
+}
+
+fn parse_attr(text: &str) -> Result<(String, Value), String> {
+    let (key, value) = text
+        .split_once('=')
+        .ok_or_else(|| format!("'{text}' is not key=value"))?;
+    if key.is_empty() {
+        return Err(format!("'{text}' has an empty key"));
+    }
+    let value = match serde_json::from_str::<Value>(value) {
+        Ok(parsed @ (Value::Number(_) | Value::Bool(_))) => parsed,
+        _ => Value::String(value.to_string()),
+    };
+    Ok((key.to_string(), value))
+}
+
+/// How a command ended, short of success.
+enum Failure {
+    /// The input is wrong (problems already printed): exit 1.
+    Rejected,
+    /// Reading or writing failed: exit 2.
+    Io(String),
+    /// Anything else: exit 1.
+    Other(String),
+}
+
+impl From<io::Error> for Failure {
+    fn from(error: io::Error) -> Self {
+        Failure::Io(error.to_string())
+    }
+}
+
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            let _ = error.print();
+            return ExitCode::from(error.exit_code().clamp(0, 255) as u8);
+        }
+    };
+    match dispatch(cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Rejected) => ExitCode::from(1),
+        Err(Failure::Io(message)) => {
+            eprintln!("stagegate: {message}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Other(message)) => {
+            eprintln!("stagegate: {message}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn dispatch(command: Command) -> Result<(), Failure> {
+    let result = match command {
+        Command::Serve {
+            data,
+            addr,
+            console,
+        } => run(ServeOptions {
+            data,
+            addr,
+            console,
+        })
+        .map_err(|error| Failure::Other(format!("{error:#}"))),
+        Command::Validate { file } => validate(&file),
+        Command::Eval {
+            plan,
+            rollout,
+            env,
+            unit,
+            attrs,
+        } => eval(&plan, &rollout, &env, unit, attrs),
+        Command::Bucket { salt, unit } => bucket(&salt, unit.as_deref()),
+        Command::User { command } => user(command),
+    };
+    match result {
+        // Whoever reads our output stopped reading (`| head`): not an error.
+        Err(Failure::Io(message)) if message.contains("Broken pipe") => Ok(()),
+        other => other,
+    }
+}
+
+fn read_input(file: &Path) -> Result<String, Failure> {
+    let mut text = String::new();
+    let result = if file == Path::new("-") {
+        io::stdin().read_to_string(&mut text).map(|_| ())
+    } else {
+        std::fs::read_to_string(file).map(|read| text = read)
+    };
+    result.map_err(|error| Failure::Io(format!("cannot read {}: {error}", file.display())))?;
+    Ok(text)
+}
+
+fn print_problems(invalid: &Invalid) -> Result<(), Failure> {
+    let mut out = io::stdout().lock();
+    for problem in &invalid.0 {
+        writeln!(out, "{problem}")?;
+    }
+    out.flush()?;
+    Err(Failure::Rejected)
+}
+
+fn validate(file: &Path) -> Result<(), Failure> {
+    let text = read_input(file)?;
+    match evaluator::parse_plan(&text) {
+        Ok(plan) => {
+            let count = plan.rollouts.len();
+            let noun = if count == 1 { "rollout" } else { "rollouts" };
+            writeln!(
+                io::stdout(),
+                "ok: {count} {noun}, revision {}",
+                plan.revision
+            )?;
+            Ok(())
+        }
+        Err(invalid) => print_problems(&invalid),
+    }
+}
+
+fn eval(
+    plan: &Path,
+    rollout: &str,
+    env: &str,
+    unit: String,
+    attrs: Vec<(String, Value)>,
+) -> Result<(), Failure> {
+    let text = read_input(plan)?;
+    let evaluator = match Evaluator::from_json(&text) {
+        Ok(evaluator) => evaluator,
+        Err(invalid) => return print_problems(&invalid),
+    };
+    let mut context = Context::new(unit);
+    context.attributes.extend(attrs);
+    let evaluation = evaluator.evaluate(rollout, env, &context);
+    let json = serde_json::to_string_pretty(&evaluation)
+        .map_err(|error| Failure::Other(error.to_string()))?;
+    writeln!(io::stdout(), "{json}")?;
+    Ok(())
+}
+
+fn bucket(salt: &str, unit: Option<&str>) -> Result<(), Failure> {
+    let salt = Salt::new(salt);
+    if let Some(unit) = unit {
+        writeln!(io::stdout(), "{}", salt.bucket(unit))?;
+        return Ok(());
+    }
+    stream_buckets(&salt, io::stdin().lock(), io::stdout().lock())?;
+    Ok(())
+}
+
+/// One bucket per LF-separated id, in order; built for millions of ids: one
+/// reused buffer, big buffered reads and writes, digits written by hand.
+pub fn stream_buckets(salt: &Salt, input: impl Read, output: impl Write) -> io::Result<()> {
+    let mut reader = BufReader::with_capacity(1 << 16, input);
+    let mut writer = BufWriter::with_capacity(1 << 16, output);
+    let mut id = Vec::with_capacity(256);
+    loop {
+        id.clear();
+        if reader.read_until(b'\n', &mut id)? == 0 {
+            break;
+        }
+        let unit = id.strip_suffix(b"\n").unwrap_or(&id);
+        write_number_line(&mut writer, salt.bucket_bytes(unit))?;
+    }
+    writer.flush()
+}
+
+fn write_number_line(out: &mut impl Write, number: u16) -> io::Result<()> {
+    let mut digits = [0u8; 6];
+    let mut at = digits.len() - 1;
+    digits[at] = b'\n';
+    let mut rest = number;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    out.write_all(&digits[at..])
+}
+
+fn user(command: UserCommand) -> Result<(), Failure> {
+    let other = |error: &dyn std::fmt::Display| Failure::Other(error.to_string());
+    let mut out = io::stdout().lock();
+    match command {
+        UserCommand::Add { name, role, data } => {
+            let users = Users::open(&data).map_err(|e| Failure::Other(format!("{e:#}")))?;
+            let (user, token) = users.add(&name, &role).map_err(|e| other(&e))?;
+            writeln!(
+                out,
+                "created user {} (role {}); the token is shown only this once:",
+                user.name, user.role
+            )?;
+            writeln!(out, "{token}")?;
+        }
+        UserCommand::List { data } => {
+            let users = Users::open(&data).map_err(|e| Failure::Other(format!("{e:#}")))?;
+            for user in users
+                .list()
+                .map_err(|e| Failure::Other(format!("{e:#}")))?
+                .iter()
+            {
+                writeln!(out, "{}\t{}\t{}", user.name, user.role, user.created)?;
+            }
+        }
+        UserCommand::Remove { name, data } => {
+            let users = Users::open(&data).map_err(|e| Failure::Other(format!("{e:#}")))?;
+            users.remove(&name).map_err(|e| other(&e))?;
+            writeln!(out, "removed user {name}")?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn streams_lf_separated_ids_keeping_cr() {
+        let salt = Salt::new("domain-migration");
+        let mut out = Vec::new();
+        stream_buckets(&salt, &b"user-42\nuser-1\r\n\nuser-1"[..], &mut out).unwrap();
+        let expected = format!(
+            "7035\n{}\n{}\n2624\n",
+            salt.bucket("user-1\r"),
+            salt.bucket("")
+        );
+        assert_eq!(String::from_utf8(out).unwrap(), expected);
+    }
+
+    #[test]
+    fn numbers_are_written_plainly() {
+        for number in [0u16, 7, 10, 999, 9999] {
+            let mut out = Vec::new();
+            write_number_line(&mut out, number).unwrap();
+            assert_eq!(out, format!("{number}\n").into_bytes());
+        }
+    }
+
+    #[test]
+    fn attributes_read_numbers_and_booleans_as_json() {
+        assert_eq!(parse_attr("n=42").unwrap().1, Value::from(42));
+        assert_eq!(parse_attr("b=true").unwrap().1, Value::Bool(true));
+        assert_eq!(parse_attr("v=3.4.1").unwrap().1, Value::from("3.4.1"));
+        assert_eq!(parse_attr("s=\"x\"").unwrap().1, Value::from("\"x\""));
+        assert_eq!(parse_attr("e=").unwrap().1, Value::from(""));
+        assert!(parse_attr("novalue").is_err());
+    }
+}

@@ -1,0 +1,195 @@
+//! The one error shape of the API: `{"error": "<code>", "message": "…", "details": …}`.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use evaluator::Problem;
+use serde::Serialize;
+use serde_json::{Value, json};
+
+#[derive(Debug)]
+pub enum ApiError {
+    /// 401: no token, or one nobody has.
+    Unauthorized,
+    /// 403: the caller's role may not do this.
+    Forbidden(String),
+    /// 404 from a handler: the thing named does not exist.
+    NotFound(String),
+    /// 404 from the router: no such route.
+    NoRoute,
+    /// 405: the route exists, the method does not.
+    MethodNotAllowed,
+    /// 400: the request is malformed (a field, a parameter, the JSON itself).
+    BadRequest { message: String, details: Value },
+    /// 409: the stage gate: moving production forward needs these sign-offs.
+    SignoffsMissing { message: String, details: Value },
+    /// 409: the request conflicts with what exists (e.g. a user name taken).
+    Conflict(String),
+    /// 412: If-Match names a revision that is no longer current.
+    Stale { current: u64 },
+    /// 428: a write to the plan must say which revision it is based on.
+    PreconditionRequired,
+    /// 422: the plan (as it would be after the write) breaks the rules.
+    InvalidPlan(Vec<Problem>),
+    /// 4xx that axum's extractors detected (body too large, wrong content type, …).
+    Rejected { status: StatusCode, message: String },
+    /// 500: the disk failed us. Nothing was written.
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        ApiError::BadRequest {
+            message: message.into(),
+            details: Value::Null,
+        }
+    }
+
+    /// A bad field in a request body; `details.field` names it.
+    pub fn bad_field(field: &str, message: impl Into<String>) -> Self {
+        ApiError::BadRequest {
+            message: message.into(),
+            details: json!({ "field": field }),
+        }
+    }
+
+    pub fn internal(error: impl std::fmt::Display) -> Self {
+        ApiError::Internal(error.to_string())
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) | ApiError::NoRoute => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            ApiError::SignoffsMissing { .. } | ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Stale { .. } => StatusCode::PRECONDITION_FAILED,
+            ApiError::PreconditionRequired => StatusCode::PRECONDITION_REQUIRED,
+            ApiError::InvalidPlan(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Rejected { status, .. } => *status,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::Unauthorized => "unauthorized",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::NotFound(_) => "not_found",
+            ApiError::NoRoute => "no_route",
+            ApiError::MethodNotAllowed => "method_not_allowed",
+            ApiError::BadRequest { .. } => "bad_request",
+            ApiError::SignoffsMissing { .. } => "signoffs_missing",
+            ApiError::Conflict(_) => "conflict",
+            ApiError::Stale { .. } => "stale_revision",
+            ApiError::PreconditionRequired => "if_match_required",
+            ApiError::InvalidPlan(_) => "invalid_plan",
+            ApiError::Rejected { status, .. } => match status.as_u16() {
+                413 => "payload_too_large",
+                415 => "unsupported_media_type",
+                422 => "invalid_body",
+                _ => "bad_request",
+            },
+            ApiError::Internal(_) => "internal",
+        }
+    }
+
+    fn message(&self) -> String {
+        match self {
+            ApiError::Unauthorized => {
+                "missing or unknown token: send Authorization: Bearer <token> (see `stagegate user add`)".into()
+            }
+            ApiError::Forbidden(message)
+            | ApiError::NotFound(message)
+            | ApiError::Conflict(message)
+            | ApiError::BadRequest { message, .. }
+            | ApiError::SignoffsMissing { message, .. }
+            | ApiError::Rejected { message, .. } => message.clone(),
+            ApiError::NoRoute => "no such route".into(),
+            ApiError::MethodNotAllowed => "this route does not take that method".into(),
+            ApiError::Stale { current } => {
+                format!("the plan has changed: If-Match names an older revision; the current one is {current}")
+            }
+            ApiError::PreconditionRequired => {
+                "a write needs If-Match: \"<revision>\" (the ETag of the plan it is based on)".into()
+            }
+            ApiError::InvalidPlan(problems) => {
+                let count = problems.len();
+                format!("the plan is invalid: {count} problem{}", if count == 1 { "" } else { "s" })
+            }
+            ApiError::Internal(message) => format!("internal error, nothing was written: {message}"),
+        }
+    }
+
+    fn details(&self) -> Value {
+        match self {
+            ApiError::BadRequest { details, .. } | ApiError::SignoffsMissing { details, .. } => {
+                details.clone()
+            }
+            ApiError::Stale { current } => json!({ "currentRevision": current }),
+            ApiError::InvalidPlan(problems) => json!(problems),
+            _ => Value::Null,
+        }
+    }
+
+    pub fn body(&self) -> ErrorBody {
+        ErrorBody {
+            error: self.code(),
+            message: self.message(),
+            details: self.details(),
+        }
+    }
+}
+
+/// The JSON body of every error response.
+#[derive(Serialize, schemars::JsonSchema)]
+pub struct ErrorBody {
+    /// A stable machine-readable code, such as `stale_revision`.
+    pub error: &'static str,
+    pub message: String,
+    /// Code-specific: validation problems, missing roles, the current revision, …
+    pub details: Value,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let ApiError::Internal(message) = &self {
+            eprintln!("stagegate: internal error: {message}");
+        }
+        let mut response = (self.status(), Json(self.body())).into_response();
+        if let ApiError::Stale { current } = self
+            && let Ok(etag) = format!("\"{current}\"").parse()
+        {
+            response
+                .headers_mut()
+                .insert(axum::http::header::ETAG, etag);
+        }
+        response
+    }
+}
+
+impl From<evaluator::Invalid> for ApiError {
+    fn from(invalid: evaluator::Invalid) -> Self {
+        ApiError::InvalidPlan(invalid.0)
+    }
+}
+
+/// Extractor failures keep their 4xx status but speak our shape.
+macro_rules! from_rejection {
+    ($($rejection:ty),*) => {$(
+        impl From<$rejection> for ApiError {
+            fn from(rejection: $rejection) -> Self {
+                ApiError::Rejected { status: rejection.status(), message: rejection.body_text() }
+            }
+        }
+    )*};
+}
+
+from_rejection!(
+    axum::extract::rejection::JsonRejection,
+    axum::extract::rejection::BytesRejection,
+    axum::extract::rejection::PathRejection,
+    axum::extract::rejection::QueryRejection
+);

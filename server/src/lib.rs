@@ -1,0 +1,16 @@
+//! The `stagegate` binary's library: the config store server, its API, and the CLI.
+
+pub mod api;
+pub mod audit;
+pub mod auth;
+pub mod cli;
+pub mod error;
+pub mod gate;
+pub mod openapi;
+pub mod serve;
+pub mod static_files;
+pub mod store;
+pub mod users;
+pub mod util;
+
+pub use api::{AppState, app};

@@ -1,0 +1,995 @@
+//! Every route and every error, through the router in-process (`oneshot`).
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
+mod common;
+
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use common::{Reply, Server};
+use serde_json::{Value, json};
+
+const ROLLOUT: &str = "domain-migration";
+const PRODUCTION_STAGE: &str = "/api/rollouts/domain-migration/environments/production/stage";
+
+fn assert_error(reply: &Reply, status: StatusCode, code: &str) {
+    assert_eq!(
+        reply.status,
+        status,
+        "body: {}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    assert_eq!(reply.json["error"], code, "body: {}", reply.json);
+    assert!(
+        reply.json["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "{}",
+        reply.json
+    );
+    assert!(reply.json.get("details").is_some(), "{}", reply.json);
+}
+
+fn plan_text(server: &Server) -> String {
+    server.plan().to_string()
+}
+
+#[tokio::test]
+async fn healthz_and_openapi_need_no_token() {
+    let server = Server::new();
+    let reply = server.request(Method::GET, "/healthz", None, None).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.json, json!({ "status": "ok", "revision": 1 }));
+    let reply = server
+        .request(Method::GET, "/api/openapi.json", None, None)
+        .await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.json["openapi"], "3.1.0");
+}
+
+#[tokio::test]
+async fn missing_or_unknown_tokens_get_401() {
+    let server = Server::new();
+    assert_error(
+        &server.request(Method::GET, "/api/plan", None, None).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    );
+    let reply = server.get("/api/plan", "sg_0000").await;
+    assert_error(&reply, StatusCode::UNAUTHORIZED, "unauthorized");
+    let request = Request::get("/api/plan")
+        .header("authorization", "Basic abc")
+        .body(Body::empty())
+        .unwrap();
+    assert_error(
+        &server.send(request).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    );
+}
+
+#[tokio::test]
+async fn me_lists_what_the_role_may_do() {
+    let server = Server::new();
+    let viewer = server.user("vera", "viewer");
+    let reply = server.get("/api/me", &viewer).await;
+    assert_eq!(
+        reply.json,
+        json!({ "name": "vera", "role": "viewer", "actions": ["read"] })
+    );
+    let reply = server.get("/api/me", &server.admin).await;
+    assert_eq!(
+        reply.json["actions"],
+        json!([
+            "read",
+            "edit-plan",
+            "move-stage",
+            "kill-switch",
+            "manage-users"
+        ])
+    );
+    let qa = server.user("quinn", "qa-lead");
+    assert_eq!(
+        server.get("/api/me", &qa).await.json["actions"],
+        json!(["read", "sign"])
+    );
+}
+
+#[tokio::test]
+async fn get_plan_has_revision_etag() {
+    let server = Server::new();
+    let viewer = server.user("vera", "viewer");
+    let reply = server.get("/api/plan", &viewer).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.headers["etag"], "\"1\"");
+    assert_eq!(reply.json["revision"], 1);
+    assert!(
+        reply.json["rollouts"][ROLLOUT]["stages"]
+            .as_array()
+            .unwrap()
+            .len()
+            == 4
+    );
+}
+
+#[tokio::test]
+async fn put_plan_writes_a_new_revision_and_ignores_client_revision() {
+    let server = Server::new();
+    let editor = server.user("eddie", "editor");
+    let mut plan = server.plan();
+    plan["revision"] = json!(999);
+    plan["rollouts"][ROLLOUT]["stages"][1]["percentage"] = json!(30);
+    let request = Request::put("/api/plan")
+        .header("authorization", format!("Bearer {editor}"))
+        .header("if-match", "\"1\"")
+        .header("content-type", "application/json")
+        .header("x-comment", "widen stage 2")
+        .body(Body::from(plan.to_string()))
+        .unwrap();
+    let reply = server.send(request).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.json);
+    assert_eq!(reply.headers["etag"], "\"2\"");
+    assert_eq!(reply.json["revision"], 2);
+    assert_eq!(
+        reply.json["rollouts"][ROLLOUT]["stages"][1]["percentage"],
+        30
+    );
+    assert_eq!(server.get("/api/plan", &editor).await.json, reply.json);
+
+    let audit = server.get("/api/audit", &editor).await.json;
+    assert_eq!(audit[0]["revision"], 2);
+    assert_eq!(audit[0]["baseRevision"], 1);
+    assert_eq!(audit[0]["author"], "eddie");
+    assert_eq!(audit[0]["action"], "put-plan");
+    assert_eq!(audit[0]["comment"], "widen stage 2");
+    assert!(audit[0]["at"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(
+        audit[0]["summary"],
+        json!(["domain-migration/stage-2: percentage 25 → 30"])
+    );
+    assert_eq!(audit[1]["action"], "seed");
+}
+
+#[tokio::test]
+async fn put_plan_refuses_without_writing() {
+    let server = Server::new();
+    let editor = server.user("eddie", "editor");
+    let viewer = server.user("vera", "viewer");
+    let good = plan_text(&server);
+
+    assert_error(
+        &server.put_plan(&editor, None, &good).await,
+        StatusCode::PRECONDITION_REQUIRED,
+        "if_match_required",
+    );
+    assert_error(
+        &server.put_plan(&editor, Some("*"), &good).await,
+        StatusCode::PRECONDITION_REQUIRED,
+        "if_match_required",
+    );
+    let stale = server.put_plan(&editor, Some("\"0\""), &good).await;
+    assert_error(&stale, StatusCode::PRECONDITION_FAILED, "stale_revision");
+    assert_eq!(stale.json["details"]["currentRevision"], 1);
+    assert_error(
+        &server.put_plan(&viewer, Some("\"1\""), &good).await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    );
+
+    let mut invalid = server.plan();
+    invalid["rollouts"][ROLLOUT]["stages"][0]["percentage"] = json!(101);
+    invalid["rollouts"][ROLLOUT]["environments"]["production"]["activeStage"] = json!("stage-9");
+    invalid["rollouts"][ROLLOUT]["bogus"] = json!(1);
+    let reply = server
+        .put_plan(&editor, Some("\"1\""), &invalid.to_string())
+        .await;
+    assert_error(&reply, StatusCode::UNPROCESSABLE_ENTITY, "invalid_plan");
+    let paths: Vec<&str> = reply.json["details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        paths,
+        ["/rollouts/domain-migration/bogus"],
+        "unknown fields are reported first"
+    );
+    invalid["rollouts"][ROLLOUT]
+        .as_object_mut()
+        .unwrap()
+        .remove("bogus");
+    let reply = server
+        .put_plan(&editor, Some("\"1\""), &invalid.to_string())
+        .await;
+    let paths: Vec<&str> = reply.json["details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["path"].as_str().unwrap())
+        .collect();
+    assert!(
+        paths.contains(&"/rollouts/domain-migration/stages/0/percentage"),
+        "{paths:?}"
+    );
+    assert!(
+        paths.contains(&"/rollouts/domain-migration/environments/production/activeStage"),
+        "{paths:?}"
+    );
+    assert!(reply.json["details"][0]["message"].as_str().is_some());
+
+    let reply = server
+        .put_plan(&editor, Some("\"1\""), "{\"schemaVersion\": 1,")
+        .await;
+    assert_error(&reply, StatusCode::BAD_REQUEST, "bad_request");
+    assert_eq!(reply.json["details"][0]["line"], 1);
+
+    let request = Request::put("/api/plan")
+        .header("authorization", format!("Bearer {editor}"))
+        .header("if-match", "\"1\"")
+        .header("content-type", "text/plain")
+        .body(Body::from(good.clone()))
+        .unwrap();
+    assert_error(
+        &server.send(request).await,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+    );
+
+    let huge = format!("{{\"pad\": \"{}\"}}", "x".repeat(2 * 1024 * 1024));
+    assert_error(
+        &server.put_plan(&editor, Some("\"1\""), &huge).await,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+    );
+
+    assert_eq!(server.revision(), 1, "nothing was written");
+    assert_eq!(
+        std::fs::read_dir(server.dir.path().join("revisions"))
+            .unwrap()
+            .count(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn put_plan_cannot_forge_signoffs_or_skip_the_gate() {
+    let server = Server::new();
+    let editor = server.user("eddie", "editor");
+    let mut plan = server.plan();
+    plan["rollouts"][ROLLOUT]["environments"]["production"]["activeStage"] = json!("stage-1");
+    plan["signoffs"] = json!([{ "id": "forged", "rollout": ROLLOUT, "stage": "stage-1", "role": "qa-lead",
+        "by": "nobody", "at": "2026-01-01T00:00:00Z", "stageDigest": "x" }]);
+    let reply = server
+        .put_plan(&editor, Some("\"1\""), &plan.to_string())
+        .await;
+    assert_error(&reply, StatusCode::CONFLICT, "signoffs_missing");
+    assert_eq!(
+        reply.json["details"]["missingRoles"]
+            .as_array()
+            .unwrap()
+            .len(),
+        4
+    );
+    assert_eq!(server.revision(), 1);
+}
+
+#[tokio::test]
+async fn revisions_list_get_and_revert() {
+    let server = Server::new();
+    let editor = server.user("eddie", "editor");
+    let viewer = server.user("vera", "viewer");
+    let staging = "/api/rollouts/domain-migration/environments/staging/stage";
+    let reply = server
+        .post(
+            staging,
+            &editor,
+            json!({ "stage": "stage-1", "comment": "back to 5%" }),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.json);
+
+    let list = server.get("/api/revisions", &viewer).await;
+    assert_eq!(list.status, StatusCode::OK);
+    assert_eq!(list.json[0]["revision"], 2);
+    assert_eq!(list.json[0]["author"], "eddie");
+    assert_eq!(list.json[0]["comment"], "back to 5%");
+    assert_eq!(list.json[1]["revision"], 1);
+
+    let first = server.get("/api/revisions/1", &viewer).await;
+    assert_eq!(first.status, StatusCode::OK);
+    assert_eq!(first.json["revision"], 1);
+    assert_eq!(
+        first.json["rollouts"][ROLLOUT]["environments"]["staging"]["activeStage"],
+        "stage-4"
+    );
+    assert_error(
+        &server.get("/api/revisions/9", &viewer).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
+    assert_error(
+        &server.get("/api/revisions/abc", &viewer).await,
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+    );
+
+    assert_error(
+        &server
+            .post("/api/revert", &viewer, json!({ "revision": 1 }))
+            .await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    );
+    let reply = server
+        .post("/api/revert", &editor, json!({ "revision": 9 }))
+        .await;
+    assert_error(&reply, StatusCode::BAD_REQUEST, "bad_request");
+    assert_eq!(reply.json["details"]["field"], "revision");
+    assert_error(
+        &server
+            .post("/api/revert", &editor, json!({ "rev": 1 }))
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_body",
+    );
+
+    let reply = server
+        .post(
+            "/api/revert",
+            &editor,
+            json!({ "revision": 1, "comment": "undo" }),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.json);
+    assert_eq!(reply.json["revision"], 3);
+    let mut expected = first.json.clone();
+    expected["revision"] = json!(3);
+    assert_eq!(reply.json, expected);
+    let audit = server.get("/api/audit", &viewer).await.json;
+    assert_eq!(audit[0]["action"], "revert");
+    assert_eq!(
+        audit[0]["summary"],
+        json!(["domain-migration/staging: activeStage stage-1 → stage-4"])
+    );
+}
+
+async fn sign(server: &Server, token: &str, stage: &str) -> Reply {
+    server
+        .post(
+            "/api/signoffs",
+            token,
+            json!({ "rollout": ROLLOUT, "stage": stage, "comment": "looks good" }),
+        )
+        .await
+}
+
+#[tokio::test]
+async fn production_moves_forward_only_with_current_signoffs() {
+    let server = Server::new();
+    let editor = server.user("eddie", "editor");
+    let leads: Vec<String> = evaluator::model::SIGNOFF_ROLES
+        .iter()
+        .enumerate()
+        .map(|(i, role)| server.user(&format!("lead{i}"), role))
+        .collect();
+
+    let reply = server
+        .post(PRODUCTION_STAGE, &editor, json!({ "stage": "stage-1" }))
+        .await;
+    assert_error(&reply, StatusCode::CONFLICT, "signoffs_missing");
+    assert_eq!(
+        reply.json["details"]["missingRoles"],
+        json!([
+            "engineering-lead",
+            "product-manager",
+            "qa-lead",
+            "devops-lead"
+        ])
+    );
+
+    for token in &leads[..3] {
+        assert_eq!(
+            sign(&server, token, "stage-1").await.status,
+            StatusCode::CREATED
+        );
+    }
+    let reply = server
+        .post(PRODUCTION_STAGE, &editor, json!({ "stage": "stage-1" }))
+        .await;
+    assert_eq!(
+        reply.json["details"]["missingRoles"],
+        json!(["devops-lead"])
+    );
+    let created = sign(&server, &leads[3], "stage-1").await;
+    assert_eq!(created.json["signoff"]["role"], "devops-lead");
+    assert_eq!(created.json["signoff"]["by"], "lead3");
+    assert_eq!(
+        created.json["signoff"]["stageDigest"]
+            .as_str()
+            .unwrap()
+            .len(),
+        64
+    );
+
+    let reply = server
+        .post(
+            PRODUCTION_STAGE,
+            &editor,
+            json!({ "stage": "stage-1", "comment": "day 4" }),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.json);
+    assert_eq!(
+        reply.json["rollouts"][ROLLOUT]["environments"]["production"]["activeStage"],
+        "stage-1"
+    );
+    let audit = server.get("/api/audit", &editor).await.json;
+    assert_eq!(
+        audit[0]["summary"],
+        json!(["domain-migration/production: activeStage none → stage-1"])
+    );
+
+    // The live stage's content cannot change under its sign-offs.
+    let mut plan = server.plan();
+    plan["rollouts"][ROLLOUT]["stages"][0]["percentage"] = json!(20);
+    let etag = format!("\"{}\"", server.revision());
+    let reply = server
+        .put_plan(&editor, Some(&etag), &plan.to_string())
+        .await;
+    assert_error(&reply, StatusCode::CONFLICT, "signoffs_missing");
+    assert_eq!(reply.json["details"]["stage"], "stage-1");
+    // The kill switch, and other stages, stay editable while stage 1 is live.
+    let mut plan = server.plan();
+    plan["rollouts"][ROLLOUT]["environments"]["production"]["killSwitch"] = json!(true);
+    plan["rollouts"][ROLLOUT]["stages"][1]["percentage"] = json!(30);
+    assert_eq!(
+        server
+            .put_plan(&editor, Some(&etag), &plan.to_string())
+            .await
+            .status,
+        StatusCode::OK
+    );
+
+    // Stage 2 has no sign-offs yet: forward is refused, back and off are not.
+    assert_eq!(
+        server
+            .post(PRODUCTION_STAGE, &editor, json!({ "stage": "stage-2" }))
+            .await
+            .status,
+        StatusCode::CONFLICT
+    );
+    assert_eq!(
+        server
+            .post(PRODUCTION_STAGE, &editor, json!({ "stage": null }))
+            .await
+            .status,
+        StatusCode::OK
+    );
+
+    // A sign-off goes stale when its stage changes.
+    let mut plan = server.plan();
+    plan["rollouts"][ROLLOUT]["stages"][0]["percentage"] = json!(6);
+    let etag = format!("\"{}\"", server.revision());
+    assert_eq!(
+        server
+            .put_plan(&editor, Some(&etag), &plan.to_string())
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let reply = server
+        .post(PRODUCTION_STAGE, &editor, json!({ "stage": "stage-1" }))
+        .await;
+    assert_error(&reply, StatusCode::CONFLICT, "signoffs_missing");
+    assert_eq!(
+        reply.json["details"]["missingRoles"]
+            .as_array()
+            .unwrap()
+            .len(),
+        4
+    );
+}
+
+#[tokio::test]
+async fn stage_route_errors() {
+    let server = Server::new();
+    let editor = server.user("eddie", "editor");
+    let viewer = server.user("vera", "viewer");
+    let staging = "/api/rollouts/domain-migration/environments/staging/stage";
+    assert_error(
+        &server
+            .post(staging, &viewer, json!({ "stage": null }))
+            .await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    );
+    let reply = server
+        .post(staging, &editor, json!({ "stage": "stage-9" }))
+        .await;
+    assert_error(&reply, StatusCode::BAD_REQUEST, "bad_request");
+    assert_eq!(reply.json["details"]["field"], "stage");
+    let reply = server
+        .post(
+            "/api/rollouts/domain-migration/environments/moon/stage",
+            &editor,
+            json!({ "stage": null }),
+        )
+        .await;
+    assert_error(&reply, StatusCode::NOT_FOUND, "not_found");
+    let reply = server
+        .post(
+            "/api/rollouts/nope/environments/staging/stage",
+            &editor,
+            json!({ "stage": null }),
+        )
+        .await;
+    assert_error(&reply, StatusCode::NOT_FOUND, "not_found");
+    let reply = server
+        .post(staging, &editor, json!({ "comment": "no stage" }))
+        .await;
+    assert_error(&reply, StatusCode::UNPROCESSABLE_ENTITY, "invalid_body");
+    assert!(
+        reply.json["message"].as_str().unwrap().contains("stage"),
+        "{}",
+        reply.json
+    );
+    let reply = server.post(staging, &editor, json!({ "stage": 5 })).await;
+    assert_error(&reply, StatusCode::UNPROCESSABLE_ENTITY, "invalid_body");
+    let request = Request::post(staging)
+        .header("authorization", format!("Bearer {editor}"))
+        .header("content-type", "application/json")
+        .body(Body::from("{\"stage\": "))
+        .unwrap();
+    assert_error(
+        &server.send(request).await,
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+    );
+    let request = Request::post(staging)
+        .header("authorization", format!("Bearer {editor}"))
+        .body(Body::from("{}"))
+        .unwrap();
+    assert_error(
+        &server.send(request).await,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+    );
+    let request = Request::post(staging)
+        .header("authorization", format!("Bearer {editor}"))
+        .header("content-type", "application/json")
+        .header("if-match", "\"7\"")
+        .body(Body::from("{\"stage\": null}"))
+        .unwrap();
+    assert_error(
+        &server.send(request).await,
+        StatusCode::PRECONDITION_FAILED,
+        "stale_revision",
+    );
+    assert_eq!(server.revision(), 1);
+}
+
+#[tokio::test]
+async fn kill_switch_never_waits() {
+    let server = Server::new();
+    let editor = server.user("eddie", "editor");
+    let qa = server.user("quinn", "qa-lead");
+    let path = "/api/rollouts/domain-migration/environments/production/kill-switch";
+    assert_error(
+        &server.post(path, &qa, json!({ "on": true })).await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    );
+    assert_error(
+        &server.post(path, &editor, json!({ "on": "yes" })).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_body",
+    );
+    let reply = server
+        .post(
+            path,
+            &editor,
+            json!({ "on": true, "comment": "crash rate +3%" }),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(
+        reply.json["rollouts"][ROLLOUT]["environments"]["production"]["killSwitch"],
+        true
+    );
+    let audit = server.get("/api/audit", &editor).await.json;
+    assert_eq!(
+        audit[0]["summary"],
+        json!(["domain-migration/production: kill switch off → on"])
+    );
+    assert_eq!(audit[0]["comment"], "crash rate +3%");
+    let reply = server
+        .request(Method::GET, "/client/production.json", None, None)
+        .await;
+    assert_eq!(
+        reply.json["rollouts"][ROLLOUT]["environments"]["production"]["killSwitch"],
+        true
+    );
+}
+
+#[tokio::test]
+async fn signoffs_by_role_and_withdrawal() {
+    let server = Server::new();
+    let editor = server.user("eddie", "editor");
+    let viewer = server.user("vera", "viewer");
+    let qa = server.user("quinn", "qa-lead");
+    let pm = server.user("pat", "product-manager");
+    for token in [&server.admin, &editor, &viewer] {
+        assert_error(
+            &sign(&server, token, "stage-1").await,
+            StatusCode::FORBIDDEN,
+            "forbidden",
+        );
+    }
+    let reply = sign(&server, &qa, "stage-9").await;
+    assert_error(&reply, StatusCode::BAD_REQUEST, "bad_request");
+    assert_eq!(reply.json["details"]["field"], "stage");
+    let reply = server
+        .post("/api/signoffs", &qa, json!({ "rollout": ROLLOUT }))
+        .await;
+    assert_error(&reply, StatusCode::UNPROCESSABLE_ENTITY, "invalid_body");
+
+    let first = sign(&server, &qa, "stage-1").await;
+    assert_eq!(first.status, StatusCode::CREATED);
+    // Signing again replaces one's own sign-off rather than adding a second.
+    let second = sign(&server, &qa, "stage-1").await;
+    let plan = server.plan();
+    assert_eq!(plan["signoffs"].as_array().unwrap().len(), 1);
+    let id = second.json["signoff"]["id"].as_str().unwrap().to_string();
+    assert_eq!(plan["signoffs"][0]["id"], id);
+    assert_eq!(plan["signoffs"][0]["comment"], "looks good");
+
+    let path = format!("/api/signoffs/{id}");
+    assert_error(
+        &server.request(Method::DELETE, &path, Some(&pm), None).await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    );
+    assert_error(
+        &server
+            .request(Method::DELETE, &path, Some(&editor), None)
+            .await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    );
+    let reply = server.request(Method::DELETE, &path, Some(&qa), None).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.json);
+    assert!(server.plan().get("signoffs").is_none());
+    assert_error(
+        &server.request(Method::DELETE, &path, Some(&qa), None).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
+
+    let id = sign(&server, &pm, "stage-2").await.json["signoff"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let reply = server
+        .request(
+            Method::DELETE,
+            &format!("/api/signoffs/{id}"),
+            Some(&server.admin),
+            None,
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let audit = server.get("/api/audit", &viewer).await.json;
+    assert_eq!(audit[0]["action"], "withdraw-signoff");
+    assert_eq!(audit[0]["author"], "admin");
+    assert_eq!(
+        audit[0]["summary"],
+        json!(["sign-off by pat (product-manager) for domain-migration/stage-2 removed"])
+    );
+}
+
+#[tokio::test]
+async fn evaluate_on_the_server() {
+    let server = Server::new();
+    let viewer = server.user("vera", "viewer");
+    let reply = server
+        .get(
+            "/api/evaluate?rollout=domain-migration&env=staging&targetingKey=user-42&platform=web",
+            &viewer,
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.json["stage"], "stage-4");
+    assert_eq!(reply.json["bucket"], 7035);
+    assert_eq!(reply.json["revision"], 1);
+    let reply = server
+        .get(
+            "/api/evaluate?rollout=domain-migration&env=production&targetingKey=user-42",
+            &viewer,
+        )
+        .await;
+    assert_eq!(reply.json["reason"], "DEFAULT");
+    let reply = server
+        .get(
+            "/api/evaluate?rollout=nope&env=production&targetingKey=u",
+            &viewer,
+        )
+        .await;
+    assert_eq!(reply.json["errorCode"], "FLAG_NOT_FOUND");
+    let reply = server.get("/api/evaluate?env=production", &viewer).await;
+    assert_error(&reply, StatusCode::BAD_REQUEST, "bad_request");
+    assert_eq!(reply.json["details"]["field"], "rollout");
+    assert_error(
+        &server.get("/api/evaluate?rollout=x", &viewer).await,
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+    );
+    let reply = server
+        .request(Method::GET, "/api/evaluate?rollout=x&env=y", None, None)
+        .await;
+    assert_error(&reply, StatusCode::UNAUTHORIZED, "unauthorized");
+}
+
+#[tokio::test]
+async fn client_document_is_public_cacheable_and_private_free() {
+    let server = Server::new();
+    let qa = server.user("quinn", "qa-lead");
+    sign(&server, &qa, "stage-1").await;
+    let reply = server
+        .request(Method::GET, "/client/production.json", None, None)
+        .await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.headers["etag"], "\"2\"");
+    assert_eq!(reply.headers["access-control-allow-origin"], "*");
+    assert!(
+        reply.headers["cache-control"]
+            .to_str()
+            .unwrap()
+            .contains("max-age")
+    );
+    assert_eq!(reply.headers["content-type"], "application/json");
+    let text = String::from_utf8(reply.body.clone()).unwrap();
+    assert!(
+        !text.contains("quinn") && !text.contains("signoffs") && !text.contains("staging"),
+        "{text}"
+    );
+    assert!(evaluator::Evaluator::from_json(&text).is_ok());
+
+    let request = Request::get("/client/production.json")
+        .header("if-none-match", "\"2\"")
+        .body(Body::empty())
+        .unwrap();
+    let reply = server.send(request).await;
+    assert_eq!(reply.status, StatusCode::NOT_MODIFIED);
+    assert!(reply.body.is_empty());
+    assert_eq!(reply.headers["etag"], "\"2\"");
+    assert_eq!(reply.headers["access-control-allow-origin"], "*");
+    let request = Request::get("/client/production.json")
+        .header("if-none-match", "\"1\"")
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(server.send(request).await.status, StatusCode::OK);
+
+    let reply = server
+        .request(Method::OPTIONS, "/client/production.json", None, None)
+        .await;
+    assert_eq!(reply.status, StatusCode::NO_CONTENT);
+    assert_eq!(reply.headers["access-control-allow-origin"], "*");
+
+    assert_error(
+        &server
+            .request(Method::GET, "/client/moon.json", None, None)
+            .await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
+    assert_error(
+        &server
+            .request(Method::GET, "/client/production", None, None)
+            .await,
+        StatusCode::NOT_FOUND,
+        "no_route",
+    );
+    // CORS is open for the client document alone.
+    let reply = server.get("/api/plan", &server.admin).await;
+    assert!(reply.headers.get("access-control-allow-origin").is_none());
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods_answer_json() {
+    let server = Server::new();
+    assert_error(
+        &server.get("/api/nope", &server.admin).await,
+        StatusCode::NOT_FOUND,
+        "no_route",
+    );
+    assert_error(
+        &server.request(Method::POST, "/api/nope", None, None).await,
+        StatusCode::NOT_FOUND,
+        "no_route",
+    );
+    assert_error(
+        &server
+            .request(Method::DELETE, "/api/plan", Some(&server.admin), None)
+            .await,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+    );
+    assert_error(
+        &server.request(Method::POST, "/healthz", None, None).await,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+    );
+    assert_error(
+        &server.request(Method::POST, "/somewhere", None, None).await,
+        StatusCode::NOT_FOUND,
+        "no_route",
+    );
+    assert_error(
+        &server.request(Method::GET, "/client", None, None).await,
+        StatusCode::NOT_FOUND,
+        "no_route",
+    );
+}
+
+#[tokio::test]
+async fn users_api_is_for_admins() {
+    let server = Server::new();
+    let editor = server.user("eddie", "editor");
+    assert_error(
+        &server.get("/api/users", &editor).await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    );
+    let reply = server.get("/api/users", &server.admin).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.json[0]["name"], "admin");
+    assert!(!reply.json.to_string().contains("token"));
+
+    let reply = server
+        .post(
+            "/api/users",
+            &server.admin,
+            json!({ "name": "dana", "role": "devops-lead" }),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED);
+    let token = reply.json["token"].as_str().unwrap().to_string();
+    assert_eq!(
+        server.get("/api/me", &token).await.json["role"],
+        "devops-lead"
+    );
+    assert_error(
+        &server
+            .post(
+                "/api/users",
+                &server.admin,
+                json!({ "name": "dana", "role": "viewer" }),
+            )
+            .await,
+        StatusCode::CONFLICT,
+        "conflict",
+    );
+    let reply = server
+        .post(
+            "/api/users",
+            &server.admin,
+            json!({ "name": "x", "role": "king" }),
+        )
+        .await;
+    assert_error(&reply, StatusCode::BAD_REQUEST, "bad_request");
+    assert_eq!(reply.json["details"]["field"], "role");
+    let reply = server
+        .post(
+            "/api/users",
+            &server.admin,
+            json!({ "name": "a b", "role": "viewer" }),
+        )
+        .await;
+    assert_eq!(reply.json["details"]["field"], "name");
+    assert_error(
+        &server
+            .post(
+                "/api/users",
+                &editor,
+                json!({ "name": "z", "role": "admin" }),
+            )
+            .await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    );
+
+    let reply = server
+        .request(Method::DELETE, "/api/users/dana", Some(&server.admin), None)
+        .await;
+    assert_eq!(reply.status, StatusCode::NO_CONTENT);
+    assert_error(
+        &server.get("/api/me", &token).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    );
+    assert_error(
+        &server
+            .request(Method::DELETE, "/api/users/dana", Some(&server.admin), None)
+            .await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
+}
+
+#[tokio::test]
+async fn console_placeholder_without_a_build() {
+    let server = Server::new();
+    for path in ["/", "/rollouts/domain-migration"] {
+        let reply = server.request(Method::GET, path, None, None).await;
+        assert_eq!(reply.status, StatusCode::OK);
+        assert!(String::from_utf8_lossy(&reply.body).contains("cargo xtask dist"));
+    }
+}
+
+#[tokio::test]
+async fn console_files_with_cache_headers_and_spa_fallback() {
+    let console = tempfile::tempdir().unwrap();
+    std::fs::write(console.path().join("index.html"), "<html>console</html>").unwrap();
+    std::fs::write(console.path().join("console-1a2b3c4d5e6f7a8b.js"), "js").unwrap();
+    let server = Server::with_console(Some(console.path().to_path_buf()));
+
+    let reply = server.request(Method::GET, "/", None, None).await;
+    assert_eq!(reply.body, b"<html>console</html>");
+    assert_eq!(reply.headers["cache-control"], "no-cache");
+    let reply = server
+        .request(Method::GET, "/console-1a2b3c4d5e6f7a8b.js", None, None)
+        .await;
+    assert_eq!(reply.body, b"js");
+    assert!(
+        reply.headers["cache-control"]
+            .to_str()
+            .unwrap()
+            .contains("immutable")
+    );
+    assert!(
+        reply.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/javascript")
+    );
+    let reply = server
+        .request(
+            Method::GET,
+            "/rollouts/domain-migration/production",
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(reply.body, b"<html>console</html>");
+    let reply = server
+        .request(Method::GET, "/../../etc/passwd", None, None)
+        .await;
+    assert_eq!(reply.body, b"<html>console</html>");
+    assert_error(
+        &server
+            .request(Method::GET, "/api/rollouts", None, None)
+            .await,
+        StatusCode::NOT_FOUND,
+        "no_route",
+    );
+}
+
+#[tokio::test]
+async fn every_revision_file_on_disk_validates() {
+    let server = Server::new();
+    let editor = server.user("eddie", "editor");
+    server
+        .post(
+            "/api/rollouts/domain-migration/environments/staging/kill-switch",
+            &editor,
+            json!({ "on": true }),
+        )
+        .await;
+    let dir = server.dir.path().join("revisions");
+    for n in 1..=2 {
+        let file = stagegate_server::store::read_revision(&dir, n).unwrap();
+        assert_eq!(file.plan.revision, n);
+    }
+    let _: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("000002.json")).unwrap()).unwrap();
+}

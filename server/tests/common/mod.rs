@@ -1,0 +1,128 @@
+//! Helpers shared by the integration tests: an in-process app on a temp data
+//! directory, a user per role, and a one-call request helper.
+#![allow(dead_code)] // each test crate uses a different part
+
+pub mod http;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use stagegate_server::serve::open_state;
+use stagegate_server::{AppState, app};
+use tower::ServiceExt;
+
+pub struct Server {
+    pub dir: tempfile::TempDir,
+    pub state: AppState,
+    pub router: Router,
+    pub admin: String,
+}
+
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+    pub json: Value,
+}
+
+impl Server {
+    pub fn new() -> Server {
+        Server::with_console(None)
+    }
+
+    pub fn with_console(console: Option<std::path::PathBuf>) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let (state, notes) = open_state(dir.path(), console).unwrap();
+        let admin = notes
+            .iter()
+            .find_map(|n| n.strip_prefix("admin token: "))
+            .unwrap()
+            .to_string();
+        let router = app(state.clone());
+        Server {
+            dir,
+            state,
+            router,
+            admin,
+        }
+    }
+
+    /// A new user with `role`; returns their token.
+    pub fn user(&self, name: &str, role: &str) -> String {
+        self.state.users.add(name, role).unwrap().1
+    }
+
+    pub async fn send(&self, request: Request<Body>) -> Reply {
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .to_vec();
+        let json = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        Reply {
+            status,
+            headers,
+            body,
+            json,
+        }
+    }
+
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
+        let mut builder = Request::builder().method(method).uri(path);
+        if let Some(token) = token {
+            builder = builder.header("authorization", format!("Bearer {token}"));
+        }
+        let body = match body {
+            Some(json) => {
+                builder = builder.header("content-type", "application/json");
+                Body::from(json.to_string())
+            }
+            None => Body::empty(),
+        };
+        self.send(builder.body(body).unwrap()).await
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Reply {
+        self.request(Method::GET, path, Some(token), None).await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> Reply {
+        self.request(Method::POST, path, Some(token), Some(body))
+            .await
+    }
+
+    /// PUT /api/plan with If-Match.
+    pub async fn put_plan(&self, token: &str, if_match: Option<&str>, body: &str) -> Reply {
+        let mut builder = Request::builder()
+            .method(Method::PUT)
+            .uri("/api/plan")
+            .header("authorization", format!("Bearer {token}"))
+            .header("content-type", "application/json");
+        if let Some(tag) = if_match {
+            builder = builder.header("if-match", tag);
+        }
+        self.send(builder.body(Body::from(body.to_string())).unwrap())
+            .await
+    }
+
+    pub fn revision(&self) -> u64 {
+        self.state.store.current().revision()
+    }
+
+    pub fn plan(&self) -> Value {
+        serde_json::to_value(self.state.store.current().plan()).unwrap()
+    }
+}
