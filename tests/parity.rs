@@ -68,7 +68,8 @@ impl Keys {
     }
 }
 
-/// The default plan with production at 25% and every kind of targeting switched on.
+/// The default plan with production at 25% and every kind of targeting switched on;
+/// staging (100%, no constraints) takes the package's key-only path.
 fn parity_plan() -> Value {
     let mut plan = default_plan();
     plan["rollouts"]["domain-migration"]["environments"]["production"] = json!({
@@ -137,12 +138,14 @@ fn native_and_npm_package_agree_on_a_million_keys() {
     let mut seen = [0usize; 5];
     for (context, line) in contexts.into_iter().zip(&lines) {
         let key = context["targetingKey"].as_str().unwrap().to_string();
+        let staging = evaluator.evaluate_value("domain-migration", "staging", context.clone());
         let evaluation = evaluator.evaluate_value("domain-migration", "production", context);
         seen[evaluation.reason as usize] += 1;
         let native = json!([
             salt.bucket(&key),
             evaluator.is_enabled("domain-migration", "useDomainEntities", "production", &key),
             evaluation,
+            staging,
         ]);
         let wasm: Value = serde_json::from_str(line).unwrap();
         if native != wasm && differences.len() < 5 {

@@ -41,20 +41,39 @@ export function evaluateOnce(plan, rollout, environment, context = {}) {
 
 export class Evaluator {
   #inner;
+  #revision;
   /** rollout → flag → environment → gate handle (-1: no such boolean flag) */
   #gates = new Map();
+  /** rollout → environment → { id, usesAttributes } */
+  #places = new Map();
+  /** Outcomes of packed answers (everything but the bucket), fetched once each. */
+  #outcomes = [];
 
   /** `plan`: the plan document as a JSON string or a plain object. Throws an Error listing every problem. */
   constructor(plan) {
     this.#inner = new WasmEvaluator(planText(plan));
+    this.#revision = this.#inner.revision;
   }
 
   get revision() {
-    return this.#inner.revision;
+    return this.#revision;
   }
 
   evaluate(rollout, environment, context = {}) {
-    return this.#inner.evaluate(rollout, environment, context);
+    const packed = this.#packed(rollout, environment, context);
+    if (packed === NOT_PACKED) return this.#inner.evaluate(rollout, environment, context);
+    const outcome = (this.#outcomes[packed >>> BUCKET_BITS] ??= this.#outcome(packed >>> BUCKET_BITS));
+    const bucket = (packed & BUCKET_MASK) - 1;
+    return {
+      values: outcome.deep ? structuredClone(outcome.values) : { ...outcome.values },
+      stage: outcome.stage,
+      bucket: bucket < 0 ? null : bucket,
+      inRollout: outcome.inRollout,
+      reason: outcome.reason,
+      errorCode: null,
+      errorMessage: null,
+      revision: this.#revision,
+    };
   }
 
   evaluateMany(rollout, environment, targetingKeys, attributes = {}) {
@@ -82,6 +101,31 @@ export class Evaluator {
     this.#inner.free();
   }
 
+  /** The packed answer, or NOT_PACKED where only the general path can answer (errors, odd contexts). */
+  #packed(rollout, environment, context) {
+    if (typeof context !== "object" || context === null || Array.isArray(context)) return NOT_PACKED;
+    const key = context.targetingKey;
+    if (typeof key !== "string") return NOT_PACKED;
+    const place = nested(this.#places, rollout, environment, () => {
+      const id = this.#inner.place(rollout, environment);
+      return { id, usesAttributes: this.#inner.usesAttributes(id) };
+    });
+    if (!place.usesAttributes) return this.#inner.evaluateKey(place.id, key);
+    let json;
+    try {
+      json = JSON.stringify(context);
+    } catch {
+      return NOT_PACKED;
+    }
+    return this.#inner.evaluateJson(place.id, json);
+  }
+
+  #outcome(id) {
+    const outcome = this.#inner.outcome(id);
+    outcome.deep = Object.values(outcome.values).some((value) => typeof value === "object" && value !== null);
+    return outcome;
+  }
+
   #gate(rollout, flag, environment) {
     let flags = this.#gates.get(rollout);
     if (flags === undefined) this.#gates.set(rollout, (flags = new Map()));
@@ -94,6 +138,18 @@ export class Evaluator {
     }
     return gate;
   }
+}
+
+const NOT_PACKED = 0xffffffff;
+const BUCKET_BITS = 14;
+const BUCKET_MASK = (1 << BUCKET_BITS) - 1;
+
+function nested(map, outer, inner, make) {
+  let level = map.get(outer);
+  if (level === undefined) map.set(outer, (level = new Map()));
+  let value = level.get(inner);
+  if (value === undefined) level.set(inner, (value = make()));
+  return value;
 }
 
 function planText(plan) {

@@ -1,5 +1,6 @@
 //! The evaluation context: flat, as in OpenFeature (`targetingKey` plus attributes).
 
+use serde::de::{MapAccess, Visitor};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -94,8 +95,40 @@ impl Serialize for Context {
     }
 }
 
+/// Reads a flat JSON object straight into a context, without building a
+/// `Value` first (the npm package's fast path hands contexts over as JSON text).
 impl<'de> Deserialize<'de> for Context {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        Context::from_value(Value::deserialize(deserializer)?).map_err(serde::de::Error::custom)
+        struct Fields;
+
+        impl<'de> Visitor<'de> for Fields {
+            type Value = Context;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a context object")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Context, A::Error> {
+                let mut context = Context::default();
+                while let Some(name) = map.next_key::<String>()? {
+                    let value: Value = map.next_value()?;
+                    if name == TARGETING_KEY {
+                        match value {
+                            Value::String(key) => context.targeting_key = Some(key),
+                            Value::Null => {}
+                            other => {
+                                let message = format!("targetingKey must be a string, not {}", kind(&other));
+                                return Err(serde::de::Error::custom(message));
+                            }
+                        }
+                    } else {
+                        context.attributes.insert(name, value);
+                    }
+                }
+                Ok(context)
+            }
+        }
+
+        deserializer.deserialize_map(Fields)
     }
 }

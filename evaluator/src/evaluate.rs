@@ -422,6 +422,14 @@ impl Evaluator {
         }
     }
 
+    /// Whether evaluations in this environment read context attributes (it has
+    /// constraints); if not, the targeting key alone decides.
+    pub fn uses_attributes(&self, rollout: &str, environment: &str) -> bool {
+        self.rollout(rollout)
+            .and_then(|prepared| prepared.environment(environment))
+            .is_some_and(|env| !env.constraints.is_empty())
+    }
+
     /// Looks up a (rollout, boolean flag, environment) triple once, for [`Self::is_enabled_at`].
     pub fn gate(&self, rollout: &str, flag: &str, environment: &str) -> Option<Gate> {
         let index = self

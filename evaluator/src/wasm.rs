@@ -3,13 +3,19 @@
 //!
 //! Strings cross from JavaScript as UTF-8; a lone surrogate becomes U+FFFD, as
 //! with `TextEncoder`.
+//!
+//! Two ways out: the general one returns whole answers as JavaScript objects
+//! (serde-wasm-bindgen); the fast one returns a number per answer, an index into a
+//! small table of outcomes that JavaScript fetches once each, plus the bucket.
+//! Building objects field by field across the boundary costs microseconds; the
+//! number costs nothing.
 
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{Map, Value};
 use wasm_bindgen::prelude::*;
 
 use crate::model::FlagType;
-use crate::{Context, Gate};
+use crate::{Context, Evaluation, Gate, Reason};
 
 /// The bucket (0..=9999) of `unit` under `salt`.
 #[wasm_bindgen]
@@ -19,23 +25,38 @@ pub fn bucket(salt: &str, unit: &str) -> u16 {
 
 /// Evaluates against a plan given as JSON text, without preparing it; never throws.
 #[wasm_bindgen(js_name = evaluateOnce)]
-pub fn evaluate_once(
-    plan: &str,
-    rollout: &str,
-    environment: &str,
-    context: JsValue,
-) -> Result<JsValue, JsError> {
+pub fn evaluate_once(plan: &str, rollout: &str, environment: &str, context: JsValue) -> Result<JsValue, JsError> {
     let evaluation = match context_from(context) {
         Ok(context) => crate::evaluate_once(plan, rollout, environment, &context),
-        Err(message) => crate::Evaluation::error(crate::ErrorCode::InvalidContext, message, 0),
+        Err(message) => Evaluation::error(crate::ErrorCode::InvalidContext, message, 0),
     };
     to_js(&evaluation)
 }
+
+/// A packed answer that JavaScript must ask for in full (it carries an error).
+const NOT_PACKED: u32 = u32::MAX;
+/// Bits of a packed answer that hold the bucket + 1 (0: no bucket).
+const BUCKET_BITS: u32 = 14;
 
 #[wasm_bindgen]
 pub struct Evaluator {
     inner: crate::Evaluator,
     gates: Vec<Gate>,
+    /// (rollout, environment) pairs handed out as numbers.
+    places: Vec<(String, String)>,
+    outcomes: Vec<Outcome>,
+}
+
+/// Everything of an answer but its bucket.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Outcome {
+    #[serde(skip)]
+    place: usize,
+    values: Map<String, Value>,
+    stage: Option<String>,
+    in_rollout: bool,
+    reason: Reason,
 }
 
 #[wasm_bindgen]
@@ -43,12 +64,8 @@ impl Evaluator {
     /// Parses, validates and prepares a plan; throws with every problem.
     #[wasm_bindgen(constructor)]
     pub fn new(plan: &str) -> Result<Evaluator, JsError> {
-        let inner = crate::Evaluator::from_json(plan)
-            .map_err(|invalid| JsError::new(&invalid.to_string()))?;
-        Ok(Evaluator {
-            inner,
-            gates: Vec::new(),
-        })
+        let inner = crate::Evaluator::from_json(plan).map_err(|invalid| JsError::new(&invalid.to_string()))?;
+        Ok(Evaluator { inner, gates: Vec::new(), places: Vec::new(), outcomes: Vec::new() })
     }
 
     #[wasm_bindgen(getter)]
@@ -57,16 +74,43 @@ impl Evaluator {
     }
 
     /// Every flag's value for `context`; a malformed context is an INVALID_CONTEXT answer.
-    pub fn evaluate(
-        &self,
-        rollout: &str,
-        environment: &str,
-        context: JsValue,
-    ) -> Result<JsValue, JsError> {
+    pub fn evaluate(&self, rollout: &str, environment: &str, context: JsValue) -> Result<JsValue, JsError> {
         match context_from(context) {
             Ok(context) => to_js(&self.inner.evaluate(rollout, environment, &context)),
             Err(message) => to_js(&self.inner.invalid_context(rollout, message)),
         }
+    }
+
+    /// A number for a (rollout, environment) pair, for the packed calls.
+    pub fn place(&mut self, rollout: &str, environment: &str) -> usize {
+        self.places.push((rollout.to_string(), environment.to_string()));
+        self.places.len() - 1
+    }
+
+    /// Whether answers at `place` depend on attributes besides the targeting key.
+    #[wasm_bindgen(js_name = usesAttributes)]
+    pub fn uses_attributes(&self, place: usize) -> bool {
+        self.places.get(place).is_some_and(|(rollout, env)| self.inner.uses_attributes(rollout, env))
+    }
+
+    /// Packed answer for a targeting key alone.
+    #[wasm_bindgen(js_name = evaluateKey)]
+    pub fn evaluate_key(&mut self, place: usize, targeting_key: &str) -> u32 {
+        self.packed(place, &Context::new(targeting_key))
+    }
+
+    /// Packed answer for a context given as JSON text.
+    #[wasm_bindgen(js_name = evaluateJson)]
+    pub fn evaluate_json(&mut self, place: usize, context: &str) -> u32 {
+        match serde_json::from_str::<Context>(context) {
+            Ok(context) => self.packed(place, &context),
+            Err(_) => NOT_PACKED,
+        }
+    }
+
+    /// The outcome a packed answer points to: values, stage, inRollout, reason.
+    pub fn outcome(&self, id: usize) -> Result<JsValue, JsError> {
+        to_js(&self.outcomes.get(id))
     }
 
     /// Every key in `targeting_keys` with the same attributes, as an array of evaluations.
@@ -88,11 +132,7 @@ impl Evaluator {
         let mut answers = Vec::with_capacity(targeting_keys.len());
         for key in targeting_keys {
             context.targeting_key = Some(key);
-            answers.push(
-                self.inner
-                    .evaluate(rollout, environment, &context)
-                    .into_owned(),
-            );
+            answers.push(self.inner.evaluate(rollout, environment, &context).into_owned());
         }
         to_js(&answers)
     }
@@ -109,19 +149,12 @@ impl Evaluator {
     ) -> Result<JsValue, JsError> {
         let expected = match flag_type.as_deref() {
             None => None,
-            Some(name) => Some(
-                FlagType::from_name(name)
-                    .ok_or_else(|| JsError::new(&format!("unknown flag type '{name}'")))?,
-            ),
+            Some(name) => {
+                Some(FlagType::from_name(name).ok_or_else(|| JsError::new(&format!("unknown flag type '{name}'")))?)
+            }
         };
         match context_from(context) {
-            Ok(context) => {
-                to_js(
-                    &self
-                        .inner
-                        .resolve(rollout, flag, environment, &context, expected),
-                )
-            }
+            Ok(context) => to_js(&self.inner.resolve(rollout, flag, environment, &context, expected)),
             Err(message) => to_js(&self.inner.invalid_context(rollout, message)),
         }
     }
@@ -139,18 +172,46 @@ impl Evaluator {
 
     #[wasm_bindgen(js_name = isEnabledAt)]
     pub fn is_enabled_at(&self, gate: usize, targeting_key: &str) -> bool {
-        self.gates
-            .get(gate)
-            .is_some_and(|&gate| self.inner.is_enabled_at(gate, targeting_key))
+        self.gates.get(gate).is_some_and(|&gate| self.inner.is_enabled_at(gate, targeting_key))
     }
 
     /// `is_enabled_at` for many keys: one byte (0 or 1) per key.
     #[wasm_bindgen(js_name = isEnabledMany)]
     pub fn is_enabled_many(&self, gate: usize, targeting_keys: Vec<String>) -> Vec<u8> {
-        targeting_keys
-            .iter()
-            .map(|key| u8::from(self.is_enabled_at(gate, key)))
-            .collect()
+        targeting_keys.iter().map(|key| u8::from(self.is_enabled_at(gate, key))).collect()
+    }
+}
+
+impl Evaluator {
+    /// `outcome id << 14 | (bucket + 1)`, or NOT_PACKED for answers with an error.
+    fn packed(&mut self, place: usize, context: &Context) -> u32 {
+        let Some((rollout, environment)) = self.places.get(place) else { return NOT_PACKED };
+        let answer = self.inner.evaluate(rollout, environment, context);
+        if answer.error_code.is_some() {
+            return NOT_PACKED;
+        }
+        let stage = answer.stage.as_deref();
+        let found = self.outcomes.iter().position(|known| {
+            known.place == place
+                && known.in_rollout == answer.in_rollout
+                && known.reason == answer.reason
+                && known.stage.as_deref() == stage
+        });
+        let id = match found {
+            Some(id) => id,
+            None => {
+                self.outcomes.push(Outcome {
+                    place,
+                    values: answer.values.clone().into_owned(),
+                    stage: stage.map(str::to_string),
+                    in_rollout: answer.in_rollout,
+                    reason: answer.reason,
+                });
+                self.outcomes.len() - 1
+            }
+        };
+        let bucket = answer.bucket.map_or(0, |bucket| u32::from(bucket) + 1);
+        (id as u32) << BUCKET_BITS | bucket
     }
 }
 
@@ -158,8 +219,7 @@ fn context_from(value: JsValue) -> Result<Context, String> {
     if value.is_undefined() || value.is_null() {
         return Ok(Context::default());
     }
-    let value: Value =
-        serde_wasm_bindgen::from_value(value).map_err(|error| format!("context: {error}"))?;
+    let value: Value = serde_wasm_bindgen::from_value(value).map_err(|error| format!("context: {error}"))?;
     Context::from_value(value)
 }
 

@@ -44,6 +44,18 @@ time("evaluate (25% stage, per call)", 3, () => {
   for (let i = 0; i < N; i++) if (evaluator.evaluate("domain-migration", "production", contexts[i]).inRollout) on++;
   return on;
 });
+const constrained = structuredClone(plan);
+constrained.rollouts["domain-migration"].environments.production.constraints = [
+  { attribute: "platform", operator: "in", values: ["web", "ios"] },
+  { attribute: "appVersion", operator: "semverGte", value: "3.0.0" },
+];
+const withConstraints = new Evaluator(constrained);
+const versioned = ids.map((targetingKey) => ({ targetingKey, platform: "web", appVersion: "3.4.1" }));
+time("evaluate (25% stage, two constraints, per call)", 3, () => {
+  let on = 0;
+  for (let i = 0; i < N; i++) if (withConstraints.evaluate("domain-migration", "production", versioned[i]).inRollout) on++;
+  return on;
+});
 time("isEnabledMany (1,000,000 keys in one call, per key)", 3, () =>
   evaluator.isEnabledMany("domain-migration", "useDomainEntities", "production", ids).filter(Boolean).length,
 );

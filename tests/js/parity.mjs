@@ -1,5 +1,5 @@
-// Reads contexts as JSON lines on stdin; writes [bucket, isEnabled, evaluation]
-// per line, computed by the npm package. Driven by tests/parity.rs.
+// Reads contexts as JSON lines on stdin; writes [bucket, isEnabled, evaluation in
+// production (constraints), evaluation in staging (none)] per line, computed by the npm package. Driven by tests/parity.rs.
 import { readFileSync } from "node:fs";
 import { createInterface } from "node:readline";
 
@@ -17,6 +17,7 @@ for await (const line of createInterface({ input: process.stdin, crlfDelay: Infi
       bucket("domain-migration", key),
       evaluator.isEnabled("domain-migration", "useDomainEntities", "production", key),
       evaluator.evaluate("domain-migration", "production", context),
+      evaluator.evaluate("domain-migration", "staging", context),
     ]),
   );
   if (out.length === 10_000) {
