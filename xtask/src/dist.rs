@@ -25,6 +25,7 @@ pub struct Dist {
 }
 
 pub fn dist() -> anyhow::Result<Dist> {
+    wasm_target()?;
     npm_ci()?;
     let evaluator = npm_package()?;
     let console = if root().join("console/Cargo.toml").exists() {
@@ -95,6 +96,17 @@ fn console() -> anyhow::Result<PathBuf> {
     }
     eprintln!("built {}", out.display());
     Ok(out)
+}
+
+/// rust-toolchain.toml lists the wasm target; older rustups only honour that when
+/// they install the toolchain, so add it if the toolchain is already there without it.
+fn wasm_target() -> anyhow::Result<()> {
+    let libdir = command("rustc").args(["--print", "target-libdir", "--target", TARGET]).output()?;
+    let path = String::from_utf8_lossy(&libdir.stdout).trim().to_string();
+    if libdir.status.success() && Path::new(&path).exists() {
+        return Ok(());
+    }
+    run(command("rustup").args(["target", "add", TARGET]))
 }
 
 fn build_wasm(package: &str, artifact: &str, extra: &[&str]) -> anyhow::Result<PathBuf> {
