@@ -24,25 +24,46 @@ fn time(label: &str, mut pass: impl FnMut() -> usize) {
 
 fn main() {
     let mut plan: serde_json::Value =
-        serde_json::from_str(include_str!("../../static/default-plan.json")).expect("default plan is JSON");
-    plan["rollouts"]["domain-migration"]["environments"]["production"]["activeStage"] = "stage-2".into();
+        serde_json::from_str(include_str!("../../static/default-plan.json"))
+            .expect("default plan is JSON");
+    plan["rollouts"]["domain-migration"]["environments"]["production"]["activeStage"] =
+        "stage-2".into();
     let evaluator = Evaluator::from_value(plan).expect("default plan is valid");
     let ids: Vec<String> = (0..IDS).map(|i| format!("user-{i}")).collect();
-    let contexts: Vec<Context> = ids.iter().map(|id| Context::new(id.as_str()).with("platform", "web")).collect();
+    let contexts: Vec<Context> = ids
+        .iter()
+        .map(|id| Context::new(id.as_str()).with("platform", "web"))
+        .collect();
     let salt = Salt::new("domain-migration");
-    let gate = evaluator.gate("domain-migration", "useDomainEntities", "production").expect("boolean flag");
+    let gate = evaluator
+        .gate("domain-migration", "useDomainEntities", "production")
+        .expect("boolean flag");
 
-    time("bucket (per id)", || ids.iter().map(|id| usize::from(salt.bucket(black_box(id)))).sum());
+    time("bucket (per id)", || {
+        ids.iter()
+            .map(|id| usize::from(salt.bucket(black_box(id))))
+            .sum()
+    });
     time("evaluate (25% stage, per call)", || {
         contexts
             .iter()
-            .filter(|context| evaluator.evaluate(black_box("domain-migration"), "production", context).in_rollout)
+            .filter(|context| {
+                evaluator
+                    .evaluate(black_box("domain-migration"), "production", context)
+                    .in_rollout
+            })
             .count()
     });
     time("is_enabled (by names, per call)", || {
-        ids.iter().filter(|id| evaluator.is_enabled("domain-migration", "useDomainEntities", "production", id)).count()
+        ids.iter()
+            .filter(|id| {
+                evaluator.is_enabled("domain-migration", "useDomainEntities", "production", id)
+            })
+            .count()
     });
     time("is_enabled_at (prepared gate, per call)", || {
-        ids.iter().filter(|id| evaluator.is_enabled_at(gate, black_box(id))).count()
+        ids.iter()
+            .filter(|id| evaluator.is_enabled_at(gate, black_box(id)))
+            .count()
     });
 }

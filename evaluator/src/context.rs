@@ -117,7 +117,8 @@ impl<'de> Deserialize<'de> for Context {
                             Value::String(key) => context.targeting_key = Some(key),
                             Value::Null => {}
                             other => {
-                                let message = format!("targetingKey must be a string, not {}", kind(&other));
+                                let message =
+                                    format!("targetingKey must be a string, not {}", kind(&other));
                                 return Err(serde::de::Error::custom(message));
                             }
                         }

@@ -22,6 +22,9 @@ pub const SIGNOFF_ROLES: [&str; 4] = [
     "devops-lead",
 ];
 
+/// The environment whose forward moves wait for every required sign-off.
+pub const GATED_ENVIRONMENT: &str = "production";
+
 /// Every role a user can have.
 pub const ROLES: [&str; 7] = [
     "admin",
@@ -250,6 +253,24 @@ impl Rollout {
 }
 
 impl Plan {
+    /// The roles `stage` (of `rollout`) requires that have no current sign-off.
+    pub fn missing_signoffs<'a>(&self, rollout: &str, stage: &'a Stage) -> Vec<&'a str> {
+        let digest = crate::digest::stage_digest(stage);
+        stage
+            .required_signoffs
+            .iter()
+            .filter(|role| {
+                !self.signoffs.iter().any(|signoff| {
+                    signoff.rollout == rollout
+                        && signoff.stage == stage.id
+                        && &signoff.role == *role
+                        && signoff.stage_digest == digest
+                })
+            })
+            .map(String::as_str)
+            .collect()
+    }
+
     /// Whether `signoff` still approves its stage as it is now.
     pub fn is_current(&self, signoff: &Signoff) -> bool {
         self.rollouts
@@ -319,5 +340,103 @@ impl<'de> Deserialize<'de> for Plan {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         crate::validate::plan_from_value(Value::deserialize(deserializer)?)
             .map_err(D::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn default_plan() -> Plan {
+        crate::parse_plan(include_str!("../../static/default-plan.json")).unwrap()
+    }
+
+    fn sign(plan: &mut Plan, stage: usize, role: &str) {
+        let rollout = &plan.rollouts["domain-migration"];
+        let stage = &rollout.stages[stage];
+        plan.signoffs.push(Signoff {
+            id: format!("{}-{role}", stage.id),
+            rollout: "domain-migration".into(),
+            stage: stage.id.clone(),
+            role: role.into(),
+            by: "someone".into(),
+            at: "2026-11-24T10:00:00Z".into(),
+            stage_digest: crate::stage_digest(stage),
+            comment: None,
+        });
+    }
+
+    #[test]
+    fn a_stage_lacks_each_role_until_signed_and_again_once_changed() {
+        let mut plan = default_plan();
+        let stage = plan.rollouts["domain-migration"].stages[0].clone();
+        assert_eq!(
+            plan.missing_signoffs("domain-migration", &stage),
+            SIGNOFF_ROLES
+        );
+        sign(&mut plan, 0, "qa-lead");
+        sign(&mut plan, 1, "devops-lead"); // another stage's sign-off does not count
+        assert_eq!(
+            plan.missing_signoffs("domain-migration", &stage),
+            ["engineering-lead", "product-manager", "devops-lead"]
+        );
+        for role in ["engineering-lead", "product-manager", "devops-lead"] {
+            sign(&mut plan, 0, role);
+        }
+        assert!(plan.missing_signoffs("domain-migration", &stage).is_empty());
+        assert!(plan.signoffs.iter().all(|signoff| plan.is_current(signoff)));
+
+        let mut changed = stage.clone();
+        changed.percentage = 6.into();
+        assert_eq!(
+            plan.missing_signoffs("domain-migration", &changed),
+            SIGNOFF_ROLES
+        );
+    }
+
+    #[test]
+    fn the_client_document_keeps_what_evaluation_needs_and_nothing_about_people() {
+        let mut plan = default_plan();
+        sign(&mut plan, 0, "qa-lead");
+        let production = plan.rollouts["domain-migration"]
+            .environments
+            .get_mut("production")
+            .unwrap();
+        production.active_stage = Some("stage-2".into());
+        let client = plan.client_document("production").unwrap();
+        let text = serde_json::to_string(&client).unwrap();
+        for private in [
+            "signoffs",
+            "checklist",
+            "rollbackTriggers",
+            "requiredSignoffs",
+            "monitoring",
+            "someone",
+            "staging",
+        ] {
+            assert!(!text.contains(private), "{private} in {text}");
+        }
+        let evaluator = crate::Evaluator::from_json(&text).unwrap();
+        let full = crate::Evaluator::from_plan(plan).unwrap();
+        let inside = (0..1000)
+            .filter(|i| {
+                evaluator
+                    .evaluate(
+                        "domain-migration",
+                        "production",
+                        &crate::Context::new(format!("user-{i}")),
+                    )
+                    .in_rollout
+            })
+            .count();
+        assert!((200..300).contains(&inside), "{inside} of 1000 at 25%");
+        for i in 0..1000 {
+            let context = crate::Context::new(format!("user-{i}"));
+            assert_eq!(
+                evaluator.evaluate("domain-migration", "production", &context),
+                full.evaluate("domain-migration", "production", &context)
+            );
+        }
+        assert!(default_plan().client_document("qa").is_none());
     }
 }

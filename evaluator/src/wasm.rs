@@ -25,7 +25,12 @@ pub fn bucket(salt: &str, unit: &str) -> u16 {
 
 /// Evaluates against a plan given as JSON text, without preparing it; never throws.
 #[wasm_bindgen(js_name = evaluateOnce)]
-pub fn evaluate_once(plan: &str, rollout: &str, environment: &str, context: JsValue) -> Result<JsValue, JsError> {
+pub fn evaluate_once(
+    plan: &str,
+    rollout: &str,
+    environment: &str,
+    context: JsValue,
+) -> Result<JsValue, JsError> {
     let evaluation = match context_from(context) {
         Ok(context) => crate::evaluate_once(plan, rollout, environment, &context),
         Err(message) => Evaluation::error(crate::ErrorCode::InvalidContext, message, 0),
@@ -64,8 +69,14 @@ impl Evaluator {
     /// Parses, validates and prepares a plan; throws with every problem.
     #[wasm_bindgen(constructor)]
     pub fn new(plan: &str) -> Result<Evaluator, JsError> {
-        let inner = crate::Evaluator::from_json(plan).map_err(|invalid| JsError::new(&invalid.to_string()))?;
-        Ok(Evaluator { inner, gates: Vec::new(), places: Vec::new(), outcomes: Vec::new() })
+        let inner = crate::Evaluator::from_json(plan)
+            .map_err(|invalid| JsError::new(&invalid.to_string()))?;
+        Ok(Evaluator {
+            inner,
+            gates: Vec::new(),
+            places: Vec::new(),
+            outcomes: Vec::new(),
+        })
     }
 
     #[wasm_bindgen(getter)]
@@ -74,7 +85,12 @@ impl Evaluator {
     }
 
     /// Every flag's value for `context`; a malformed context is an INVALID_CONTEXT answer.
-    pub fn evaluate(&self, rollout: &str, environment: &str, context: JsValue) -> Result<JsValue, JsError> {
+    pub fn evaluate(
+        &self,
+        rollout: &str,
+        environment: &str,
+        context: JsValue,
+    ) -> Result<JsValue, JsError> {
         match context_from(context) {
             Ok(context) => to_js(&self.inner.evaluate(rollout, environment, &context)),
             Err(message) => to_js(&self.inner.invalid_context(rollout, message)),
@@ -83,14 +99,17 @@ impl Evaluator {
 
     /// A number for a (rollout, environment) pair, for the packed calls.
     pub fn place(&mut self, rollout: &str, environment: &str) -> usize {
-        self.places.push((rollout.to_string(), environment.to_string()));
+        self.places
+            .push((rollout.to_string(), environment.to_string()));
         self.places.len() - 1
     }
 
     /// Whether answers at `place` depend on attributes besides the targeting key.
     #[wasm_bindgen(js_name = usesAttributes)]
     pub fn uses_attributes(&self, place: usize) -> bool {
-        self.places.get(place).is_some_and(|(rollout, env)| self.inner.uses_attributes(rollout, env))
+        self.places
+            .get(place)
+            .is_some_and(|(rollout, env)| self.inner.uses_attributes(rollout, env))
     }
 
     /// Packed answer for a targeting key alone.
@@ -132,7 +151,11 @@ impl Evaluator {
         let mut answers = Vec::with_capacity(targeting_keys.len());
         for key in targeting_keys {
             context.targeting_key = Some(key);
-            answers.push(self.inner.evaluate(rollout, environment, &context).into_owned());
+            answers.push(
+                self.inner
+                    .evaluate(rollout, environment, &context)
+                    .into_owned(),
+            );
         }
         to_js(&answers)
     }
@@ -149,12 +172,19 @@ impl Evaluator {
     ) -> Result<JsValue, JsError> {
         let expected = match flag_type.as_deref() {
             None => None,
-            Some(name) => {
-                Some(FlagType::from_name(name).ok_or_else(|| JsError::new(&format!("unknown flag type '{name}'")))?)
-            }
+            Some(name) => Some(
+                FlagType::from_name(name)
+                    .ok_or_else(|| JsError::new(&format!("unknown flag type '{name}'")))?,
+            ),
         };
         match context_from(context) {
-            Ok(context) => to_js(&self.inner.resolve(rollout, flag, environment, &context, expected)),
+            Ok(context) => {
+                to_js(
+                    &self
+                        .inner
+                        .resolve(rollout, flag, environment, &context, expected),
+                )
+            }
             Err(message) => to_js(&self.inner.invalid_context(rollout, message)),
         }
     }
@@ -172,20 +202,27 @@ impl Evaluator {
 
     #[wasm_bindgen(js_name = isEnabledAt)]
     pub fn is_enabled_at(&self, gate: usize, targeting_key: &str) -> bool {
-        self.gates.get(gate).is_some_and(|&gate| self.inner.is_enabled_at(gate, targeting_key))
+        self.gates
+            .get(gate)
+            .is_some_and(|&gate| self.inner.is_enabled_at(gate, targeting_key))
     }
 
     /// `is_enabled_at` for many keys: one byte (0 or 1) per key.
     #[wasm_bindgen(js_name = isEnabledMany)]
     pub fn is_enabled_many(&self, gate: usize, targeting_keys: Vec<String>) -> Vec<u8> {
-        targeting_keys.iter().map(|key| u8::from(self.is_enabled_at(gate, key))).collect()
+        targeting_keys
+            .iter()
+            .map(|key| u8::from(self.is_enabled_at(gate, key)))
+            .collect()
     }
 }
 
 impl Evaluator {
     /// `outcome id << 14 | (bucket + 1)`, or NOT_PACKED for answers with an error.
     fn packed(&mut self, place: usize, context: &Context) -> u32 {
-        let Some((rollout, environment)) = self.places.get(place) else { return NOT_PACKED };
+        let Some((rollout, environment)) = self.places.get(place) else {
+            return NOT_PACKED;
+        };
         let answer = self.inner.evaluate(rollout, environment, context);
         if answer.error_code.is_some() {
             return NOT_PACKED;
@@ -219,7 +256,8 @@ fn context_from(value: JsValue) -> Result<Context, String> {
     if value.is_undefined() || value.is_null() {
         return Ok(Context::default());
     }
-    let value: Value = serde_wasm_bindgen::from_value(value).map_err(|error| format!("context: {error}"))?;
+    let value: Value =
+        serde_wasm_bindgen::from_value(value).map_err(|error| format!("context: {error}"))?;
     Context::from_value(value)
 }
 
