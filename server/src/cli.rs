@@ -178,15 +178,25 @@ fn dispatch(command: Command) -> Result<(), Failure> {
     }
 }
 
+/// The file's text. Bytes that are not UTF-8 are a problem with the plan (exit 1,
+/// like any other invalid plan), not a failure to read it (exit 2).
 fn read_input(file: &Path) -> Result<String, Failure> {
-    let mut text = String::new();
+    let mut bytes = Vec::new();
     let result = if file == Path::new("-") {
-        io::stdin().read_to_string(&mut text).map(|_| ())
+        io::stdin().read_to_end(&mut bytes).map(|_| ())
     } else {
-        std::fs::read_to_string(file).map(|read| text = read)
+        std::fs::read(file).map(|read| bytes = read)
     };
     result.map_err(|error| Failure::Io(format!("cannot read {}: {error}", file.display())))?;
-    Ok(text)
+    String::from_utf8(bytes).or_else(|error| {
+        writeln!(
+            io::stdout(),
+            "/: {} is not UTF-8 text (invalid byte at offset {})",
+            file.display(),
+            error.utf8_error().valid_up_to()
+        )?;
+        Err(Failure::Rejected)
+    })
 }
 
 fn print_problems(invalid: &Invalid) -> Result<(), Failure> {

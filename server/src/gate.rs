@@ -8,11 +8,30 @@ use crate::error::ApiError;
 /// The environment the gate guards. Other environments (staging) move freely.
 pub const GATED_ENVIRONMENT: &str = "production";
 
-/// Refuses a write that moves production forward (to a later stage, from no
-/// stage to one, or changes the content of the live stage) in any rollout unless the new stage has a current sign-off for
-/// each of its `requiredSignoffs`. Going back, to no stage, or touching the kill
-/// switch never waits. Every write goes through this, so neither `PUT /api/plan`
-/// nor a revert can bypass it.
+/// Refuses a write that moves production forward in any rollout unless the new
+/// live stage has a current sign-off for each of its `requiredSignoffs`.
+///
+/// The rule compares production's live stage before and after the write:
+/// - no live stage after the write (production switched off): never waits;
+/// - the same stage id with the same content (digest): not a move, never waits
+///   (this is every write that does not touch production's stage, including
+///   turning the kill switch on *or off*: see below);
+/// - a stage that existed before the write, with unchanged content, and that came
+///   earlier in the old plan than the old live stage: going back, never waits;
+/// - anything else is moving forward and needs the sign-offs: from no stage to
+///   one, to a later stage, to the live stage with changed content, to a stage
+///   that is new or renamed in this write, or to an earlier stage whose content
+///   this same write changes (a rename or edit cannot launder a move).
+///
+/// The kill switch is not gated either way. Turning it on is the emergency stop.
+/// Turning it off resumes the live stage as it stands; the gate already
+/// guarantees that stage's content is what was approved when it went live
+/// (its content cannot change while live), so there is nothing new to approve.
+/// Withdrawing a sign-off later does not pull production back; it only blocks
+/// the next forward move.
+///
+/// Every write goes through this, so neither `PUT /api/plan` nor a revert can
+/// bypass it.
 pub fn check(old: &Plan, new: &Plan) -> Result<(), ApiError> {
     for (key, rollout) in &new.rollouts {
         let Some(env) = rollout.environments.get(GATED_ENVIRONMENT) else {
@@ -24,35 +43,43 @@ pub fn check(old: &Plan, new: &Plan) -> Result<(), ApiError> {
         let Some(target_index) = rollout.stages.iter().position(|stage| &stage.id == target) else {
             continue; // validation reports it
         };
+        let target_digest = evaluator::stage_digest(&rollout.stages[target_index]);
         let old_rollout = old.rollouts.get(key);
         let from = old_rollout
             .and_then(|r| r.environments.get(GATED_ENVIRONMENT))
             .and_then(|env| env.active_stage.as_deref());
-        let moves_forward = match from {
-            None => true,
-            Some(from) => match rollout.stages.iter().position(|stage| stage.id == from) {
-                // Editing the live stage (say, its percentage) is a move too: its
-                // sign-offs approved the old content.
-                Some(from_index) if from_index == target_index => {
-                    old_rollout
-                        .and_then(|r| r.stage(from))
-                        .map(evaluator::stage_digest)
-                        != Some(evaluator::stage_digest(&rollout.stages[target_index]))
-                }
-                Some(from_index) => target_index > from_index,
-                // The old stage is gone from the plan: compare by position in the old plan.
-                None => old_rollout
-                    .and_then(|r| r.stages.iter().position(|stage| stage.id == from))
-                    .is_none_or(|from_index| target_index > from_index),
-            },
+        // Where a stage id stood in the old plan, if its content is unchanged.
+        let unchanged_old_index = |id: &str| {
+            let old_rollout = old_rollout?;
+            let index = old_rollout.stages.iter().position(|stage| stage.id == id)?;
+            (evaluator::stage_digest(&old_rollout.stages[index]) == target_digest).then_some(index)
+        };
+        let moves_forward = match (from, unchanged_old_index(target)) {
+            (None, _) | (_, None) => true,
+            (Some(from), Some(target_old)) => {
+                let from_old =
+                    old_rollout.and_then(|r| r.stages.iter().position(|stage| stage.id == from));
+                // Same id and content: no move; earlier: back; later: forward.
+                from_old.is_none_or(|from_old| target_old > from_old)
+            }
         };
         if !moves_forward {
             continue;
         }
         let stage = &rollout.stages[target_index];
-        let missing: Vec<&str> = stage
-            .required_signoffs
-            .iter()
+        // The roles the stage requires now and those it required before this
+        // write: dropping a role from `requiredSignoffs` in the very write that
+        // moves production forward does not waive it.
+        let mut required: Vec<&String> = stage.required_signoffs.iter().collect();
+        if let Some(before) = old_rollout.and_then(|r| r.stage(&stage.id)) {
+            for role in &before.required_signoffs {
+                if !required.contains(&role) {
+                    required.push(role);
+                }
+            }
+        }
+        let missing: Vec<&str> = required
+            .into_iter()
             .filter(|role| {
                 !new.signoffs.iter().any(|signoff| {
                     signoff.rollout == *key

@@ -6,6 +6,8 @@ use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
+use crate::error::ApiError;
+
 /// Shown when the console has not been built.
 const PLACEHOLDER: &str = "<!doctype html>
 <html lang=\"en\">
@@ -27,34 +29,39 @@ const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 /// Answers a GET for `path` from the console directory: the file if there is
 /// one, else `index.html` (so the console's deep links survive a reload), else
 /// the built-in placeholder.
+///
+/// A path that tries to leave the directory (`..`, also percent-encoded as
+/// `%2e%2e` or `..%2f`, a backslash, a NUL) or does not percent-decode to UTF-8
+/// is a JSON 404, not the console: nobody's deep link looks like that.
 pub async fn serve(console: Option<&Path>, path: &str) -> Response {
+    let Some(relative) = percent_decode(path).as_deref().and_then(safe_relative) else {
+        return ApiError::NotFound("no such file".into()).into_response();
+    };
     let Some(dir) = console.filter(|dir| dir.is_dir()) else {
         return html(PLACEHOLDER.as_bytes().to_vec());
     };
-    if let Some(relative) = safe_relative(path) {
-        let file = dir.join(&relative);
-        if file.is_file()
-            && let Ok(bytes) = tokio::fs::read(&file).await
-        {
-            let name = relative
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            let cache = if name != "index.html" && is_hashed(&name) {
-                IMMUTABLE
-            } else {
-                NO_CACHE
-            };
-            return (
-                StatusCode::OK,
-                [
-                    (CONTENT_TYPE, HeaderValue::from_static(content_type(&name))),
-                    (CACHE_CONTROL, HeaderValue::from_static(cache)),
-                ],
-                bytes,
-            )
-                .into_response();
-        }
+    let file = dir.join(&relative);
+    if file.is_file()
+        && let Ok(bytes) = tokio::fs::read(&file).await
+    {
+        let name = relative
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let cache = if name != "index.html" && is_hashed(&name) {
+            IMMUTABLE
+        } else {
+            NO_CACHE
+        };
+        return (
+            StatusCode::OK,
+            [
+                (CONTENT_TYPE, HeaderValue::from_static(content_type(&name))),
+                (CACHE_CONTROL, HeaderValue::from_static(cache)),
+            ],
+            bytes,
+        )
+            .into_response();
     }
     match tokio::fs::read(dir.join("index.html")).await {
         Ok(bytes) => html(bytes),
@@ -75,6 +82,27 @@ fn html(bytes: Vec<u8>) -> Response {
         bytes,
     )
         .into_response()
+}
+
+/// `%XX` escapes decoded; `None` if one is malformed or the result is not UTF-8.
+fn percent_decode(path: &str) -> Option<String> {
+    let bytes = path.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            if !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return None;
+            }
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
 /// The request path as a path inside the console directory, or `None` if it tries
@@ -131,5 +159,13 @@ mod tests {
         assert!(is_hashed("console-1a2b3c4d_bg.wasm"));
         assert!(!is_hashed("index.html"));
         assert!(!is_hashed("styles.css"));
+        assert_eq!(percent_decode("/a%20b.js").as_deref(), Some("/a b.js"));
+        assert_eq!(percent_decode("/%2e%2e/x").as_deref(), Some("/../x"));
+        assert_eq!(percent_decode("/%2"), None);
+        assert_eq!(percent_decode("/%zz"), None);
+        assert_eq!(percent_decode("/%ff"), None);
+        for hostile in ["/..\\etc", "/a/../../b", "/..", "/a\0b"] {
+            assert_eq!(safe_relative(hostile), None, "{hostile}");
+        }
     }
 }

@@ -117,6 +117,9 @@ impl Store {
         let revisions = data.join("revisions");
         fs::create_dir_all(&revisions)
             .with_context(|| format!("creating {}", revisions.display()))?;
+        // Make the directory entry of `revisions` itself durable (it may be new):
+        // fsyncing the files inside it does not persist its name in `data`.
+        crate::util::sync_dir(data).with_context(|| format!("syncing {}", data.display()))?;
         // A crash mid-write leaves at most a temp file; the rename never happened,
         // so nobody was told the write succeeded.
         remove_temp_files(&revisions)?;

@@ -35,6 +35,9 @@ struct UsersFile {
 pub struct Users {
     dir: PathBuf,
     cache: Mutex<Cached>,
+    /// Held across each read-modify-write of the file (add, remove), so two
+    /// concurrent requests cannot both read the old list and lose one's change.
+    writer: Mutex<()>,
 }
 
 #[derive(Default)]
@@ -76,10 +79,22 @@ impl std::error::Error for UserError {}
 impl Users {
     pub fn open(dir: &Path) -> anyhow::Result<Users> {
         fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        let _ = fs::remove_file(dir.join(format!("{USERS_FILE}{}", crate::util::TEMP_SUFFIX)));
+        // Leftovers of writes a crash interrupted (see `write_atomic`).
+        if let Ok(entries) = fs::read_dir(dir) {
+            for entry in entries.flatten() {
+                let name = entry.file_name();
+                let name = name.to_string_lossy();
+                if name.starts_with(&format!("{USERS_FILE}."))
+                    && name.ends_with(crate::util::TEMP_SUFFIX)
+                {
+                    let _ = fs::remove_file(entry.path());
+                }
+            }
+        }
         let users = Users {
             dir: dir.to_path_buf(),
             cache: Mutex::default(),
+            writer: Mutex::default(),
         };
         users.list()?;
         Ok(users)
@@ -139,6 +154,10 @@ impl Users {
         if !evaluator::model::ROLES.contains(&role) {
             return Err(UserError::BadRole(role.into()));
         }
+        let _writer = self
+            .writer
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
         let mut users = self.list().map_err(UserError::Io)?.as_ref().clone();
         if users.iter().any(|user| user.name == name) {
             return Err(UserError::Exists(name.into()));
@@ -159,6 +178,10 @@ impl Users {
     }
 
     pub fn remove(&self, name: &str) -> Result<(), UserError> {
+        let _writer = self
+            .writer
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
         let mut users = self.list().map_err(UserError::Io)?.as_ref().clone();
         let before = users.len();
         users.retain(|user| user.name != name);
@@ -220,6 +243,19 @@ mod tests {
             users.add("b b", "viewer"),
             Err(UserError::BadName(_))
         ));
+        // Concurrent adds in one process: none is lost.
+        std::thread::scope(|scope| {
+            for i in 0..8 {
+                let users = &users;
+                scope.spawn(move || users.add(&format!("u{i}"), "viewer").unwrap());
+            }
+        });
+        assert_eq!(users.list().unwrap().len(), 9);
+        // A crash's leftover temp file is removed when the users are opened.
+        let leftover = dir.path().join("users.json.42.00ff.tmp");
+        fs::write(&leftover, "{\"us").unwrap();
+        let _reopened = Users::open(dir.path()).unwrap();
+        assert!(!leftover.exists());
         // Another process (the CLI) changes the file: the cache notices.
         let other = Users::open(dir.path()).unwrap();
         other.remove("alice").unwrap();

@@ -12,9 +12,18 @@ pub const TEMP_SUFFIX: &str = ".tmp";
 /// old file or the new one, never a torn one, and once this returns the new one
 /// survives a power cut: write a temp file, fsync it, rename it over the target
 /// (atomic on POSIX), then fsync the directory so the rename itself is durable.
+///
+/// The temp name is unique per write (`NAME.PID.RANDOM.tmp`), so two writers of
+/// the same file (the server and `stagegate user add` on users.json) never write
+/// into one temp file: the worst a race can do is one write replacing the other
+/// whole, never a torn file.
 pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
-    let temp = dir.join(format!("{name}{TEMP_SUFFIX}"));
-    let mut file = File::create(&temp)?;
+    let temp = dir.join(format!(
+        "{name}.{}.{}{TEMP_SUFFIX}",
+        std::process::id(),
+        random_hex(8)?
+    ));
+    let mut file = File::options().write(true).create_new(true).open(&temp)?;
     file.write_all(bytes)?;
     file.sync_all()?;
     drop(file);

@@ -928,10 +928,14 @@ async fn console_placeholder_without_a_build() {
 
 #[tokio::test]
 async fn console_files_with_cache_headers_and_spa_fallback() {
-    let console = tempfile::tempdir().unwrap();
-    std::fs::write(console.path().join("index.html"), "<html>console</html>").unwrap();
-    std::fs::write(console.path().join("console-1a2b3c4d5e6f7a8b.js"), "js").unwrap();
-    let server = Server::with_console(Some(console.path().to_path_buf()));
+    // outer/console is served; outer/stagegate-secret.txt must not be.
+    let outer = tempfile::tempdir().unwrap();
+    let console = outer.path().join("console");
+    std::fs::create_dir(&console).unwrap();
+    std::fs::write(outer.path().join("stagegate-secret.txt"), "secret").unwrap();
+    std::fs::write(console.join("index.html"), "<html>console</html>").unwrap();
+    std::fs::write(console.join("console-1a2b3c4d5e6f7a8b.js"), "js").unwrap();
+    let server = Server::with_console(Some(console.clone()));
 
     let reply = server.request(Method::GET, "/", None, None).await;
     assert_eq!(reply.body, b"<html>console</html>");
@@ -961,10 +965,30 @@ async fn console_files_with_cache_headers_and_spa_fallback() {
         )
         .await;
     assert_eq!(reply.body, b"<html>console</html>");
-    let reply = server
-        .request(Method::GET, "/../../etc/passwd", None, None)
-        .await;
-    assert_eq!(reply.body, b"<html>console</html>");
+    // A secret next to the console directory must stay out of reach, however the
+    // way out is spelled: each attempt is a JSON 404, not the file, not the console.
+    for path in [
+        "/../../etc/passwd",
+        "/%2e%2e/%2e%2e/etc/passwd",
+        "/%2E%2E/stagegate-secret.txt",
+        "/..%2fstagegate-secret.txt",
+        "/..%5cstagegate-secret.txt",
+        "/a/%2e%2e/%2e%2e/stagegate-secret.txt",
+        "/%00",
+        "/%zz",
+        "/%ff",
+    ] {
+        let reply = server.request(Method::GET, path, None, None).await;
+        assert_error(&reply, StatusCode::NOT_FOUND, "not_found");
+        assert!(
+            !String::from_utf8_lossy(&reply.body).contains("secret"),
+            "{path}"
+        );
+    }
+    // Percent-encoded names that stay inside are found.
+    std::fs::write(console.join("a b.txt"), "spaced").unwrap();
+    let reply = server.request(Method::GET, "/a%20b.txt", None, None).await;
+    assert_eq!(reply.body, b"spaced");
     assert_error(
         &server
             .request(Method::GET, "/api/rollouts", None, None)

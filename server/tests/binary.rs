@@ -149,14 +149,15 @@ fn serves_over_a_real_socket() {
 }
 
 /// One writer: read the current plan, change the description to a unique marker,
-/// PUT it with If-Match; record every acknowledged (revision, marker).
+/// PUT it with If-Match; record every acknowledged (revision, marker). Returns
+/// whether it ended because the server went away (rather than being stopped).
 fn writer(
     addr: SocketAddr,
     bearer: String,
     id: usize,
     acked: Arc<Mutex<BTreeMap<u64, String>>>,
     stop: Arc<AtomicBool>,
-) {
+) -> bool {
     let mut attempt = 0;
     while !stop.load(Ordering::Relaxed) {
         attempt += 1;
@@ -167,10 +168,10 @@ fn writer(
             &[("Authorization", &bearer)],
             None,
         ) else {
-            return;
+            return true;
         };
         let Some(etag) = current.header("etag").map(str::to_string) else {
-            return;
+            return true;
         };
         let mut plan = current.json();
         let marker = format!("writer {id} attempt {attempt}");
@@ -195,9 +196,10 @@ fn writer(
                 "{}",
                 String::from_utf8_lossy(&reply.body)
             ),
-            Err(_) => return, // the server is gone
+            Err(_) => return true, // the server is gone
         }
     }
+    false
 }
 
 #[test]
@@ -230,9 +232,18 @@ fn acknowledged_writes_survive_sigkill() {
         server.child.kill().unwrap(); // SIGKILL on Unix
         server.child.wait().unwrap();
         stop.store(true, Ordering::Relaxed);
-        for handle in writers {
-            handle.join().unwrap();
-        }
+        // The stop flag is raised only after the kill, so the writers were still
+        // writing when the server died: they end on failed requests (one that had
+        // just read a reply may see the flag first, so not necessarily all).
+        let cut_off = writers
+            .into_iter()
+            .map(|handle| handle.join().unwrap())
+            .filter(|&cut_off| cut_off)
+            .count();
+        assert!(
+            cut_off > 0,
+            "round {round}: no writer was cut off by the kill"
+        );
         let acked = Arc::try_unwrap(acked).unwrap().into_inner().unwrap();
         assert!(
             !acked.is_empty(),

@@ -172,9 +172,68 @@ fn bucket_streams_lf_separated_ids() {
             .is_empty()
     );
 
-    // Non-UTF-8 bytes are ids too.
-    let output = run_with_stdin(&["bucket", "--salt", "s"], b"\xff\xfe\n");
-    assert_eq!(text(&output.stdout).lines().count(), 1);
+    // Non-UTF-8 bytes are ids too, hashed as they are (not replaced by U+FFFD).
+    let output = run_with_stdin(&["bucket", "--salt", "s"], b"\xff\xfe\n\xff\xfe");
+    assert!(output.status.success());
+    let raw = evaluator::bucket::Salt::new("s").bucket_bytes(b"\xff\xfe");
+    assert_ne!(raw, evaluator::bucket("s", "\u{FFFD}\u{FFFD}"));
+    assert_eq!(text(&output.stdout), format!("{raw}\n{raw}\n"));
+}
+
+#[test]
+fn bucket_keeps_every_byte_but_lf_in_the_id() {
+    // CR inside an id and before LF, an empty line (the empty id), a last line
+    // without LF, and a line of a single CR: each is one id, one bucket, in order.
+    let input = b"a\rb\nuser-1\r\n\n\r\n\n\nuser-42";
+    let output = run_with_stdin(&["bucket", "--salt", "domain-migration"], input);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let expected: Vec<String> = ["a\rb", "user-1\r", "", "\r", "", "", "user-42"]
+        .iter()
+        .map(|id| format!("{}\n", evaluator::bucket("domain-migration", id)))
+        .collect();
+    assert_eq!(text(&output.stdout), expected.concat());
+    assert!(text(&output.stdout).ends_with("7035\n"));
+    // A trailing LF ends the last id; it does not start an empty one.
+    let output = run_with_stdin(&["bucket", "--salt", "domain-migration"], b"user-42\n");
+    assert_eq!(text(&output.stdout), "7035\n");
+    let output = run_with_stdin(&["bucket", "--salt", "domain-migration"], b"\n");
+    assert_eq!(
+        text(&output.stdout),
+        format!("{}\n", evaluator::bucket("domain-migration", ""))
+    );
+}
+
+#[test]
+fn validate_and_eval_reject_non_utf8_plans_as_invalid() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("latin1.json");
+    std::fs::write(
+        &file,
+        b"{\"schemaVersion\": 1, \"rollouts\": {\"caf\xe9\": {}}}",
+    )
+    .unwrap();
+    let output = run(&["validate", file.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        text(&output.stdout).contains("not UTF-8"),
+        "{}",
+        text(&output.stdout)
+    );
+    let output = run_with_stdin(&["validate", "-"], b"\xff");
+    assert_eq!(output.status.code(), Some(1));
+    let output = run(&[
+        "eval",
+        "--plan",
+        file.to_str().unwrap(),
+        "--rollout",
+        "r",
+        "--env",
+        "e",
+        "--unit",
+        "u",
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(!text(&output.stderr).contains("panicked"));
 }
 
 #[test]

@@ -73,3 +73,50 @@ async fn router_serves_every_documented_operation() {
         assert_ne!(response.json["error"], "no_route", "{method} {path}");
     }
 }
+
+/// `app()` mounts routes only from the table, so the table, the document and the
+/// router cannot drift: a route mounted any other way (`.route(…)`, `.nest(…)`,
+/// `.merge(…)`, `.route_service(…)`) anywhere in the crate fails here.
+#[test]
+fn routes_are_mounted_only_from_the_table() {
+    let mut mounts = Vec::new();
+    let mut stack = vec![std::path::PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/src"
+    ))];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            for (number, line) in text.lines().enumerate() {
+                let code = line.split("//").next().unwrap_or("");
+                if [
+                    ".route(",
+                    ".route_service(",
+                    ".nest(",
+                    ".nest_service(",
+                    ".merge(",
+                ]
+                .iter()
+                .any(|call| code.contains(call))
+                {
+                    mounts.push(format!(
+                        "{}:{}: {}",
+                        path.display(),
+                        number + 1,
+                        line.trim()
+                    ));
+                }
+            }
+        }
+    }
+    assert_eq!(mounts.len(), 1, "{mounts:#?}");
+    assert!(
+        mounts[0].contains(".route(&route.router_path(), (route.mount)())"),
+        "{mounts:#?}"
+    );
+}

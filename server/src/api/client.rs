@@ -1,14 +1,14 @@
 //! What apps read: the public client documents, and evaluation on the server.
 
 use axum::Json;
-use axum::extract::rejection::{PathRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
 use axum::http::header::{
     ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS, ACCESS_CONTROL_ALLOW_ORIGIN,
     ACCESS_CONTROL_EXPOSE_HEADERS, ACCESS_CONTROL_MAX_AGE, CACHE_CONTROL, CONTENT_TYPE, ETAG,
     IF_NONE_MATCH,
 };
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use evaluator::Context;
 use serde_json::Value;
@@ -20,19 +20,29 @@ use crate::error::ApiError;
 pub(super) async fn evaluate(
     caller: Caller,
     State(state): State<AppState>,
-    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+    uri: Uri,
 ) -> Result<Response, ApiError> {
     caller.require(Action::Read)?;
-    let Query(pairs) = query?;
+    let pairs = parse_query(uri.query().unwrap_or(""))?;
     let (mut rollout, mut env, mut context) = (None, None, Context::default());
     for (name, value) in pairs {
-        match name.as_str() {
-            "rollout" => rollout = Some(value),
-            "env" => env = Some(value),
-            "targetingKey" => context.targeting_key = Some(value),
+        let slot = match name.as_str() {
+            "rollout" => &mut rollout,
+            "env" => &mut env,
+            "targetingKey" => &mut context.targeting_key,
             _ => {
-                context.attributes.insert(name, Value::String(value));
+                if context
+                    .attributes
+                    .insert(name.clone(), Value::String(value))
+                    .is_some()
+                {
+                    return Err(repeated(&name));
+                }
+                continue;
             }
+        };
+        if slot.replace(value).is_some() {
+            return Err(repeated(&name));
         }
     }
     let rollout = rollout
@@ -40,6 +50,68 @@ pub(super) async fn evaluate(
     let env = env.ok_or_else(|| ApiError::bad_field("env", "query parameter 'env' is required"))?;
     let current = state.store.current();
     Ok(Json(current.evaluator.evaluate(&rollout, &env, &context)).into_response())
+}
+
+fn repeated(name: &str) -> ApiError {
+    ApiError::bad_field(
+        name,
+        format!(
+            "query parameter '{name}' is given more than once; which one is meant is ambiguous"
+        ),
+    )
+}
+
+/// `application/x-www-form-urlencoded` pairs, strictly: a `%` must start a valid
+/// escape and the decoded bytes must be UTF-8. A lenient decoder would turn a
+/// malformed id into U+FFFD or a literal `%` and answer for a user nobody asked
+/// about; a 400 is clearer. Empty segments (`a=1&&b=2`) are skipped; a name
+/// without `=` has the empty value.
+pub fn parse_query(query: &str) -> Result<Vec<(String, String)>, ApiError> {
+    let mut pairs = Vec::new();
+    for segment in query.split('&').filter(|segment| !segment.is_empty()) {
+        let (name, value) = segment.split_once('=').unwrap_or((segment, ""));
+        let name = decode_component(name)?;
+        if name.is_empty() {
+            return Err(ApiError::bad_request(format!(
+                "query segment '{segment}' has no parameter name"
+            )));
+        }
+        let value = decode_component(value)?;
+        pairs.push((name, value));
+    }
+    Ok(pairs)
+}
+
+fn decode_component(text: &str) -> Result<String, ApiError> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let escape = bytes
+                    .get(i + 1..i + 3)
+                    .and_then(|hex| std::str::from_utf8(hex).ok())
+                    .filter(|hex| hex.bytes().all(|b| b.is_ascii_hexdigit()))
+                    .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+                let Some(byte) = escape else {
+                    return Err(ApiError::bad_request(format!(
+                        "malformed percent-escape in query component '{text}': '%' must be followed by two hex digits"
+                    )));
+                };
+                out.push(byte);
+                i += 2;
+            }
+            byte => out.push(byte),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).map_err(|_| {
+        ApiError::bad_request(format!(
+            "query component '{text}' does not decode to UTF-8 text"
+        ))
+    })
 }
 
 /// The hot path: a lookup and a clone of prepared bytes.
@@ -107,4 +179,31 @@ pub(super) async fn client_preflight() -> Response {
         ],
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pairs(query: &str) -> Vec<(String, String)> {
+        parse_query(query).unwrap()
+    }
+
+    #[test]
+    fn queries_decode_strictly() {
+        assert_eq!(
+            pairs("a=1&&b=x+y%2B%E3%83%A6&c&d="),
+            [("a", "1"), ("b", "x y+ユ"), ("c", ""), ("d", "")]
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+        );
+        assert_eq!(pairs(""), []);
+        for bad in [
+            "k=%", "k=%4", "k=%zz", "k=%FF%FE", "k=%C3", "%FF=1", "=v", "k=%%41",
+        ] {
+            assert!(
+                matches!(parse_query(bad), Err(ApiError::BadRequest { .. })),
+                "{bad}"
+            );
+        }
+    }
 }

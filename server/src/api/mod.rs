@@ -97,7 +97,7 @@ pub const ROUTES: &[Route] = &[
     route!("DELETE" "/api/signoffs/{id}", Some(Action::Sign), None => Some("Written"),
         "Withdraw one's own sign-off (admin: any)", delete(signoffs::withdraw_signoff)),
     route!("GET" "/api/evaluate", Some(Action::Read), None => Some("Evaluation"),
-        "Evaluate on the server: rollout, env, targetingKey, any other parameter is a context attribute (a string)", get(client::evaluate)),
+        "Evaluate on the server: rollout, env, targetingKey, any other parameter is a context attribute (a string). Each parameter at most once; a malformed %-escape or non-UTF-8 text is a 400", get(client::evaluate)),
     route!("GET" "/api/users", Some(Action::ManageUsers), None => Some("UserList"), "Every user (no tokens)", get(users::list_users)),
     route!("POST" "/api/users", Some(Action::ManageUsers), Some("UserRequest") => Some("UserCreated"),
         "Create a user; the answer holds their token, shown this once", post(users::add_user)),
