@@ -5,8 +5,9 @@ use serde_json::json;
 
 use crate::error::ApiError;
 
-/// The environment the gate guards. Other environments (staging) move freely.
-pub const GATED_ENVIRONMENT: &str = "production";
+/// The environment the gate guards (other environments, staging, move freely);
+/// the console reads the same constant.
+pub use evaluator::model::GATED_ENVIRONMENT;
 
 /// Refuses a write that moves production forward in any rollout unless the new
 /// live stage has a current sign-off for each of its `requiredSignoffs`.

@@ -78,7 +78,14 @@ describe("console", { timeout: 120_000 }, () => {
     await admin.locator('li[data-stage="stage-2"] .field-problems').getByText("/rollouts/domain-migration/stages/1/percentage").waitFor();
     assert.equal(await admin.getByTestId("save").isDisabled(), true);
     await shot(admin, "editor-validation");
+
+    // Reordering by keyboard keeps focus on the stage that moved.
+    await admin.getByRole("button", { name: "Move stage-2 down" }).focus();
+    await admin.keyboard.press("Enter");
+    await admin.waitForFunction(() => document.activeElement?.closest("li")?.dataset.stage === "stage-2");
+    assert.equal(await admin.locator("li.stage").nth(2).getAttribute("data-stage"), "stage-2");
     await admin.getByRole("button", { name: "Discard changes" }).click();
+    assert.equal(await admin.locator("li.stage").nth(1).getAttribute("data-stage"), "stage-2");
   });
 
   test("a conflicting save from a second page gets the 412 flow", async () => {
@@ -144,7 +151,7 @@ describe("console", { timeout: 120_000 }, () => {
   test("kill switch on and off, with a confirmation", async () => {
     const card = productionCard(admin);
     await card.getByTestId("kill-switch").click();
-    await card.getByText("Kill switch ON").waitFor();
+    await card.getByText("Kill switch ON", { exact: true }).waitFor();
     await shot(admin, "overview-killed");
     await admin.setViewportSize({ width: 375, height: 812 });
     await shot(admin, "overview-375");

@@ -15,28 +15,64 @@ pub fn bench() -> anyhow::Result<()> {
     let dist = crate::dist::dist()?;
     println!("## Measured {} on {}", today()?, machine());
     println!("\n### Evaluator, native (release)");
-    run(cargo().args(["bench", "--locked", "-q", "-p", "stagegate-evaluator", "--bench", "evaluate"]))?;
+    run(cargo().args([
+        "bench",
+        "--locked",
+        "-q",
+        "-p",
+        "stagegate-evaluator",
+        "--bench",
+        "evaluate",
+    ]))?;
 
-    println!("\n### Evaluator, npm package in Node {}", output("node", &["--version"])?);
-    run(command("node").arg("tests/js/bench.mjs").env("STAGEGATE_NPM_PACKAGE", &dist.evaluator))?;
+    println!(
+        "\n### Evaluator, npm package in Node {}",
+        output("node", &["--version"])?
+    );
+    run(command("node")
+        .arg("tests/js/bench.mjs")
+        .env("STAGEGATE_NPM_PACKAGE", &dist.evaluator))?;
     println!("\n### npm package size");
     let mut total = 0;
-    for file in ["stagegate_evaluator_bg.wasm", "stagegate_evaluator.js", "index.js"] {
+    for file in [
+        "stagegate_evaluator_bg.wasm",
+        "stagegate_evaluator.js",
+        "index.js",
+    ] {
         let (raw, gzip) = sizes(&dist.evaluator.join(file))?;
         total += gzip;
         println!("{file}: {raw} bytes raw, {gzip} bytes gzip");
     }
-    println!("wasm + JS glue: {total} bytes gzip ({:.1} KB)", total as f64 / 1024.0);
+    println!(
+        "wasm + JS glue: {total} bytes gzip ({:.1} KB)",
+        total as f64 / 1024.0
+    );
 
     println!("\n### CLI");
     cli_bucket_stream()?;
 
     println!("\n### Server (release, loopback)");
-    run(cargo().args(["bench", "--locked", "-q", "-p", "stagegate-server", "--bench", "load"]))?;
+    run(cargo().args([
+        "bench",
+        "--locked",
+        "-q",
+        "-p",
+        "stagegate-server",
+        "--bench",
+        "load",
+    ]))?;
 
     if let Some(console) = dist.console {
         println!("\n### Console (headless Chromium, loopback)");
-        run(cargo().args(["build", "--locked", "--release", "-p", "stagegate-server", "--bin", "stagegate"]))?;
+        run(cargo().args([
+            "build",
+            "--locked",
+            "--release",
+            "-p",
+            "stagegate-server",
+            "--bin",
+            "stagegate",
+        ]))?;
         run(command("node")
             .arg("tests/e2e/bench.mjs")
             .env("CHROMIUM", crate::test::chromium()?)
@@ -48,7 +84,16 @@ pub fn bench() -> anyhow::Result<()> {
 
 /// `stagegate bucket` over one million ids on stdin, best of three.
 fn cli_bucket_stream() -> anyhow::Result<()> {
-    run(cargo().args(["build", "--locked", "--release", "-q", "-p", "stagegate-server", "--bin", "stagegate"]))?;
+    run(cargo().args([
+        "build",
+        "--locked",
+        "--release",
+        "-q",
+        "-p",
+        "stagegate-server",
+        "--bin",
+        "stagegate",
+    ]))?;
     let ids = root().join("target/bench-ids.txt");
     let text: String = (0..1_000_000).map(|i| format!("user-{i}\n")).collect();
     fs::write(&ids, text)?;
@@ -63,7 +108,10 @@ fn cli_bucket_stream() -> anyhow::Result<()> {
         anyhow::ensure!(status.success(), "stagegate bucket failed");
         best = best.min(start.elapsed().as_secs_f64());
     }
-    println!("stagegate bucket, 1,000,000 ids on stdin: {:.3} s (best of 3)", best);
+    println!(
+        "stagegate bucket, 1,000,000 ids on stdin: {:.3} s (best of 3)",
+        best
+    );
     Ok(())
 }
 
@@ -75,7 +123,10 @@ fn sizes(path: &std::path::Path) -> anyhow::Result<(usize, usize)> {
 }
 
 fn output(program: &str, args: &[&str]) -> anyhow::Result<String> {
-    let out = command(program).args(args).output().with_context(|| format!("running {program}"))?;
+    let out = command(program)
+        .args(args)
+        .output()
+        .with_context(|| format!("running {program}"))?;
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
@@ -86,8 +137,15 @@ fn today() -> anyhow::Result<String> {
 fn machine() -> String {
     let cpu = fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|info| info.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+        .and_then(|info| {
+            info.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
         .unwrap_or_else(|| "unknown CPU".into());
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    format!("{cores} cores ({cpu}), rustc {}", output("rustc", &["--version"]).unwrap_or_default())
+    format!(
+        "{cores} cores ({cpu}), rustc {}",
+        output("rustc", &["--version"]).unwrap_or_default()
+    )
 }

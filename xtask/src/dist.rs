@@ -101,7 +101,9 @@ fn console() -> anyhow::Result<PathBuf> {
 /// rust-toolchain.toml lists the wasm target; older rustups only honour that when
 /// they install the toolchain, so add it if the toolchain is already there without it.
 fn wasm_target() -> anyhow::Result<()> {
-    let libdir = command("rustc").args(["--print", "target-libdir", "--target", TARGET]).output()?;
+    let libdir = command("rustc")
+        .args(["--print", "target-libdir", "--target", TARGET])
+        .output()?;
     let path = String::from_utf8_lossy(&libdir.stdout).trim().to_string();
     if libdir.status.success() && Path::new(&path).exists() {
         return Ok(());

@@ -1,0 +1,32 @@
+use leptos::prelude::*;
+
+use crate::components::CollectAny;
+use crate::diff::{self, Change};
+
+/// Changes as a table: where (a JSON Pointer), before and after.
+#[component]
+pub fn ChangeTable(changes: Vec<Change>) -> impl IntoView {
+    if changes.is_empty() {
+        return view! { <p class="hint">"No differences."</p> }.into_any();
+    }
+    view! {
+        <div class="table-wrap">
+            <table class="changes">
+                <thead><tr><th scope="col">"Where"</th><th scope="col">"Before"</th><th scope="col">"After"</th></tr></thead>
+                <tbody>
+                    {changes
+                        .into_iter()
+                        .map(|change| view! {
+                            <tr>
+                                <td><code>{change.path.clone()}</code></td>
+                                <td class="before">{diff::show(&change.before)}</td>
+                                <td class="after">{diff::show(&change.after)}</td>
+                            </tr>
+                        })
+                        .collect_any()}
+                </tbody>
+            </table>
+        </div>
+    }
+    .into_any()
+}

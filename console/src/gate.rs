@@ -1,0 +1,130 @@
+//! What may happen, and why not: roles, stage gates and sign-offs, computed from the
+//! plan with the evaluator's own types so the console and the server agree.
+
+use evaluator::Plan;
+use evaluator::model::{GATED_ENVIRONMENT, Rollout, SIGNOFF_ROLES, Signoff, Stage};
+
+/// `Ok` if the role may write the plan and move stages, else why not.
+pub fn may_edit(role: &str) -> Result<(), String> {
+    match role {
+        "admin" | "editor" => Ok(()),
+        other => Err(format!(
+            "Your role ({other}) may not change the plan; ask an editor or admin."
+        )),
+    }
+}
+
+/// The sign-off role the user signs in, if any.
+pub fn signoff_role(role: &str) -> Option<&'static str> {
+    SIGNOFF_ROLES
+        .iter()
+        .copied()
+        .find(|candidate| *candidate == role)
+}
+
+/// Sign-offs of one stage in one role, newest last.
+pub fn signoffs_for<'a>(
+    plan: &'a Plan,
+    rollout: &'a str,
+    stage: &'a str,
+    role: &'a str,
+) -> impl Iterator<Item = &'a Signoff> {
+    plan.signoffs
+        .iter()
+        .filter(move |s| s.rollout == rollout && s.stage == stage && s.role == role)
+}
+
+/// Index of the environment's active stage, if any.
+pub fn active_index(rollout: &Rollout, environment: &str) -> Option<usize> {
+    let active = rollout
+        .environments
+        .get(environment)?
+        .active_stage
+        .as_deref()?;
+    rollout.stages.iter().position(|stage| stage.id == active)
+}
+
+/// The stage after the active one (the first one when none is active).
+pub fn next_stage<'a>(rollout: &'a Rollout, environment: &str) -> Option<&'a Stage> {
+    match active_index(rollout, environment) {
+        Some(i) => rollout.stages.get(i + 1),
+        None => rollout.stages.first(),
+    }
+}
+
+/// Why moving `environment` forward to `stage` must wait, if it must.
+pub fn advance_blocked(
+    plan: &Plan,
+    rollout: &str,
+    environment: &str,
+    stage: &Stage,
+) -> Option<String> {
+    if environment != GATED_ENVIRONMENT {
+        return None;
+    }
+    let missing = plan.missing_signoffs(rollout, stage);
+    (!missing.is_empty()).then(|| {
+        format!(
+            "{} still needs sign-off from: {}",
+            stage.name,
+            missing.join(", ")
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan() -> Plan {
+        evaluator::parse_plan(include_str!("../../static/default-plan.json")).unwrap()
+    }
+
+    fn sign(plan: &mut Plan, role: &str) {
+        let rollout = &plan.rollouts["domain-migration"];
+        let digest = evaluator::stage_digest(&rollout.stages[0]);
+        plan.signoffs.push(Signoff {
+            id: format!("s-{role}"),
+            rollout: "domain-migration".into(),
+            stage: "stage-1".into(),
+            role: role.into(),
+            by: "someone".into(),
+            at: "2026-11-24T10:00:00Z".into(),
+            stage_digest: digest,
+            comment: None,
+        });
+    }
+
+    #[test]
+    fn production_waits_for_every_current_signoff() {
+        let mut plan = plan();
+        plan.signoffs.clear();
+        let stage = plan.rollouts["domain-migration"].stages[0].clone();
+        assert_eq!(plan.missing_signoffs("domain-migration", &stage).len(), 4);
+        for role in SIGNOFF_ROLES {
+            assert!(advance_blocked(&plan, "domain-migration", "production", &stage).is_some());
+            sign(&mut plan, role);
+        }
+        assert_eq!(
+            advance_blocked(&plan, "domain-migration", "production", &stage),
+            None
+        );
+        assert_eq!(
+            advance_blocked(&plan, "domain-migration", "staging", &stage),
+            None
+        );
+    }
+
+    #[test]
+    fn a_changed_stage_makes_its_signoffs_stale() {
+        let mut plan = plan();
+        plan.signoffs.clear();
+        for role in SIGNOFF_ROLES {
+            sign(&mut plan, role);
+        }
+        let rollout = plan.rollouts.get_mut("domain-migration").unwrap();
+        rollout.stages[0].percentage = 6.into();
+        let stage = rollout.stages[0].clone();
+        assert_eq!(plan.missing_signoffs("domain-migration", &stage).len(), 4);
+    }
+}

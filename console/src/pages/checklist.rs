@@ -1,0 +1,126 @@
+//! The plan's checklists by phase, with progress; editors tick items (a plan write).
+
+use leptos::prelude::*;
+
+use crate::api::{self, ApiError};
+use crate::components::{CollectAny, ErrorNote, PercentBar, PlanView};
+use crate::gate;
+use crate::store::use_store;
+use crate::use_me;
+
+/// One tick: which item of which rollout, and whether it is now done.
+#[derive(Clone)]
+struct Tick {
+    rollout: String,
+    index: usize,
+    done: bool,
+}
+
+#[component]
+pub fn Checklist() -> impl IntoView {
+    let store = use_store();
+    let me = use_me();
+    let refused = gate::may_edit(&me.role).err();
+    let tick = Action::new_local(move |tick: &Tick| {
+        let tick = tick.clone();
+        async move {
+            let loaded = store
+                .plan
+                .get_untracked()
+                .and_then(Result::ok)
+                .ok_or_else(|| ApiError::Unreadable("the plan is not loaded yet".into()))?;
+            let mut plan = loaded.plan;
+            let Some(item) = plan
+                .rollouts
+                .get_mut(&tick.rollout)
+                .and_then(|r| r.checklist.get_mut(tick.index))
+            else {
+                return Ok(());
+            };
+            item.done = tick.done;
+            let comment = format!(
+                "checklist: {} {}",
+                if tick.done { "done" } else { "not done" },
+                item.item
+            );
+            match api::save_plan(&plan, &loaded.etag, &comment).await {
+                Ok(saved) => {
+                    store.saved(saved);
+                    Ok(())
+                }
+                Err(error) => {
+                    // Someone else wrote first: show theirs, so the next tick is based on it.
+                    if error.status() == Some(412) {
+                        store.refresh();
+                    }
+                    Err(error)
+                }
+            }
+        }
+    });
+    let error = Signal::derive(move || tick.value().get().and_then(Result::err));
+    view! {
+        <h1>"Checklist"</h1>
+        {refused.clone().map(|why| view! { <p class="hint" id="checklist-reason">{why}</p> })}
+        <ErrorNote error/>
+        <PlanView render=move |loaded| {
+            let refused = refused.clone();
+            loaded
+                .plan
+                .rollouts
+                .into_iter()
+                .map(|(key, rollout)| {
+                    let mut phases: Vec<(String, Vec<(usize, evaluator::model::ChecklistItem)>)> = Vec::new();
+                    for (index, item) in rollout.checklist.into_iter().enumerate() {
+                        match phases.iter_mut().find(|(phase, _)| *phase == item.phase) {
+                            Some((_, items)) => items.push((index, item)),
+                            None => phases.push((item.phase.clone(), vec![(index, item)])),
+                        }
+                    }
+                    let refused = refused.clone();
+                    let sections = phases
+                        .into_iter()
+                        .map(|(phase, items)| {
+                            let done = items.iter().filter(|(_, item)| item.done).count();
+                            let total = items.len();
+                            let rows = items
+                                .into_iter()
+                                .map(|(index, item)| {
+                                    let rollout = key.clone();
+                                    let refused = refused.clone();
+                                    let group = item.group.clone().map(|g| view! { <span class="group">{g}</span> });
+                                    view! {
+                                        <li>
+                                            <label class="check">
+                                                <input
+                                                    type="checkbox"
+                                                    checked=item.done
+                                                    disabled={refused.is_some() || tick.pending().get_untracked()}
+                                                    title=refused.clone().unwrap_or_default()
+                                                    aria-describedby=refused.as_ref().map(|_| "checklist-reason")
+                                                    on:change=move |event| {
+                                                        tick.dispatch(Tick { rollout: rollout.clone(), index, done: event_target_checked(&event) });
+                                                    }
+                                                />
+                                                {group}
+                                                {item.item.clone()}
+                                            </label>
+                                        </li>
+                                    }
+                                })
+                                .collect_any();
+                            view! {
+                                <section class="phase" aria-label=phase.clone()>
+                                    <h3>{phase.clone()} " " <span class="count">{format!("{done}/{total}")}</span></h3>
+                                    <PercentBar percentage=((done * 100) / total.max(1)) as f64/>
+                                    <ul class="checklist">{rows}</ul>
+                                </section>
+                            }
+                        })
+                        .collect_any();
+                    view! { <section aria-label=format!("Checklist of {key}")><h2>{key.clone()}</h2>{sections}</section> }
+                })
+                .collect_any()
+        }/>
+    }
+}

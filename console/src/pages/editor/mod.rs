@@ -1,0 +1,281 @@
+//! The stage editor: stages and flag definitions of one rollout, validated as you
+//! type by the evaluator's own rules, saved with If-Match, and the 412 flow when
+//! someone else saved first.
+
+mod conflict;
+mod fields;
+
+use std::collections::BTreeMap;
+
+use evaluator::model::Rollout;
+use evaluator::{Plan, Problem};
+use leptos::prelude::*;
+use serde_json::Value;
+
+use crate::api::{self, Loaded};
+use crate::components::{CollectAny, ErrorNote};
+use crate::diff::{self, Change};
+use crate::gate;
+use crate::store::use_store;
+use crate::use_me;
+use conflict::ConflictPanel;
+use fields::{AllProblems, FlagEditor, StageList};
+
+#[component]
+pub fn Editor() -> impl IntoView {
+    let store = use_store();
+    // Only whether the plan is there: a reload after someone else's write must not
+    // throw away an edit in progress.
+    let ready = Memo::new(move |_| store.plan.get().map(|result| result.map(|_| ())));
+    view! {
+        <h1>"Stages"</h1>
+        {move || match ready.get() {
+            None => view! { <p class="loading" role="status">"Loading the plan…"</p> }.into_any(),
+            Some(Err(error)) => view! { <ErrorNote error=Signal::stored(Some(error))/> }.into_any(),
+            Some(Ok(())) => store
+                .plan
+                .get_untracked()
+                .and_then(Result::ok)
+                .map(|initial| view! { <PlanEditor initial/> })
+                .into_any(),
+        }}
+    }
+}
+
+/// Everything the editor's parts share; all signals, so it is `Copy`.
+#[derive(Clone, Copy)]
+struct Draft {
+    /// The revision the edit started from (what If-Match names).
+    base: RwSignal<Loaded>,
+    plan: RwSignal<Plan>,
+    rollout: RwSignal<String>,
+    /// Bumped when inputs must be rebuilt from `plan` (reorder, reload, reapply).
+    generation: RwSignal<u32>,
+    /// Text that is not yet a value (such as "12.") by JSON Pointer.
+    unparsed: RwSignal<BTreeMap<String, String>>,
+    problems: Memo<Vec<Problem>>,
+}
+
+impl Draft {
+    fn new(initial: Loaded) -> Self {
+        let rollout = initial
+            .plan
+            .rollouts
+            .keys()
+            .next()
+            .cloned()
+            .unwrap_or_default();
+        let plan = RwSignal::new(initial.plan.clone());
+        let unparsed = RwSignal::new(BTreeMap::<String, String>::new());
+        let problems = Memo::new(move |_| {
+            let mut problems = plan.with(evaluator::validate);
+            unparsed.with(|unparsed| {
+                problems.extend(unparsed.iter().map(|(path, message)| Problem {
+                    path: path.clone(),
+                    message: message.clone(),
+                    line: None,
+                    column: None,
+                }))
+            });
+            problems
+        });
+        Draft {
+            base: RwSignal::new(initial),
+            plan,
+            rollout: RwSignal::new(rollout),
+            generation: RwSignal::new(0),
+            unparsed,
+            problems,
+        }
+    }
+
+    /// JSON Pointer of `rest` inside the selected rollout.
+    fn pointer(&self, rest: &str) -> String {
+        let key = self
+            .rollout
+            .get_untracked()
+            .replace('~', "~0")
+            .replace('/', "~1");
+        format!("/rollouts/{key}{rest}")
+    }
+
+    fn update_rollout(&self, change: impl FnOnce(&mut Rollout)) {
+        let key = self.rollout.get_untracked();
+        self.plan.update(|plan| {
+            if let Some(rollout) = plan.rollouts.get_mut(&key) {
+                change(rollout)
+            }
+        });
+    }
+
+    fn read_rollout<T>(&self, read: impl FnOnce(&Rollout) -> T) -> Option<T> {
+        let key = self.rollout.get_untracked();
+        self.plan
+            .with_untracked(|plan| plan.rollouts.get(&key).map(read))
+    }
+
+    /// A structural change: inputs are rebuilt from the plan.
+    fn restructure(&self, change: impl FnOnce(&mut Rollout)) {
+        self.update_rollout(change);
+        self.rebuild();
+    }
+
+    fn rebuild(&self) {
+        self.unparsed.set(BTreeMap::new());
+        self.generation.update(|n| *n += 1);
+    }
+
+    /// Starts over from `loaded`, with `plan` as the edit (the loaded plan itself to discard the edit).
+    fn reset(&self, loaded: Loaded, plan: Plan) {
+        self.base.set(loaded);
+        self.plan.set(plan);
+        self.rebuild();
+    }
+
+    fn record_unparsed(&self, path: &str, problem: Option<String>) {
+        self.unparsed.update(|unparsed| match problem {
+            Some(message) => {
+                unparsed.insert(path.to_string(), message);
+            }
+            None => {
+                unparsed.remove(path);
+            }
+        });
+    }
+}
+
+/// Another writer's revision that refused our save.
+#[derive(Clone)]
+struct Conflict {
+    current: Loaded,
+    theirs: Vec<Change>,
+    mine: Vec<Change>,
+}
+
+#[component]
+fn PlanEditor(initial: Loaded) -> impl IntoView {
+    let store = use_store();
+    let me = use_me();
+    let draft = Draft::new(initial);
+    let comment = RwSignal::new(String::new());
+    let conflict = RwSignal::new(None::<Conflict>);
+    let notice = RwSignal::new(None::<String>);
+
+    let save = Action::new_local(move |_: &()| {
+        let plan = draft.plan.get_untracked();
+        let base = draft.base.get_untracked();
+        let message = comment.get_untracked();
+        async move {
+            match api::save_plan(&plan, &base.etag, &message).await {
+                Ok(saved) => {
+                    notice.set(Some(format!("Saved as revision {}.", saved.plan.revision)));
+                    comment.set(String::new());
+                    draft.reset(saved.clone(), saved.plan.clone());
+                    store.saved(saved);
+                    Ok(())
+                }
+                Err(error) if error.status() == Some(412) => {
+                    let current = api::load_plan().await?;
+                    let (base_value, mine, theirs) = (
+                        as_value(&base.plan),
+                        as_value(&plan),
+                        as_value(&current.plan),
+                    );
+                    conflict.set(Some(Conflict {
+                        theirs: diff::changes(&base_value, &theirs),
+                        mine: diff::changes(&base_value, &mine),
+                        current,
+                    }));
+                    Ok(())
+                }
+                Err(error) => Err(error),
+            }
+        }
+    });
+    let error = Signal::derive(move || save.value().get().and_then(Result::err));
+    let dirty = Memo::new(move |_| {
+        draft
+            .base
+            .with(|base| draft.plan.with(|plan| *plan != base.plan))
+    });
+
+    let blocked = Memo::new(move |_| {
+        if let Err(why) = gate::may_edit(&me.role) {
+            Some(why)
+        } else if conflict.with(Option::is_some) {
+            Some("Reload or reapply your edit first (see above).".to_string())
+        } else if !draft.problems.with(Vec::is_empty) {
+            Some(format!(
+                "Fix the {} problem(s) listed above first.",
+                draft.problems.with(Vec::len)
+            ))
+        } else if !dirty.get() {
+            Some("Nothing has changed yet.".to_string())
+        } else {
+            None
+        }
+    });
+    let rollouts = move || {
+        draft
+            .plan
+            .with(|plan| plan.rollouts.keys().cloned().collect::<Vec<_>>())
+    };
+
+    view! {
+        <div class="editor">
+            <Show when=move || { rollouts().len() > 1 }>
+                <label>
+                    "Rollout "
+                    <select on:change=move |event| {
+                        draft.rollout.set(event_target_value(&event));
+                        draft.rebuild();
+                    }>
+                        {rollouts().into_iter().map(|key| view! { <option value=key.clone()>{key.clone()}</option> }).collect_any()}
+                    </select>
+                </label>
+            </Show>
+            <AllProblems draft/>
+            <section class="save" aria-label="Save">
+                <label>
+                    "Comment "
+                    <input type="text" bind:value=comment placeholder="what and why (recorded in the history)"/>
+                </label>
+                <button
+                    data-testid="save"
+                    disabled=move || blocked.get().is_some() || save.pending().get()
+                    title=move || blocked.get().unwrap_or_default()
+                    aria-describedby="save-reason"
+                    on:click=move |_| {
+                        notice.set(None);
+                        save.dispatch(());
+                    }
+                >
+                    {move || if save.pending().get() { "Saving…" } else { "Save" }}
+                </button>
+                <button
+                    class="secondary"
+                    disabled=move || !dirty.get()
+                    on:click=move |_| {
+                        let base = draft.base.get_untracked();
+                        draft.reset(base.clone(), base.plan);
+                    }
+                >
+                    "Discard changes"
+                </button>
+                <p id="save-reason" class="hint">
+                    {move || blocked.get()}
+                    " Based on revision " {move || draft.base.with(|base| base.plan.revision)} "."
+                </p>
+                <p class="notice" role="status">{move || notice.get()}</p>
+                <ErrorNote error/>
+            </section>
+            {move || conflict.get().map(|found| view! { <ConflictPanel found draft conflict/> }.into_any())}
+            <FlagEditor draft/>
+            <StageList draft/>
+        </div>
+    }
+}
+
+fn as_value(plan: &Plan) -> Value {
+    serde_json::to_value(plan).unwrap_or(Value::Null)
+}

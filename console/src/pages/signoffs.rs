@@ -1,0 +1,206 @@
+//! Sign-offs: roles × stages with who signed and when (stale ones marked), and
+//! signing or withdrawing in one's own role.
+
+use evaluator::Plan;
+use evaluator::model::SIGNOFF_ROLES;
+use leptos::prelude::*;
+use serde_json::{Value, json};
+
+use crate::api::{self, ApiError};
+use crate::components::{CollectAny, ErrorNote, PlanView, short_time};
+use crate::gate;
+use crate::store::use_store;
+use crate::use_me;
+
+/// What the page asks of the server.
+#[derive(Clone)]
+enum Request {
+    Sign {
+        rollout: String,
+        stage: String,
+        comment: String,
+    },
+    Withdraw(String),
+}
+
+#[component]
+pub fn Signoffs() -> impl IntoView {
+    let store = use_store();
+    let me = use_me();
+    let own_role = gate::signoff_role(&me.role);
+    let target = RwSignal::new(String::new());
+    let comment = RwSignal::new(String::new());
+    let send = Action::new_local(move |request: &Request| {
+        let request = request.clone();
+        async move {
+            let result = match request {
+                Request::Sign {
+                    rollout,
+                    stage,
+                    comment,
+                } => {
+                    api::post::<Value>(
+                        "/api/signoffs",
+                        &json!({"rollout": rollout, "stage": stage, "comment": comment}),
+                    )
+                    .await
+                }
+                Request::Withdraw(id) => api::delete(&format!("/api/signoffs/{id}")).await,
+            };
+            if result.is_ok() {
+                comment.set(String::new());
+                store.refresh();
+            }
+            result.map(|_| ())
+        }
+    });
+    let error = Signal::derive(move || send.value().get().and_then(Result::<(), ApiError>::err));
+    // Stage choices as "rollout/stage" values, with the first as the default.
+    let choices = Memo::new(move |_| {
+        store
+            .current()
+            .map(|loaded| {
+                loaded
+                    .plan
+                    .rollouts
+                    .iter()
+                    .flat_map(|(key, r)| {
+                        r.stages
+                            .iter()
+                            .map(move |s| (format!("{key}/{}", s.id), format!("{key}: {}", s.name)))
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default()
+    });
+    let sign = move |_| {
+        let choice = Some(target.get_untracked())
+            .filter(|t| !t.is_empty())
+            .or_else(|| choices.get_untracked().first().map(|c| c.0.clone()));
+        if let Some((rollout, stage)) = choice.as_deref().and_then(|c| c.split_once('/')) {
+            send.dispatch(Request::Sign {
+                rollout: rollout.into(),
+                stage: stage.into(),
+                comment: comment.get_untracked(),
+            });
+        }
+    };
+    let cannot_sign = own_role.is_none().then(|| {
+        format!(
+            "Only {} sign off; your role is {}.",
+            SIGNOFF_ROLES.join(", "),
+            me.role
+        )
+    });
+    let me_name = me.name.clone();
+    let is_admin = me.role == "admin";
+    view! {
+        <h1>"Sign-offs"</h1>
+        <section class="sign-form" aria-label="Sign off">
+            <h2>{match own_role {
+                Some(role) => format!("Sign off as {role}"),
+                None => "Sign off".to_string(),
+            }}</h2>
+            <div class="row">
+                <label>
+                    "Stage "
+                    <select bind:value=target data-testid="signoff-stage">
+                        {move || choices.get().into_iter().map(|(value, label)| view! { <option value=value>{label}</option> }).collect_any().into_any()}
+                    </select>
+                </label>
+                <label>"Comment " <input type="text" bind:value=comment placeholder="what you checked"/></label>
+                <button
+                    data-testid="sign"
+                    disabled={
+                        let refused = cannot_sign.is_some();
+                        move || refused || send.pending().get()
+                    }
+                    title=cannot_sign.clone().unwrap_or_default()
+                    aria-describedby="sign-reason"
+                    on:click=sign
+                >"Sign off"</button>
+            </div>
+            <p class="hint" id="sign-reason">{cannot_sign.clone().unwrap_or_else(|| {
+                "A sign-off approves the stage as it is now; any later change to the stage makes it stale.".into()
+            })}</p>
+            <ErrorNote error/>
+        </section>
+        <PlanView render=move |loaded| {
+            let plan = loaded.plan;
+            let me_name = me_name.clone();
+            plan.rollouts
+                .iter()
+                .map(|(key, rollout)| {
+                    let header = rollout
+                        .stages
+                        .iter()
+                        .map(|s| view! { <th scope="col">{s.name.clone()}</th> })
+                        .collect_any();
+                    let rows = SIGNOFF_ROLES
+                        .iter()
+                        .map(|role| {
+                            let cells = rollout
+                                .stages
+                                .iter()
+                                .map(|stage| {
+                                    let required = stage.required_signoffs.iter().any(|r| r == role);
+                                    signoff_cell(&plan, key, &stage.id, role, required, &me_name, is_admin, send)
+                                })
+                                .collect_any();
+                            view! { <tr><th scope="row">{*role}</th>{cells}</tr> }
+                        })
+                        .collect_any();
+                    view! {
+                        <section aria-label=format!("Sign-offs of {key}")>
+                            <h2>{key.clone()}</h2>
+                            <div class="table-wrap">
+                                <table class="signoffs" data-testid="signoff-table">
+                                    <thead><tr><th scope="col">"Role"</th>{header}</tr></thead>
+                                    <tbody>{rows}</tbody>
+                                </table>
+                            </div>
+                        </section>
+                    }
+                })
+                .collect_any()
+        }/>
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn signoff_cell(
+    plan: &Plan,
+    rollout: &str,
+    stage: &str,
+    role: &str,
+    required: bool,
+    me: &str,
+    is_admin: bool,
+    send: Action<Request, Result<(), ApiError>>,
+) -> impl IntoView + use<> {
+    let Some(signoff) = gate::signoffs_for(plan, rollout, stage, role)
+        .last()
+        .cloned()
+    else {
+        let text = if required { "missing" } else { "not required" };
+        return view! { <td class=if required { "missing" } else { "muted" }>{text}</td> }
+            .into_any();
+    };
+    let stale = !plan.is_current(&signoff);
+    let withdrawable = signoff.by == me || is_admin;
+    let id = signoff.id.clone();
+    view! {
+        <td class:stale=stale class="signed">
+            <span class="who">{signoff.by.clone()}</span>
+            <span class="when">{short_time(&signoff.at)}</span>
+            {stale.then(|| view! { <span class="badge warn" title="The stage changed after this sign-off">"stale"</span> })}
+            {signoff.comment.clone().map(|c| view! { <span class="comment">{c}</span> })}
+            {withdrawable.then(|| view! {
+                <button class="secondary small" on:click=move |_| { send.dispatch(Request::Withdraw(id.clone())); }>
+                    "Withdraw"
+                </button>
+            })}
+        </td>
+    }
+    .into_any()
+}
