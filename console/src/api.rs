@@ -231,6 +231,9 @@ pub async fn save_plan(plan: &Plan, etag: &str, comment: &str) -> Result<Loaded,
 pub struct Me {
     pub name: String,
     pub role: String,
+    /// What the server lets this role do ("edit-plan", "move-stage", "sign", …):
+    /// the console asks rather than keeping its own copy of the role table.
+    pub actions: Vec<String>,
 }
 
 /// One stored revision of the plan: the server's audit entry for the write that made it.

@@ -2,15 +2,19 @@
 //! plan with the evaluator's own types so the console and the server agree.
 
 use evaluator::Plan;
+
+use crate::api::Me;
 use evaluator::model::{GATED_ENVIRONMENT, Rollout, SIGNOFF_ROLES, Signoff, Stage};
 
-/// `Ok` if the role may write the plan and move stages, else why not.
-pub fn may_edit(role: &str) -> Result<(), String> {
-    match role {
-        "admin" | "editor" => Ok(()),
-        other => Err(format!(
-            "Your role ({other}) may not change the plan; ask an editor or admin."
-        )),
+/// `Ok` if the user may write the plan and move stages, else why not.
+pub fn may_edit(me: &Me) -> Result<(), String> {
+    if me.actions.iter().any(|action| action == "edit-plan") {
+        Ok(())
+    } else {
+        Err(format!(
+            "Your role ({}) may not change the plan; ask an editor or admin.",
+            me.role
+        ))
     }
 }
 

@@ -15,7 +15,7 @@ use crate::{confirm, use_me};
 pub fn History() -> impl IntoView {
     let store = use_store();
     let me = use_me();
-    let refused = gate::may_edit(&me.role).err();
+    let refused = gate::may_edit(&me).err();
     let comment = RwSignal::new(String::new());
     let revert = Action::new_local(move |revision: &u64| {
         let body = json!({"revision": revision, "comment": comment.get_untracked()});

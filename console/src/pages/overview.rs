@@ -105,7 +105,7 @@ enum Command {
 fn EnvironmentCard(rollout: String, environment: String) -> impl IntoView {
     let store = use_store();
     let me = use_me();
-    let may_edit = gate::may_edit(&me.role).err();
+    let may_edit = gate::may_edit(&me).err();
     let comment = RwSignal::new(String::new());
     let target = RwSignal::new(String::new());
     let stage_url = format!("/api/rollouts/{rollout}/environments/{environment}/stage");

@@ -200,7 +200,7 @@ fn PlanEditor(initial: Loaded) -> impl IntoView {
     });
 
     let blocked = Memo::new(move |_| {
-        if let Err(why) = gate::may_edit(&me.role) {
+        if let Err(why) = gate::may_edit(&me) {
             Some(why)
         } else if conflict.with(Option::is_some) {
             Some("Reload or reapply your edit first (see above).".to_string())
