@@ -1,5 +1,6 @@
 //! The committed JSON Schema of the plan document must match the Rust types.
 //! Regenerate with `STAGEGATE_BLESS=1 cargo test -p stagegate-tests --test schema`.
+#![allow(clippy::unwrap_used)] // a test that cannot read its own data should stop loudly
 
 use evaluator::Plan;
 

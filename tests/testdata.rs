@@ -1,5 +1,6 @@
 //! Runs every file under tests/testdata against the native evaluator. The
 //! JavaScript tests (tests/js) run the same files against the npm package.
+#![allow(clippy::unwrap_used)] // a test that cannot read its own data should stop loudly
 
 use evaluator::model::FlagType;
 use evaluator::{Context, Evaluator, bucket, evaluate_once, parse_plan};

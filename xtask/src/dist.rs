@@ -88,12 +88,6 @@ fn console() -> anyhow::Result<PathBuf> {
          <script type=\"module\">import init from \"/{js_name}\"; init({{ module_or_path: \"/{wasm_name}\" }});</script>"
     );
     fs::write(out.join("index.html"), template.replace(marker, &assets))?;
-    for extra in ["favicon.svg"] {
-        let path = root.join("static").join(extra);
-        if path.exists() {
-            fs::copy(&path, out.join(extra))?;
-        }
-    }
     eprintln!("built {}", out.display());
     Ok(out)
 }
