@@ -176,31 +176,25 @@ pub(super) async fn set_stage(
     caller.require(Action::MoveStage)?;
     let Path((rollout, env)) = names?;
     let request = body(request)?;
-    let base = optional_if_match(&headers)?;
     let change = Change {
         author: caller.name,
         action: "stage",
         comment: request.comment,
-        base,
+        base: optional_if_match(&headers)?,
     };
-    let current = state
-        .store
-        .write(change, |old| {
-            let mut plan = old.clone();
-            let target = environment(&mut plan, &rollout, &env)?;
-            if let Some(stage) = &request.stage
-                && old.rollouts[&rollout].stage(stage).is_none()
-            {
-                return Err(ApiError::bad_field(
-                    "stage",
-                    format!("stage '{stage}' does not exist in rollout '{rollout}'"),
-                ));
-            }
-            target.active_stage = request.stage;
-            Ok(plan)
-        })
-        .await?;
-    Ok(plan_response(&current))
+    write_environment(&state, change, &rollout, &env, |old, target| {
+        if let Some(stage) = &request.stage
+            && old.rollouts[&rollout].stage(stage).is_none()
+        {
+            return Err(ApiError::bad_field(
+                "stage",
+                format!("stage '{stage}' does not exist in rollout '{rollout}'"),
+            ));
+        }
+        target.active_stage = request.stage;
+        Ok(())
+    })
+    .await
 }
 
 pub(super) async fn set_kill_switch(
@@ -213,18 +207,32 @@ pub(super) async fn set_kill_switch(
     caller.require(Action::KillSwitch)?;
     let Path((rollout, env)) = names?;
     let request = body(request)?;
-    let base = optional_if_match(&headers)?;
     let change = Change {
         author: caller.name,
         action: "kill-switch",
         comment: request.comment,
-        base,
+        base: optional_if_match(&headers)?,
     };
+    write_environment(&state, change, &rollout, &env, |_, target| {
+        target.kill_switch = request.on;
+        Ok(())
+    })
+    .await
+}
+
+/// A write that changes one environment of one rollout (stage moves, kill switches).
+async fn write_environment(
+    state: &AppState,
+    change: Change,
+    rollout: &str,
+    env: &str,
+    edit: impl FnOnce(&Plan, &mut Environment) -> Result<(), ApiError>,
+) -> Result<Response, ApiError> {
     let current = state
         .store
         .write(change, |old| {
             let mut plan = old.clone();
-            environment(&mut plan, &rollout, &env)?.kill_switch = request.on;
+            edit(old, environment(&mut plan, rollout, env)?)?;
             Ok(plan)
         })
         .await?;
