@@ -9,7 +9,7 @@ use anyhow::Context;
 use flate2::Compression;
 use flate2::write::GzEncoder;
 
-use crate::util::{cargo, command, root, run};
+use crate::util::{build_stagegate, cargo, command, root, run};
 
 pub fn bench() -> anyhow::Result<()> {
     let dist = crate::dist::dist()?;
@@ -64,19 +64,11 @@ pub fn bench() -> anyhow::Result<()> {
 
     if let Some(console) = dist.console {
         println!("\n### Console (headless Chromium, loopback)");
-        run(cargo().args([
-            "build",
-            "--locked",
-            "--release",
-            "-p",
-            "stagegate-server",
-            "--bin",
-            "stagegate",
-        ]))?;
+        let stagegate = build_stagegate(true)?;
         run(command("node")
             .arg("tests/e2e/bench.mjs")
             .env("CHROMIUM", crate::test::chromium()?)
-            .env("STAGEGATE_BIN", root().join("target/release/stagegate"))
+            .env("STAGEGATE_BIN", stagegate)
             .env("STAGEGATE_CONSOLE", console))?;
     }
     Ok(())
@@ -84,23 +76,14 @@ pub fn bench() -> anyhow::Result<()> {
 
 /// `stagegate bucket` over one million ids on stdin, best of three.
 fn cli_bucket_stream() -> anyhow::Result<()> {
-    run(cargo().args([
-        "build",
-        "--locked",
-        "--release",
-        "-q",
-        "-p",
-        "stagegate-server",
-        "--bin",
-        "stagegate",
-    ]))?;
+    let stagegate = build_stagegate(true)?;
     let ids = root().join("target/bench-ids.txt");
     let text: String = (0..1_000_000).map(|i| format!("user-{i}\n")).collect();
     fs::write(&ids, text)?;
     let mut best = f64::INFINITY;
     for _ in 0..3 {
         let start = Instant::now();
-        let status = command(root().join("target/release/stagegate"))
+        let status = command(&stagegate)
             .args(["bucket", "--salt", "domain-migration"])
             .stdin(fs::File::open(&ids)?)
             .stdout(std::process::Stdio::null())

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 
-use crate::util::{cargo, command, root, run, which};
+use crate::util::{build_stagegate, cargo, command, run, which};
 
 pub fn test() -> anyhow::Result<()> {
     let dist = crate::dist::dist()?;
@@ -21,18 +21,11 @@ pub fn test() -> anyhow::Result<()> {
         .env("STAGEGATE_NPM_PACKAGE", &dist.evaluator))?;
     if let Some(console) = dist.console {
         let chromium = chromium()?;
-        run(cargo().args([
-            "build",
-            "--locked",
-            "-p",
-            "stagegate-server",
-            "--bin",
-            "stagegate",
-        ]))?;
+        let stagegate = build_stagegate(false)?;
         run(command("node")
             .args(["--test", "--test-concurrency=1", "tests/e2e/"])
             .env("CHROMIUM", chromium)
-            .env("STAGEGATE_BIN", root().join("target/debug/stagegate"))
+            .env("STAGEGATE_BIN", stagegate)
             .env("STAGEGATE_CONSOLE", console))?;
     }
     eprintln!("xtask test: all passed");

@@ -73,3 +73,25 @@ pub fn which(program: &str) -> Option<PathBuf> {
         .map(|dir| dir.join(program))
         .find(|candidate| candidate.is_file())
 }
+
+/// Builds the `stagegate` binary and returns its path.
+pub fn build_stagegate(release: bool) -> anyhow::Result<PathBuf> {
+    let mut command = cargo();
+    command.args([
+        "build",
+        "--locked",
+        "-q",
+        "-p",
+        "stagegate-server",
+        "--bin",
+        "stagegate",
+    ]);
+    if release {
+        command.arg("--release");
+    }
+    run(&mut command)?;
+    Ok(root()
+        .join("target")
+        .join(if release { "release" } else { "debug" })
+        .join("stagegate"))
+}
