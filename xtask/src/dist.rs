@@ -130,6 +130,8 @@ fn bindgen(wasm: &Path, out: &Path, name: &str, typescript: bool) -> anyhow::Res
     wasm_bindgen_cli_support::Bindgen::new()
         .input_path(wasm)
         .web(true)?
+        // `init()` with no argument fetches the .wasm next to the glue (browsers).
+        .omit_default_module_path(false)
         .typescript(typescript)
         .out_name(name)
         .generate(out)
