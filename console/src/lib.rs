@@ -13,6 +13,7 @@ mod nav;
 mod pages;
 mod session;
 mod store;
+mod task;
 
 use api::{ApiError, Me};
 use nav::Link;

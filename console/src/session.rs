@@ -4,6 +4,7 @@
 use leptos::prelude::*;
 
 use crate::api::{self, ApiError, Me};
+use crate::task::Fetched;
 
 const TOKEN_KEY: &str = "stagegate.token";
 
@@ -31,34 +32,31 @@ fn store_token(token: Option<&str>) {
 /// The signed-in user, shared through context.
 #[derive(Clone, Copy)]
 pub struct Session {
-    /// Bumped on sign-in and sign-out so that `me` reloads.
-    generation: RwSignal<u32>,
-    pub me: LocalResource<Option<Result<Me, ApiError>>>,
+    /// Reloaded on sign-in and sign-out.
+    pub me: Fetched<Option<Result<Me, ApiError>>>,
 }
 
 impl Session {
     pub fn new() -> Self {
-        let generation = RwSignal::new(0);
-        let me = LocalResource::new(move || {
-            generation.track();
-            async move {
+        let me = Fetched::new(|| {
+            Box::pin(async move {
                 match stored_token() {
                     Some(_) => Some(api::get::<Me>("/api/me").await),
                     None => None,
                 }
-            }
+            })
         });
-        Session { generation, me }
+        Session { me }
     }
 
     pub fn sign_in(&self, token: &str) {
         store_token(Some(token.trim()));
-        self.generation.update(|n| *n += 1);
+        self.me.refetch();
     }
 
     pub fn sign_out(&self) {
         store_token(None);
-        self.generation.update(|n| *n += 1);
+        self.me.refetch();
     }
 }
 

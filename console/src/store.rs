@@ -3,18 +3,19 @@
 use leptos::prelude::*;
 
 use crate::api::{self, ApiError, Loaded, RevisionInfo};
+use crate::task::Fetched;
 
 #[derive(Clone, Copy)]
 pub struct PlanStore {
-    pub plan: LocalResource<Result<Loaded, ApiError>>,
-    pub revisions: LocalResource<Result<Vec<RevisionInfo>, ApiError>>,
+    pub plan: Fetched<Result<Loaded, ApiError>>,
+    pub revisions: Fetched<Result<Vec<RevisionInfo>, ApiError>>,
 }
 
 impl PlanStore {
     pub fn new() -> Self {
         PlanStore {
-            plan: LocalResource::new(api::load_plan),
-            revisions: LocalResource::new(api::revisions),
+            plan: Fetched::new(|| Box::pin(api::load_plan())),
+            revisions: Fetched::new(|| Box::pin(api::revisions())),
         }
     }
 

@@ -44,7 +44,7 @@ export class Evaluator {
   #revision;
   /** rollout → flag → environment → gate handle (-1: no such boolean flag) */
   #gates = new Map();
-  /** rollout → environment → { id, usesAttributes } */
+  /** rollout → environment → { id, attributes: names its constraints read } */
   #places = new Map();
   /** Outcomes of packed answers (everything but the bucket), fetched once each. */
   #outcomes = [];
@@ -108,9 +108,22 @@ export class Evaluator {
     if (typeof key !== "string") return NOT_PACKED;
     const place = nested(this.#places, rollout, environment, () => {
       const id = this.#inner.place(rollout, environment);
-      return { id, usesAttributes: this.#inner.usesAttributes(id) };
+      return { id, attributes: this.#inner.attributeNames(id) };
     });
-    if (!place.usesAttributes) return this.#inner.evaluateKey(place.id, key);
+    const names = place.attributes;
+    if (names.length === 0) return this.#inner.evaluateKey(place.id, key);
+    if (names.length <= STRING_ATTRIBUTES) {
+      // Attributes that are strings (or absent) cross as they are; anything else
+      // goes through JSON, where numbers keep the exact text JSON gives them.
+      const values = [undefined, undefined, undefined, undefined];
+      let strings = true;
+      for (let i = 0; i < names.length && strings; i++) {
+        const value = Object.hasOwn(context, names[i]) ? context[names[i]] : undefined;
+        if (typeof value === "string") values[i] = value;
+        else if (value !== undefined && value !== null) strings = false;
+      }
+      if (strings) return this.#inner.evaluateStrings(place.id, key, values[0], values[1], values[2], values[3]);
+    }
     let json;
     try {
       json = JSON.stringify(context);
@@ -142,6 +155,8 @@ export class Evaluator {
 
 const NOT_PACKED = 0xffffffff;
 const BUCKET_BITS = 14;
+/** How many attribute values evaluateStrings takes (STRING_ATTRIBUTES in wasm.rs). */
+const STRING_ATTRIBUTES = 4;
 const BUCKET_MASK = (1 << BUCKET_BITS) - 1;
 
 function nested(map, outer, inner, make) {

@@ -58,9 +58,33 @@ impl Context {
 
     /// An attribute by name; `targetingKey` is one too.
     pub fn get(&self, name: &str) -> Option<Attribute<'_>> {
+        Attributes::get(self, name)
+    }
+}
+
+/// What evaluation reads from a context: the targeting key, and attributes by
+/// name. [`Context`] is the general one; a binding can supply a lighter one.
+pub trait Attributes {
+    fn targeting_key(&self) -> Option<&str>;
+
+    /// An attribute other than the targeting key.
+    fn attribute(&self, name: &str) -> Option<Attribute<'_>>;
+
+    fn get(&self, name: &str) -> Option<Attribute<'_>> {
         if name == TARGETING_KEY {
-            return self.targeting_key.as_deref().map(Attribute::Text);
+            self.targeting_key().map(Attribute::Text)
+        } else {
+            self.attribute(name)
         }
+    }
+}
+
+impl Attributes for Context {
+    fn targeting_key(&self) -> Option<&str> {
+        self.targeting_key.as_deref()
+    }
+
+    fn attribute(&self, name: &str) -> Option<Attribute<'_>> {
         match self.attributes.get(name)? {
             Value::Null => None,
             Value::String(text) => Some(Attribute::Text(text)),
@@ -72,6 +96,19 @@ impl Context {
             }
             _ => Some(Attribute::Structure),
         }
+    }
+}
+
+/// A context that is a targeting key alone (`is_enabled`).
+pub struct KeyOnly<'a>(pub &'a str);
+
+impl Attributes for KeyOnly<'_> {
+    fn targeting_key(&self) -> Option<&str> {
+        Some(self.0)
+    }
+
+    fn attribute(&self, _name: &str) -> Option<Attribute<'_>> {
+        None
     }
 }
 

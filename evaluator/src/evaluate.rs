@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::bucket::{Salt, basis_points};
-use crate::context::{Attribute, Context};
+use crate::context::{Attribute, Attributes, Context, KeyOnly};
 use crate::model::{Constraint, FlagType, Operator, Plan};
 use crate::semver::{OwnedVersion, Version};
 use crate::validate::{Invalid, parse_plan, plan_from_value, read_plan};
@@ -293,6 +293,16 @@ impl Evaluator {
 
     /// Every flag's value for `context` in `rollout` and `environment`.
     pub fn evaluate(&self, rollout: &str, environment: &str, context: &Context) -> Evaluation<'_> {
+        self.evaluate_with(rollout, environment, context)
+    }
+
+    /// `evaluate` for any source of a targeting key and attributes.
+    pub fn evaluate_with(
+        &self,
+        rollout: &str,
+        environment: &str,
+        context: &(impl Attributes + ?Sized),
+    ) -> Evaluation<'_> {
         let revision = self.plan.revision;
         let Some(prepared) = self.rollout(rollout) else {
             return Evaluation::error(
@@ -306,12 +316,7 @@ impl Evaluator {
                 code: ErrorCode::FlagNotFound,
                 message: format!("environment '{environment}' not found in rollout '{rollout}'"),
             },
-            Some(env) => decide(
-                prepared,
-                env,
-                context.targeting_key.as_deref(),
-                Some(context),
-            ),
+            Some(env) => decide(prepared, env, context),
         };
         match decision {
             Decision::Values {
@@ -422,12 +427,23 @@ impl Evaluator {
         }
     }
 
-    /// Whether evaluations in this environment read context attributes (it has
-    /// constraints); if not, the targeting key alone decides.
-    pub fn uses_attributes(&self, rollout: &str, environment: &str) -> bool {
-        self.rollout(rollout)
+    /// The attributes (besides the targeting key) that evaluations in this
+    /// environment read: the ones its constraints name, each once.
+    pub fn attribute_names(&self, rollout: &str, environment: &str) -> Vec<&str> {
+        let Some(env) = self
+            .rollout(rollout)
             .and_then(|prepared| prepared.environment(environment))
-            .is_some_and(|env| !env.constraints.is_empty())
+        else {
+            return Vec::new();
+        };
+        let mut names: Vec<&str> = Vec::new();
+        for constraint in &env.constraints {
+            let name = constraint.attribute();
+            if name != crate::context::TARGETING_KEY && !names.contains(&name) {
+                names.push(name);
+            }
+        }
+        names
     }
 
     /// Looks up a (rollout, boolean flag, environment) triple once, for [`Self::is_enabled_at`].
@@ -470,7 +486,7 @@ impl Evaluator {
             return false;
         };
         let flag = gate.flag as usize;
-        match decide(prepared, env, Some(targeting_key), None) {
+        match decide(prepared, env, &KeyOnly(targeting_key)) {
             Decision::Values {
                 stage: Some(stage),
                 in_rollout: true,
@@ -521,12 +537,11 @@ pub fn evaluate_once(
 }
 
 /// The rule, in order: kill switch, active stage, targeting key, exclude, include,
-/// constraints, bucket. `context` is `None` on the fast path (a key and no attributes).
+/// constraints, bucket.
 fn decide(
     rollout: &PreparedRollout,
     env: &PreparedEnvironment,
-    key: Option<&str>,
-    context: Option<&Context>,
+    context: &(impl Attributes + ?Sized),
 ) -> Decision {
     if env.kill_switch {
         return Decision::Values {
@@ -544,7 +559,7 @@ fn decide(
             reason: Reason::Default,
         };
     };
-    let Some(key) = key else {
+    let Some(key) = context.targeting_key() else {
         return Decision::Failed {
             code: ErrorCode::TargetingKeyMissing,
             message: "the context has no targetingKey, and the active stage needs one to bucket by"
@@ -565,7 +580,7 @@ fn decide(
         return decided(true, Reason::TargetingMatch);
     }
     for constraint in &env.constraints {
-        match holds(constraint, key, context) {
+        match holds(constraint, context) {
             Ok(true) => {}
             Ok(false) => return decided(false, Reason::TargetingMatch),
             Err(message) => {
@@ -581,18 +596,10 @@ fn decide(
 
 fn holds(
     constraint: &PreparedConstraint,
-    key: &str,
-    context: Option<&Context>,
+    context: &(impl Attributes + ?Sized),
 ) -> Result<bool, String> {
-    let name = match constraint {
-        PreparedConstraint::In { attribute, .. } | PreparedConstraint::Semver { attribute, .. } => {
-            attribute
-        }
-    };
-    let attribute = match context {
-        Some(context) => context.get(name),
-        None => (name == crate::context::TARGETING_KEY).then_some(Attribute::Text(key)),
-    };
+    let name = constraint.attribute();
+    let attribute = context.get(name);
     let text: Option<Cow<'_, str>> = match attribute {
         None => None,
         Some(Attribute::Text(text)) => Some(Cow::Borrowed(text)),
@@ -625,6 +632,15 @@ fn holds(
                 Operator::SemverLte => order.is_le(),
                 Operator::In | Operator::NotIn => false,
             })
+        }
+    }
+}
+
+impl PreparedConstraint {
+    fn attribute(&self) -> &str {
+        match self {
+            PreparedConstraint::In { attribute, .. }
+            | PreparedConstraint::Semver { attribute, .. } => attribute,
         }
     }
 }

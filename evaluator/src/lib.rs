@@ -32,7 +32,7 @@ pub mod validate;
 pub mod wasm;
 
 pub use bucket::{Salt, bucket};
-pub use context::Context;
+pub use context::{Attributes, Context, KeyOnly};
 pub use digest::stage_digest;
 pub use evaluate::{ErrorCode, Evaluation, Evaluator, Gate, Reason, Resolution, evaluate_once};
 pub use model::Plan;

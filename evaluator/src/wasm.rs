@@ -14,8 +14,9 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use wasm_bindgen::prelude::*;
 
+use crate::context::Attribute;
 use crate::model::FlagType;
-use crate::{Context, Evaluation, Gate, Reason};
+use crate::{Attributes, Context, Evaluation, Gate, Reason};
 
 /// The bucket (0..=9999) of `unit` under `salt`.
 #[wasm_bindgen]
@@ -48,8 +49,37 @@ pub struct Evaluator {
     inner: crate::Evaluator,
     gates: Vec<Gate>,
     /// (rollout, environment) pairs handed out as numbers.
-    places: Vec<(String, String)>,
+    places: Vec<Place>,
     outcomes: Vec<Outcome>,
+}
+
+struct Place {
+    rollout: String,
+    environment: String,
+    /// The attributes its constraints read, in the order `evaluateStrings` takes them.
+    attributes: Vec<String>,
+}
+
+/// How many attribute values `evaluateStrings` takes; more go through JSON.
+const STRING_ATTRIBUTES: usize = 4;
+
+/// A targeting key and string values of a place's attributes, read without
+/// building a `Context`.
+struct Strings<'a> {
+    key: &'a str,
+    names: &'a [String],
+    values: [Option<String>; STRING_ATTRIBUTES],
+}
+
+impl Attributes for Strings<'_> {
+    fn targeting_key(&self) -> Option<&str> {
+        Some(self.key)
+    }
+
+    fn attribute(&self, name: &str) -> Option<Attribute<'_>> {
+        let i = self.names.iter().position(|known| known == name)?;
+        self.values.get(i)?.as_deref().map(Attribute::Text)
+    }
 }
 
 /// Everything of an answer but its bucket.
@@ -99,30 +129,74 @@ impl Evaluator {
 
     /// A number for a (rollout, environment) pair, for the packed calls.
     pub fn place(&mut self, rollout: &str, environment: &str) -> usize {
-        self.places
-            .push((rollout.to_string(), environment.to_string()));
+        let attributes = self.inner.attribute_names(rollout, environment);
+        self.places.push(Place {
+            rollout: rollout.to_string(),
+            environment: environment.to_string(),
+            attributes: attributes.into_iter().map(str::to_string).collect(),
+        });
         self.places.len() - 1
     }
 
-    /// Whether answers at `place` depend on attributes besides the targeting key.
-    #[wasm_bindgen(js_name = usesAttributes)]
-    pub fn uses_attributes(&self, place: usize) -> bool {
+    /// The attributes answers at `place` read besides the targeting key.
+    #[wasm_bindgen(js_name = attributeNames)]
+    pub fn attribute_names(&self, place: usize) -> Vec<String> {
         self.places
             .get(place)
-            .is_some_and(|(rollout, env)| self.inner.uses_attributes(rollout, env))
+            .map(|place| place.attributes.clone())
+            .unwrap_or_default()
     }
 
     /// Packed answer for a targeting key alone.
     #[wasm_bindgen(js_name = evaluateKey)]
     pub fn evaluate_key(&mut self, place: usize, targeting_key: &str) -> u32 {
-        self.packed(place, &Context::new(targeting_key))
+        let key = crate::KeyOnly(targeting_key);
+        packed(&self.inner, &self.places, &mut self.outcomes, place, &key)
+    }
+
+    /// Packed answer for a targeting key and string values (or nothing) for the
+    /// place's attributes, in `attributeNames` order.
+    #[wasm_bindgen(js_name = evaluateStrings)]
+    pub fn evaluate_strings(
+        &mut self,
+        place: usize,
+        targeting_key: &str,
+        a: Option<String>,
+        b: Option<String>,
+        c: Option<String>,
+        d: Option<String>,
+    ) -> u32 {
+        let Some(Place {
+            attributes: names, ..
+        }) = self.places.get(place)
+        else {
+            return NOT_PACKED;
+        };
+        let strings = Strings {
+            key: targeting_key,
+            names,
+            values: [a, b, c, d],
+        };
+        packed(
+            &self.inner,
+            &self.places,
+            &mut self.outcomes,
+            place,
+            &strings,
+        )
     }
 
     /// Packed answer for a context given as JSON text.
     #[wasm_bindgen(js_name = evaluateJson)]
     pub fn evaluate_json(&mut self, place: usize, context: &str) -> u32 {
         match serde_json::from_str::<Context>(context) {
-            Ok(context) => self.packed(place, &context),
+            Ok(context) => packed(
+                &self.inner,
+                &self.places,
+                &mut self.outcomes,
+                place,
+                &context,
+            ),
             Err(_) => NOT_PACKED,
         }
     }
@@ -217,39 +291,48 @@ impl Evaluator {
     }
 }
 
-impl Evaluator {
-    /// `outcome id << 14 | (bucket + 1)`, or NOT_PACKED for answers with an error.
-    fn packed(&mut self, place: usize, context: &Context) -> u32 {
-        let Some((rollout, environment)) = self.places.get(place) else {
-            return NOT_PACKED;
-        };
-        let answer = self.inner.evaluate(rollout, environment, context);
-        if answer.error_code.is_some() {
-            return NOT_PACKED;
-        }
-        let stage = answer.stage.as_deref();
-        let found = self.outcomes.iter().position(|known| {
-            known.place == place
-                && known.in_rollout == answer.in_rollout
-                && known.reason == answer.reason
-                && known.stage.as_deref() == stage
-        });
-        let id = match found {
-            Some(id) => id,
-            None => {
-                self.outcomes.push(Outcome {
-                    place,
-                    values: answer.values.clone().into_owned(),
-                    stage: stage.map(str::to_string),
-                    in_rollout: answer.in_rollout,
-                    reason: answer.reason,
-                });
-                self.outcomes.len() - 1
-            }
-        };
-        let bucket = answer.bucket.map_or(0, |bucket| u32::from(bucket) + 1);
-        (id as u32) << BUCKET_BITS | bucket
+/// `outcome id << 14 | (bucket + 1)`, or NOT_PACKED for answers with an error.
+fn packed(
+    inner: &crate::Evaluator,
+    places: &[Place],
+    outcomes: &mut Vec<Outcome>,
+    place: usize,
+    context: &(impl Attributes + ?Sized),
+) -> u32 {
+    let Some(Place {
+        rollout,
+        environment,
+        ..
+    }) = places.get(place)
+    else {
+        return NOT_PACKED;
+    };
+    let answer = inner.evaluate_with(rollout, environment, context);
+    if answer.error_code.is_some() {
+        return NOT_PACKED;
     }
+    let stage = answer.stage.as_deref();
+    let found = outcomes.iter().position(|known| {
+        known.place == place
+            && known.in_rollout == answer.in_rollout
+            && known.reason == answer.reason
+            && known.stage.as_deref() == stage
+    });
+    let id = match found {
+        Some(id) => id,
+        None => {
+            outcomes.push(Outcome {
+                place,
+                values: answer.values.clone().into_owned(),
+                stage: stage.map(str::to_string),
+                in_rollout: answer.in_rollout,
+                reason: answer.reason,
+            });
+            outcomes.len() - 1
+        }
+    };
+    let bucket = answer.bucket.map_or(0, |bucket| u32::from(bucket) + 1);
+    (id as u32) << BUCKET_BITS | bucket
 }
 
 fn context_from(value: JsValue) -> Result<Context, String> {

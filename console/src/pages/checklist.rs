@@ -6,6 +6,7 @@ use crate::api::{self, ApiError};
 use crate::components::{CollectAny, ErrorNote, PercentBar, PlanView};
 use crate::gate;
 use crate::store::use_store;
+use crate::task::Task;
 use crate::use_me;
 
 /// One tick: which item of which rollout, and whether it is now done.
@@ -21,9 +22,9 @@ pub fn Checklist() -> impl IntoView {
     let store = use_store();
     let me = use_me();
     let refused = gate::may_edit(&me).err();
-    let tick = Action::new_local(move |tick: &Tick| {
-        let tick = tick.clone();
-        async move {
+    let task = Task::new();
+    let tick = move |tick: Tick| {
+        task.run(Box::pin(async move {
             let loaded = store
                 .plan
                 .get_untracked()
@@ -56,9 +57,9 @@ pub fn Checklist() -> impl IntoView {
                     Err(error)
                 }
             }
-        }
-    });
-    let error = Signal::derive(move || tick.value().get().and_then(Result::err));
+        }))
+    };
+    let error = task.error();
     view! {
         <h1>"Checklist"</h1>
         {refused.clone().map(|why| view! { <p class="hint" id="checklist-reason">{why}</p> })}
@@ -95,11 +96,11 @@ pub fn Checklist() -> impl IntoView {
                                                 <input
                                                     type="checkbox"
                                                     checked=item.done
-                                                    disabled={refused.is_some() || tick.pending().get_untracked()}
+                                                    disabled={refused.is_some() || task.pending_untracked()}
                                                     title=refused.clone().unwrap_or_default()
                                                     aria-describedby=refused.as_ref().map(|_| "checklist-reason")
                                                     on:change=move |event| {
-                                                        tick.dispatch(Tick { rollout: rollout.clone(), index, done: event_target_checked(&event) });
+                                                        tick(Tick { rollout: rollout.clone(), index, done: event_target_checked(&event) });
                                                     }
                                                 />
                                                 {group}

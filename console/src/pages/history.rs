@@ -9,6 +9,7 @@ use crate::components::{ChangeTable, CollectAny, ErrorNote, short_time};
 use crate::diff;
 use crate::gate;
 use crate::store::use_store;
+use crate::task::{Fetched, Task};
 use crate::{confirm, use_me};
 
 #[component]
@@ -17,18 +18,19 @@ pub fn History() -> impl IntoView {
     let me = use_me();
     let refused = gate::may_edit(&me).err();
     let comment = RwSignal::new(String::new());
-    let revert = Action::new_local(move |revision: &u64| {
+    let task = Task::new();
+    let revert = move |revision: u64| {
         let body = json!({"revision": revision, "comment": comment.get_untracked()});
-        async move {
+        task.run(Box::pin(async move {
             let result = api::post::<Value>("/api/revert", &body).await.map(|_| ());
             if result.is_ok() {
                 comment.set(String::new());
                 store.refresh();
             }
             result
-        }
-    });
-    let error = Signal::derive(move || revert.value().get().and_then(Result::<(), ApiError>::err));
+        }))
+    };
+    let error = task.error();
 
     // The two revisions compared; `None` until chosen: the latest change then.
     let from = RwSignal::new(None::<u64>);
@@ -45,13 +47,13 @@ pub fn History() -> impl IntoView {
         let to = to.get().unwrap_or_else(latest);
         (from.get().unwrap_or(to.saturating_sub(1).max(1)), to)
     });
-    let compared = LocalResource::new(move || {
+    let compared = Fetched::new(move || {
         let (a, b) = chosen.get();
-        async move {
+        Box::pin(async move {
             let before = api::revision(a).await?;
             let after = api::revision(b).await?;
             Ok::<_, ApiError>(diff::changes(&before, &after))
-        }
+        })
     });
 
     let picker = move |label: &'static str,
@@ -89,12 +91,11 @@ pub fn History() -> impl IntoView {
                 {picker("from", from, |(a, _)| a)}
                 {picker("to", to, |(_, b)| b)}
             </div>
-            <Transition fallback=|| view! { <p class="loading" role="status">"Loading revisions…"</p> }>
-                {move || compared.get().map(|result| match result {
-                    Ok(changes) => view! { <ChangeTable changes/> }.into_any(),
-                    Err(error) => view! { <ErrorNote error=Signal::stored(Some(error))/> }.into_any(),
-                })}
-            </Transition>
+            {move || match compared.get() {
+                None => view! { <p class="loading" role="status">"Loading revisions…"</p> }.into_any(),
+                Some(Ok(changes)) => view! { <ChangeTable changes/> }.into_any(),
+                Some(Err(error)) => view! { <ErrorNote error=Signal::stored(Some(error))/> }.into_any(),
+            }}
         </section>
         <section aria-label="Revisions">
             <h2>"Revisions"</h2>
@@ -117,7 +118,7 @@ pub fn History() -> impl IntoView {
                                     <th scope="col">"What"</th><th scope="col">"Comment"</th><th scope="col"><span class="sr-only">"Actions"</span></th>
                                 </tr></thead>
                                 <tbody>
-                                    {list.into_iter().map(|r| revision_row(r, latest, refused.clone(), revert)).collect_any()}
+                                    {list.into_iter().map(|r| revision_row(r, latest, refused.clone(), task, revert)).collect_any()}
                                 </tbody>
                             </table>
                         </div>
@@ -133,7 +134,8 @@ fn revision_row(
     r: RevisionInfo,
     latest: Option<u64>,
     refused: Option<String>,
-    revert: Action<u64, Result<(), ApiError>>,
+    task: Task,
+    revert: impl Fn(u64) + Copy + Send + Sync + 'static,
 ) -> impl IntoView {
     let revision = r.revision;
     let summary = r.summary.join("\n");
@@ -149,12 +151,12 @@ fn revision_row(
                     <button
                         class="secondary small"
                         data-testid=format!("revert-{revision}")
-                        disabled=refused.is_some() || revert.pending().get_untracked()
+                        disabled=refused.is_some() || task.pending_untracked()
                         title=refused.clone().unwrap_or_default()
                         aria-describedby=refused.as_ref().map(|_| "revert-reason")
                         on:click=move |_| {
                             if confirm(&format!("Revert the plan to revision {revision}? This writes a new revision.")) {
-                                revert.dispatch(revision);
+                                revert(revision);
                             }
                         }
                     >{format!("Revert to {revision}")}</button>

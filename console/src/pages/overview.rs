@@ -6,10 +6,11 @@ use evaluator::model::Rollout;
 use leptos::prelude::*;
 use serde_json::{Value, json};
 
-use crate::api::{self, ApiError};
+use crate::api;
 use crate::components::{CollectAny, ErrorNote, PercentBar, short_time};
 use crate::gate;
 use crate::store::use_store;
+use crate::task::Task;
 use crate::{confirm, use_me};
 
 #[component]
@@ -110,7 +111,8 @@ fn EnvironmentCard(rollout: String, environment: String) -> impl IntoView {
     let target = RwSignal::new(String::new());
     let stage_url = format!("/api/rollouts/{rollout}/environments/{environment}/stage");
     let kill_url = format!("/api/rollouts/{rollout}/environments/{environment}/kill-switch");
-    let send = Action::new_local(move |command: &Command| {
+    let task = Task::new();
+    let send = Callback::new(move |command: Command| {
         let (url, body) = match command {
             Command::Stage(stage) => (
                 stage_url.clone(),
@@ -121,17 +123,17 @@ fn EnvironmentCard(rollout: String, environment: String) -> impl IntoView {
                 json!({"on": on, "comment": comment.get_untracked()}),
             ),
         };
-        async move {
+        task.run(Box::pin(async move {
             let result = api::post::<Value>(&url, &body).await.map(|_| ());
             if result.is_ok() {
                 comment.set(String::new());
                 store.refresh();
             }
             result
-        }
+        }))
     });
-    let error = Signal::derive(move || send.value().get().and_then(Result::<(), ApiError>::err));
-    let pending = send.pending();
+    let error = task.error();
+    let pending = move || task.pending();
 
     let (r, e) = (rollout.clone(), environment.clone());
     let state = Memo::new(move |_| {
@@ -182,10 +184,10 @@ fn EnvironmentCard(rollout: String, environment: String) -> impl IntoView {
                         Some(view! {
                             <button
                                 data-testid="advance"
-                                disabled=move || blocked.is_some() || pending.get()
+                                disabled=move || blocked.is_some() || pending()
                                 title=title
                                 aria-describedby=described
-                                on:click=move |_| { send.dispatch(Command::Stage(Some(next_id.clone()))); }
+                                on:click=move |_| { send.run(Command::Stage(Some(next_id.clone()))); }
                             >
                                 {format!("Advance to {next_name}")}
                             </button>
@@ -217,7 +219,7 @@ fn EnvironmentCard(rollout: String, environment: String) -> impl IntoView {
                                     title=may_edit.clone().unwrap_or_default()
                                     on:click=move |_| {
                                         let stage = Some(target.get_untracked()).filter(|id| !id.is_empty());
-                                        send.dispatch(Command::Stage(stage));
+                                        send.run(Command::Stage(stage));
                                     }
                                 >"Roll back"</button>
                             </div>
@@ -240,7 +242,7 @@ fn EnvironmentCard(rollout: String, environment: String) -> impl IntoView {
                             data-testid="kill-switch"
                             disabled=may_edit.is_some()
                             title=may_edit.clone().unwrap_or_default()
-                            on:click=move |_| if confirm(&question) { send.dispatch(Command::KillSwitch(on)); }
+                            on:click=move |_| if confirm(&question) { send.run(Command::KillSwitch(on)); }
                         >
                             {if on { "Kill switch on…" } else { "Kill switch off…" }}
                         </button>
@@ -251,7 +253,7 @@ fn EnvironmentCard(rollout: String, environment: String) -> impl IntoView {
                     let may_edit = may_edit.clone();
                     move || may_edit.clone().map(|why| view! { <p class="hint">{why}</p> })
                 }
-                <Show when=move || pending.get()>
+                <Show when=move || pending()>
                     <p class="loading" role="status">"Sending…"</p>
                 </Show>
                 <ErrorNote error/>

@@ -11,6 +11,7 @@ use serde_json::Value;
 use crate::api;
 use crate::components::{CollectAny, ErrorNote};
 use crate::store::use_store;
+use crate::task::Fetched;
 
 /// The fields both answers must agree on.
 const COMPARED: [&str; 6] = [
@@ -75,9 +76,9 @@ pub fn Preview() -> impl IntoView {
             &context.get(),
         ))
     });
-    let remote = LocalResource::new(move || {
+    let remote = Fetched::new(move || {
         let query = query_of(&chosen_rollout.get(), &chosen_env.get(), &context.get());
-        async move { api::get::<Value>(&format!("/api/evaluate?{query}")).await }
+        Box::pin(async move { api::get::<Value>(&format!("/api/evaluate?{query}")).await })
     });
 
     view! {

@@ -6,10 +6,11 @@ use evaluator::model::SIGNOFF_ROLES;
 use leptos::prelude::*;
 use serde_json::{Value, json};
 
-use crate::api::{self, ApiError};
+use crate::api;
 use crate::components::{CollectAny, ErrorNote, PlanView, short_time};
 use crate::gate;
 use crate::store::use_store;
+use crate::task::Task;
 use crate::use_me;
 
 /// What the page asks of the server.
@@ -30,9 +31,9 @@ pub fn Signoffs() -> impl IntoView {
     let own_role = gate::signoff_role(&me.role);
     let target = RwSignal::new(String::new());
     let comment = RwSignal::new(String::new());
-    let send = Action::new_local(move |request: &Request| {
-        let request = request.clone();
-        async move {
+    let task = Task::new();
+    let send = move |request: Request| {
+        task.run(Box::pin(async move {
             let result = match request {
                 Request::Sign {
                     rollout,
@@ -52,9 +53,9 @@ pub fn Signoffs() -> impl IntoView {
                 store.refresh();
             }
             result.map(|_| ())
-        }
-    });
-    let error = Signal::derive(move || send.value().get().and_then(Result::<(), ApiError>::err));
+        }))
+    };
+    let error = task.error();
     // Stage choices as "rollout/stage" values, with the first as the default.
     let choices = Memo::new(move |_| {
         store
@@ -78,7 +79,7 @@ pub fn Signoffs() -> impl IntoView {
             .filter(|t| !t.is_empty())
             .or_else(|| choices.get_untracked().first().map(|c| c.0.clone()));
         if let Some((rollout, stage)) = choice.as_deref().and_then(|c| c.split_once('/')) {
-            send.dispatch(Request::Sign {
+            send(Request::Sign {
                 rollout: rollout.into(),
                 stage: stage.into(),
                 comment: comment.get_untracked(),
@@ -113,7 +114,7 @@ pub fn Signoffs() -> impl IntoView {
                     data-testid="sign"
                     disabled={
                         let refused = cannot_sign.is_some();
-                        move || refused || send.pending().get()
+                        move || refused || task.pending()
                     }
                     title=cannot_sign.clone().unwrap_or_default()
                     aria-describedby="sign-reason"
@@ -176,8 +177,8 @@ fn signoff_cell(
     required: bool,
     me: &str,
     is_admin: bool,
-    send: Action<Request, Result<(), ApiError>>,
-) -> impl IntoView + use<> {
+    send: impl Fn(Request) + Copy + Send + Sync + 'static,
+) -> AnyView {
     let Some(signoff) = gate::signoffs_for(plan, rollout, stage, role)
         .last()
         .cloned()
@@ -196,7 +197,7 @@ fn signoff_cell(
             {stale.then(|| view! { <span class="badge warn" title="The stage changed after this sign-off">"stale"</span> })}
             {signoff.comment.clone().map(|c| view! { <span class="comment">{c}</span> })}
             {withdrawable.then(|| view! {
-                <button class="secondary small" on:click=move |_| { send.dispatch(Request::Withdraw(id.clone())); }>
+                <button class="secondary small" on:click=move |_| { send(Request::Withdraw(id.clone())); }>
                     "Withdraw"
                 </button>
             })}

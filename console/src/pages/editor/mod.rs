@@ -17,6 +17,7 @@ use crate::components::{CollectAny, ErrorNote};
 use crate::diff::{self, Change};
 use crate::gate;
 use crate::store::use_store;
+use crate::task::Task;
 use crate::use_me;
 use conflict::ConflictPanel;
 use fields::{AllProblems, FlagEditor, StageList};
@@ -161,11 +162,12 @@ fn PlanEditor(initial: Loaded) -> impl IntoView {
     let conflict = RwSignal::new(None::<Conflict>);
     let notice = RwSignal::new(None::<String>);
 
-    let save = Action::new_local(move |_: &()| {
+    let save = Task::new();
+    let send_save = move || {
         let plan = draft.plan.get_untracked();
         let base = draft.base.get_untracked();
         let message = comment.get_untracked();
-        async move {
+        save.run(Box::pin(async move {
             match api::save_plan(&plan, &base.etag, &message).await {
                 Ok(saved) => {
                     notice.set(Some(format!("Saved as revision {}.", saved.plan.revision)));
@@ -190,9 +192,9 @@ fn PlanEditor(initial: Loaded) -> impl IntoView {
                 }
                 Err(error) => Err(error),
             }
-        }
-    });
-    let error = Signal::derive(move || save.value().get().and_then(Result::err));
+        }))
+    };
+    let error = save.error();
     let dirty = Memo::new(move |_| {
         draft
             .base
@@ -242,15 +244,15 @@ fn PlanEditor(initial: Loaded) -> impl IntoView {
                 </label>
                 <button
                     data-testid="save"
-                    disabled=move || blocked.get().is_some() || save.pending().get()
+                    disabled=move || blocked.get().is_some() || save.pending()
                     title=move || blocked.get().unwrap_or_default()
                     aria-describedby="save-reason"
                     on:click=move |_| {
                         notice.set(None);
-                        save.dispatch(());
+                        send_save();
                     }
                 >
-                    {move || if save.pending().get() { "Saving…" } else { "Save" }}
+                    {move || if save.pending() { "Saving…" } else { "Save" }}
                 </button>
                 <button
                     class="secondary"

@@ -1,0 +1,121 @@
+//! Small stand-ins for Leptos's `Action` and `LocalResource`, built on plain
+//! signals: every request of the console goes through one spawn routine and one
+//! effect instead of a copy of the async machinery per request type, which keeps
+//! the wasm small. They behave alike: a write says whether it is in flight and how
+//! the last one ended; a read keeps its last answer while it loads a new one.
+
+use std::cell::Cell;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+
+use crate::api::ApiError;
+
+/// A request on its way, type-erased.
+pub type Job<T> = Pin<Box<dyn Future<Output = T>>>;
+
+/// A write a page sends (the `Action` of this console): whether any is in flight,
+/// and the error the last one ended with, if it did.
+#[derive(Clone, Copy)]
+pub struct Task {
+    in_flight: RwSignal<u32>,
+    error: RwSignal<Option<ApiError>>,
+}
+
+impl Task {
+    pub fn new() -> Self {
+        Task {
+            in_flight: RwSignal::new(0),
+            error: RwSignal::new(None),
+        }
+    }
+
+    /// Whether a write is in flight (tracked).
+    pub fn pending(&self) -> bool {
+        self.in_flight.get() > 0
+    }
+
+    pub fn pending_untracked(&self) -> bool {
+        self.in_flight.get_untracked() > 0
+    }
+
+    /// The error of the last write that ended, if it failed.
+    pub fn error(&self) -> Signal<Option<ApiError>> {
+        self.error.into()
+    }
+
+    /// Sends `job`; its result becomes the task's state when it ends.
+    pub fn run(self, job: Job<Result<(), ApiError>>) {
+        let Task { in_flight, error } = self;
+        in_flight.update(|n| *n += 1);
+        spawn_local(async move {
+            let result = job.await;
+            in_flight.update(|n| *n = n.saturating_sub(1));
+            error.set(result.err());
+        });
+    }
+}
+
+/// A read (the `LocalResource` of this console): `None` until the first answer,
+/// then the latest one; reloads when a signal read by `load` changes or on
+/// [`Fetched::refetch`].
+pub struct Fetched<T: Send + Sync + 'static> {
+    value: RwSignal<Option<T>>,
+    again: RwSignal<u32>,
+}
+
+impl<T: Send + Sync + 'static> Clone for Fetched<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T: Send + Sync + 'static> Copy for Fetched<T> {}
+
+impl<T: Clone + Send + Sync + 'static> Fetched<T> {
+    /// `load` runs tracked (its signal reads make it reload); the job it returns does not.
+    pub fn new(load: impl Fn() -> Job<T> + 'static) -> Self {
+        let value = RwSignal::new(None);
+        let again = RwSignal::new(0);
+        let latest = Rc::new(Cell::new(0u32));
+        watch(Box::new(move || {
+            again.track();
+            let job = load();
+            let mine = latest.get().wrapping_add(1);
+            latest.set(mine);
+            let latest = latest.clone();
+            Box::pin(async move {
+                let answer = job.await;
+                // An answer overtaken by a newer request is dropped.
+                if latest.get() == mine {
+                    value.set(Some(answer));
+                }
+            })
+        }));
+        Fetched { value, again }
+    }
+
+    pub fn get(&self) -> Option<T> {
+        self.value.get()
+    }
+
+    pub fn get_untracked(&self) -> Option<T> {
+        self.value.get_untracked()
+    }
+
+    pub fn set(&self, answer: Option<T>) {
+        self.value.set(answer);
+    }
+
+    pub fn refetch(&self) {
+        self.again.update(|n| *n = n.wrapping_add(1));
+    }
+}
+
+/// Runs `run` now and whenever what it reads changes, spawning the job it returns.
+fn watch(run: Box<dyn Fn() -> Job<()>>) {
+    Effect::new(move |_| spawn_local(run()));
+}
