@@ -109,3 +109,43 @@ pub fn check(old: &Plan, new: &Plan) -> Result<(), ApiError> {
     }
     Ok(())
 }
+
+/// Editors may raise the sign-offs a stage requires but not lower them: a write by
+/// anyone but an admin is refused if it drops a role from an existing stage's
+/// `requiredSignoffs`, or adds a stage to a rollout that requires fewer roles than
+/// the rollout's stages required before. Otherwise an editor could weaken a stage
+/// in one write and move production onto it in the next.
+pub fn keeps_requirements(old: &Plan, new: &Plan) -> Result<(), ApiError> {
+    for (key, rollout) in &new.rollouts {
+        let Some(before) = old.rollouts.get(key) else {
+            continue; // a new rollout sets its own requirements
+        };
+        for stage in &rollout.stages {
+            let required: Vec<&String> = match before.stage(&stage.id) {
+                Some(old_stage) => old_stage.required_signoffs.iter().collect(),
+                None => {
+                    let mut all: Vec<&String> = Vec::new();
+                    for role in before.stages.iter().flat_map(|s| &s.required_signoffs) {
+                        if !all.contains(&role) {
+                            all.push(role);
+                        }
+                    }
+                    all
+                }
+            };
+            let dropped: Vec<&str> = required
+                .into_iter()
+                .filter(|role| !stage.required_signoffs.contains(role))
+                .map(String::as_str)
+                .collect();
+            if !dropped.is_empty() {
+                return Err(ApiError::Forbidden(format!(
+                    "only an admin may lower the sign-offs a stage requires: {key}/{} would no longer require {}",
+                    stage.id,
+                    dropped.join(", ")
+                )));
+            }
+        }
+    }
+    Ok(())
+}

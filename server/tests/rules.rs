@@ -930,12 +930,12 @@ async fn renaming_or_editing_a_stage_cannot_launder_a_move() {
 
 #[tokio::test]
 async fn dropping_required_roles_in_the_moving_write_does_not_waive_them() {
+    // Even an admin, who may lower requirements, cannot lower them and move in one write.
     let server = Server::new();
-    let editor = server.user("eddie", "editor");
     let mut plan = server.plan();
     plan["rollouts"][ROLLOUT]["stages"][3]["requiredSignoffs"] = json!(["qa-lead"]);
     plan["rollouts"][ROLLOUT]["environments"]["production"]["activeStage"] = json!("stage-4");
-    let reply = put(&server, &editor, &plan).await;
+    let reply = put(&server, &server.admin, &plan).await;
     assert_error(&reply, StatusCode::CONFLICT, "signoffs_missing");
     assert_eq!(
         reply.json["details"]["missingRoles"],
@@ -1254,4 +1254,70 @@ async fn evaluate_rejects_odd_query_strings() {
         )
         .await;
     assert_eq!(reply.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn only_an_admin_lowers_the_signoffs_a_stage_requires() {
+    let server = Server::new();
+    let editor = server.user("eddie", "editor");
+
+    // An editor may not drop a role from a stage...
+    let mut plan = server.plan();
+    plan["rollouts"][ROLLOUT]["stages"][1]["requiredSignoffs"] = json!(["qa-lead"]);
+    let reply = put(&server, &editor, &plan).await;
+    assert_error(&reply, StatusCode::FORBIDDEN, "forbidden");
+    let message = reply.json["message"].as_str().unwrap();
+    assert!(
+        message.contains("stage-2") && message.contains("engineering-lead"),
+        "{message}"
+    );
+    assert_eq!(server.revision(), 1);
+
+    // ...nor add a stage that requires fewer roles than the rollout's stages did...
+    let mut plan = server.plan();
+    let mut extra = plan["rollouts"][ROLLOUT]["stages"][3].clone();
+    extra["id"] = json!("stage-5");
+    extra["requiredSignoffs"] = json!([]);
+    plan["rollouts"][ROLLOUT]["stages"]
+        .as_array_mut()
+        .unwrap()
+        .push(extra.clone());
+    assert_error(
+        &put(&server, &editor, &plan).await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    );
+    assert_eq!(server.revision(), 1);
+
+    // ...but may add one that requires them all, and may add roles.
+    extra["requiredSignoffs"] = json!(SIGNERS);
+    *plan["rollouts"][ROLLOUT]["stages"]
+        .as_array_mut()
+        .unwrap()
+        .last_mut()
+        .unwrap() = extra;
+    assert_eq!(put(&server, &editor, &plan).await.status, StatusCode::OK);
+    assert_eq!(server.revision(), 2);
+
+    // An admin may lower them (audited like any write); an editor may not revert to that.
+    let mut plan = server.plan();
+    plan["rollouts"][ROLLOUT]["stages"][1]["requiredSignoffs"] = json!(["qa-lead"]);
+    assert_eq!(
+        put(&server, &server.admin, &plan).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(server.revision(), 3);
+    let mut plan = server.plan();
+    plan["rollouts"][ROLLOUT]["stages"][1]["requiredSignoffs"] = json!(SIGNERS);
+    assert_eq!(put(&server, &editor, &plan).await.status, StatusCode::OK); // raising: fine
+    assert_eq!(server.revision(), 4);
+    let reply = server
+        .post(
+            "/api/revert",
+            &editor,
+            json!({ "revision": 3, "comment": "undo" }),
+        )
+        .await;
+    assert_error(&reply, StatusCode::FORBIDDEN, "forbidden");
+    assert_eq!(server.revision(), 4);
 }

@@ -15,6 +15,7 @@ use super::{
 };
 use crate::auth::{Action, Caller};
 use crate::error::ApiError;
+use crate::gate;
 use crate::store::Change;
 
 pub(super) async fn get_plan(
@@ -50,6 +51,7 @@ pub(super) async fn put_plan(
         .get("x-comment")
         .map(|value| String::from_utf8_lossy(value.as_bytes()).trim().to_string())
         .unwrap_or_default();
+    let may_lower_requirements = caller.role == "admin";
     let change = Change {
         author: caller.name,
         action: "put-plan",
@@ -59,6 +61,9 @@ pub(super) async fn put_plan(
     let current = state
         .store
         .write(change, |old| {
+            if !may_lower_requirements {
+                gate::keeps_requirements(old, &plan)?;
+            }
             Ok(Plan {
                 signoffs: surviving_signoffs(old, &plan),
                 ..plan
@@ -137,6 +142,7 @@ pub(super) async fn revert(
     } else {
         request.comment
     };
+    let may_lower_requirements = caller.role == "admin";
     let change = Change {
         author: caller.name,
         action: "revert",
@@ -146,6 +152,9 @@ pub(super) async fn revert(
     let current = state
         .store
         .write(change, |old| {
+            if !may_lower_requirements {
+                gate::keeps_requirements(old, &target)?;
+            }
             Ok(Plan {
                 signoffs: surviving_signoffs(old, &target),
                 ..target
