@@ -38,22 +38,29 @@ impl Context {
         };
         let mut context = Context::default();
         for (name, value) in map {
-            if name == TARGETING_KEY {
-                match value {
-                    Value::String(key) => context.targeting_key = Some(key),
-                    Value::Null => {}
-                    other => {
-                        return Err(format!(
-                            "targetingKey must be a string, not {}",
-                            kind(&other)
-                        ));
-                    }
-                }
-            } else {
-                context.attributes.insert(name, value);
-            }
+            context.set(name, value)?;
         }
         Ok(context)
+    }
+
+    /// Sets one entry of the flat form: the targeting key (a string, or null for
+    /// none) or an attribute.
+    fn set(&mut self, name: String, value: Value) -> Result<(), String> {
+        if name != TARGETING_KEY {
+            self.attributes.insert(name, value);
+            return Ok(());
+        }
+        match value {
+            Value::String(key) => self.targeting_key = Some(key),
+            Value::Null => self.targeting_key = None,
+            other => {
+                return Err(format!(
+                    "targetingKey must be a string, not {}",
+                    kind(&other)
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// An attribute by name; `targetingKey` is one too.
@@ -149,19 +156,7 @@ impl<'de> Deserialize<'de> for Context {
                 let mut context = Context::default();
                 while let Some(name) = map.next_key::<String>()? {
                     let value: Value = map.next_value()?;
-                    if name == TARGETING_KEY {
-                        match value {
-                            Value::String(key) => context.targeting_key = Some(key),
-                            Value::Null => {}
-                            other => {
-                                let message =
-                                    format!("targetingKey must be a string, not {}", kind(&other));
-                                return Err(serde::de::Error::custom(message));
-                            }
-                        }
-                    } else {
-                        context.attributes.insert(name, value);
-                    }
+                    context.set(name, value).map_err(serde::de::Error::custom)?;
                 }
                 Ok(context)
             }
