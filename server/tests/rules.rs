@@ -8,25 +8,11 @@ mod common;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use common::{Reply, Server};
+use evaluator::model::{ROLES, SIGNOFF_ROLES as SIGNERS};
 use serde_json::{Value, json};
 use stagegate_server::api::ROUTES;
 
 const ROLLOUT: &str = "domain-migration";
-const ROLES: [&str; 7] = [
-    "admin",
-    "editor",
-    "viewer",
-    "engineering-lead",
-    "product-manager",
-    "qa-lead",
-    "devops-lead",
-];
-const SIGNERS: [&str; 4] = [
-    "engineering-lead",
-    "product-manager",
-    "qa-lead",
-    "devops-lead",
-];
 
 fn assert_error(reply: &Reply, status: StatusCode, code: &str) {
     assert_eq!(
