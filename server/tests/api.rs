@@ -5,29 +5,11 @@ mod common;
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
-use common::{Reply, Server};
+use common::{Reply, Server, assert_error};
 use serde_json::{Value, json};
 
 const ROLLOUT: &str = "domain-migration";
 const PRODUCTION_STAGE: &str = "/api/rollouts/domain-migration/environments/production/stage";
-
-fn assert_error(reply: &Reply, status: StatusCode, code: &str) {
-    assert_eq!(
-        reply.status,
-        status,
-        "body: {}",
-        String::from_utf8_lossy(&reply.body)
-    );
-    assert_eq!(reply.json["error"], code, "body: {}", reply.json);
-    assert!(
-        reply.json["message"]
-            .as_str()
-            .is_some_and(|m| !m.is_empty()),
-        "{}",
-        reply.json
-    );
-    assert!(reply.json.get("details").is_some(), "{}", reply.json);
-}
 
 fn plan_text(server: &Server) -> String {
     server.plan().to_string()

@@ -7,36 +7,12 @@ mod common;
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
-use common::{Reply, Server};
+use common::{Reply, Server, assert_error};
 use evaluator::model::{ROLES, SIGNOFF_ROLES as SIGNERS};
 use serde_json::{Value, json};
 use stagegate_server::api::ROUTES;
 
 const ROLLOUT: &str = "domain-migration";
-
-fn assert_error(reply: &Reply, status: StatusCode, code: &str) {
-    assert_eq!(
-        reply.status,
-        status,
-        "body: {}",
-        String::from_utf8_lossy(&reply.body)
-    );
-    let object = reply
-        .json
-        .as_object()
-        .expect("an error body is a JSON object");
-    let mut keys: Vec<&str> = object.keys().map(String::as_str).collect();
-    keys.sort_unstable();
-    assert_eq!(keys, ["details", "error", "message"], "{}", reply.json);
-    assert_eq!(reply.json["error"], code, "{}", reply.json);
-    assert!(
-        reply.json["message"]
-            .as_str()
-            .is_some_and(|m| !m.is_empty()),
-        "{}",
-        reply.json
-    );
-}
 
 /// What is on disk and in memory, to compare before and after a refusal.
 fn snapshot(server: &Server) -> (u64, usize, usize, String, Vec<u8>) {

@@ -126,3 +126,28 @@ impl Server {
         serde_json::to_value(self.state.store.current().plan()).unwrap()
     }
 }
+
+/// A refusal: the status, and exactly the API's error shape `{error, message, details}`.
+pub fn assert_error(reply: &Reply, status: StatusCode, code: &str) {
+    assert_eq!(
+        reply.status,
+        status,
+        "body: {}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    let object = reply
+        .json
+        .as_object()
+        .expect("an error body is a JSON object");
+    let mut keys: Vec<&str> = object.keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    assert_eq!(keys, ["details", "error", "message"], "{}", reply.json);
+    assert_eq!(reply.json["error"], code, "{}", reply.json);
+    assert!(
+        reply.json["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "{}",
+        reply.json
+    );
+}
