@@ -97,7 +97,7 @@ fn native_and_npm_package_agree_on_a_million_keys() {
     let plan = parity_plan();
     let plan_path = root().join("target/parity-plan.json");
     std::fs::write(&plan_path, plan.to_string()).unwrap();
-    let evaluator = Evaluator::from_value(plan).unwrap();
+    let evaluator = Evaluator::from_json(&plan.to_string()).unwrap();
     let salt = Salt::new("domain-migration");
 
     let mut node = Command::new("node")
@@ -139,6 +139,8 @@ fn native_and_npm_package_agree_on_a_million_keys() {
     let mut seen = [0usize; 5];
     for (context, line) in contexts.into_iter().zip(&lines) {
         let key = context["targetingKey"].as_str().unwrap().to_string();
+        // The same text Node reads, through the evaluator's own parser.
+        let context = evaluator::json::parse(&context.to_string()).unwrap();
         let staging = evaluator.evaluate_value("domain-migration", "staging", context.clone());
         let evaluation = evaluator.evaluate_value("domain-migration", "production", context);
         seen[evaluation.reason as usize] += 1;

@@ -2,6 +2,7 @@
 //! JavaScript tests (tests/js) run the same files against the npm package.
 #![allow(clippy::unwrap_used)] // a test that cannot read its own data should stop loudly
 
+use evaluator::json::WriteJson;
 use evaluator::model::FlagType;
 use evaluator::{Context, Evaluator, bucket, evaluate_once, parse_plan};
 use serde_json::{Value, json};
@@ -60,17 +61,16 @@ fn run_case(file: &Value, case: &Value) -> Value {
         case["rollout"].as_str().unwrap(),
         case["environment"].as_str().unwrap(),
     );
-    let context = case["context"].clone();
+    let context = ours(&case["context"]);
     if let Some(text) = case["planText"].as_str() {
         let context = Context::from_value(context).unwrap();
-        return serde_json::to_value(evaluate_once(text, rollout, environment, &context)).unwrap();
+        return both_ways(&evaluate_once(text, rollout, environment, &context));
     }
     let plan = case_plan(file, case).expect("case has a plan");
-    let evaluator = Evaluator::from_value(plan).unwrap_or_else(|e| panic!("{}: {e}", case["name"]));
+    let evaluator =
+        Evaluator::from_value(ours(&plan)).unwrap_or_else(|e| panic!("{}: {e}", case["name"]));
     match case.get("flag") {
-        None => {
-            serde_json::to_value(evaluator.evaluate_value(rollout, environment, context)).unwrap()
-        }
+        None => both_ways(&evaluator.evaluate_value(rollout, environment, context)),
         Some(flag) => {
             let expected = case
                 .get("type")
@@ -83,9 +83,25 @@ fn run_case(file: &Value, case: &Value) -> Value {
                 &context,
                 expected,
             );
-            serde_json::to_value(resolution).unwrap()
+            both_ways(&resolution)
         }
     }
+}
+
+/// A test file's JSON as the evaluator's own value, read by its own parser.
+fn ours(value: &Value) -> evaluator::json::Value {
+    evaluator::json::parse(&value.to_string()).unwrap()
+}
+
+/// An answer as JSON, written by serde (server, CLI) and by the evaluator's own
+/// writer (npm package); the two must agree.
+fn both_ways(answer: &(impl serde::Serialize + WriteJson)) -> Value {
+    let by_serde = serde_json::to_value(answer).unwrap();
+    let mut text = String::new();
+    answer.write_json(&mut text);
+    let by_writer: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(by_serde, by_writer, "serde and the JSON writer disagree");
+    by_serde
 }
 
 #[test]

@@ -28,7 +28,7 @@ fn main() {
             .expect("default plan is JSON");
     plan["rollouts"]["domain-migration"]["environments"]["production"]["activeStage"] =
         "stage-2".into();
-    let evaluator = Evaluator::from_value(plan).expect("default plan is valid");
+    let evaluator = Evaluator::from_json(&plan.to_string()).expect("default plan is valid");
     let ids: Vec<String> = (0..IDS).map(|i| format!("user-{i}")).collect();
     let contexts: Vec<Context> = ids
         .iter()

@@ -1,6 +1,7 @@
 // stagegate-evaluator: the JavaScript face of the Rust evaluator (see README.md).
-// The rule itself lives in the wasm module; this file only loads it and keeps
-// per-(rollout, flag, environment) handles so that isEnabled passes one string.
+// The rule itself lives in the wasm module; this file only loads it, hands it
+// contexts as JSON text and reads its JSON answers, and keeps per-(rollout, flag,
+// environment) handles so that isEnabled passes one string.
 import initWasm, {
   bucket as wasmBucket,
   evaluateOnce as wasmEvaluateOnce,
@@ -36,7 +37,7 @@ export function bucket(salt, unit) {
 
 /** Evaluates against a plan without preparing it; never throws for bad data. */
 export function evaluateOnce(plan, rollout, environment, context = {}) {
-  return wasmEvaluateOnce(planText(plan), rollout, environment, context);
+  return JSON.parse(wasmEvaluateOnce(planText(plan), rollout, environment, contextJson(context)));
 }
 
 export class Evaluator {
@@ -61,7 +62,7 @@ export class Evaluator {
 
   evaluate(rollout, environment, context = {}) {
     const packed = this.#packed(rollout, environment, context);
-    if (packed === NOT_PACKED) return this.#inner.evaluate(rollout, environment, context);
+    if (packed === NOT_PACKED) return JSON.parse(this.#inner.evaluate(rollout, environment, contextJson(context)));
     const outcome = (this.#outcomes[packed >>> BUCKET_BITS] ??= this.#outcome(packed >>> BUCKET_BITS));
     const bucket = (packed & BUCKET_MASK) - 1;
     return {
@@ -77,11 +78,13 @@ export class Evaluator {
   }
 
   evaluateMany(rollout, environment, targetingKeys, attributes = {}) {
-    return this.#inner.evaluateMany(rollout, environment, targetingKeys, attributes);
+    return JSON.parse(
+      this.#inner.evaluateMany(rollout, environment, JSON.stringify(targetingKeys), contextJson(attributes)),
+    );
   }
 
   resolve(rollout, flag, environment, context = {}, type = undefined) {
-    return this.#inner.resolve(rollout, flag, environment, context, type);
+    return JSON.parse(this.#inner.resolve(rollout, flag, environment, contextJson(context), type));
   }
 
   isEnabled(rollout, flag, environment, targetingKey) {
@@ -93,7 +96,7 @@ export class Evaluator {
   isEnabledMany(rollout, flag, environment, targetingKeys) {
     const gate = this.#gate(rollout, flag, environment);
     if (gate < 0) return targetingKeys.map(() => false);
-    return Array.from(this.#inner.isEnabledMany(gate, targetingKeys), (on) => on === 1);
+    return Array.from(this.#inner.isEnabledMany(gate, JSON.stringify(targetingKeys)), (on) => on === 1);
   }
 
   /** Releases the wasm memory now rather than when garbage-collected. */
@@ -108,7 +111,7 @@ export class Evaluator {
     if (typeof key !== "string") return NOT_PACKED;
     const place = nested(this.#places, rollout, environment, () => {
       const id = this.#inner.place(rollout, environment);
-      return { id, attributes: this.#inner.attributeNames(id) };
+      return { id, attributes: JSON.parse(this.#inner.attributeNames(id)) };
     });
     const names = place.attributes;
     if (names.length === 0) return this.#inner.evaluateKey(place.id, key);
@@ -134,7 +137,7 @@ export class Evaluator {
   }
 
   #outcome(id) {
-    const outcome = this.#inner.outcome(id);
+    const outcome = JSON.parse(this.#inner.outcome(id));
     outcome.deep = Object.values(outcome.values).some((value) => typeof value === "object" && value !== null);
     return outcome;
   }
@@ -169,4 +172,14 @@ function nested(map, outer, inner, make) {
 
 function planText(plan) {
   return typeof plan === "string" ? plan : JSON.stringify(plan);
+}
+
+/** A context as JSON text; undefined when it cannot be written (wasm answers INVALID_CONTEXT). */
+function contextJson(context) {
+  if (context === undefined || context === null) return "{}";
+  try {
+    return JSON.stringify(context);
+  } catch {
+    return undefined;
+  }
 }

@@ -6,6 +6,7 @@
 //! in     ⇔ bucket < basis points       (percentage × 100)
 //! ```
 
+use crate::json::Number;
 use crate::murmur3::Murmur3;
 
 /// Number of buckets; a percentage of 100 is this many basis points.
@@ -57,29 +58,37 @@ pub fn bucket_of_hash(h: u32) -> u16 {
     ((u64::from(h) * u64::from(BUCKETS)) >> 32) as u16
 }
 
-/// Basis points (0..=10_000) of a percentage written as a JSON number, read as the
-/// decimal it is: 0.29 is 29, never 28. `None` if it is outside 0–100 or has more
-/// than two decimals.
-pub fn basis_points(percentage: &serde_json::Number) -> Option<u16> {
-    if let Some(whole) = percentage.as_u64() {
-        return (whole <= 100).then(|| whole as u16 * 100);
-    }
-    let value = percentage.as_f64()?;
-    if !(0.0..=100.0).contains(&value) {
+/// Basis points (0..=10_000) of a percentage, read as the decimal it is: 0.29 is
+/// 29, never 28. `None` if it is outside 0–100 or has more than two decimals.
+pub fn basis_points(percentage: &Number) -> Option<u16> {
+    // The canonical text of 0–100 is plain digits with at most one point.
+    let (whole, fraction) = match percentage.as_str().split_once('.') {
+        Some((whole, fraction)) => (whole, fraction),
+        None => (percentage.as_str(), ""),
+    };
+    let plain = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if whole.is_empty()
+        || whole.len() > 3
+        || fraction.len() > 2
+        || !plain(whole)
+        || !plain(fraction)
+    {
         return None;
     }
-    let points = (value * 100.0).round();
-    // The decimal had at most two places iff points/100 reads back as the same double
-    // (IEEE division is correctly rounded, as is JSON number parsing).
-    (points / 100.0 == value).then_some(points as u16)
+    let hundredths = fraction.bytes().chain(std::iter::repeat(b'0')).take(2);
+    let points = whole
+        .bytes()
+        .chain(hundredths)
+        .fold(0u32, |n, digit| n * 10 + u32::from(digit - b'0'));
+    (points <= BUCKETS).then_some(points as u16)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn number(text: &str) -> serde_json::Number {
-        serde_json::from_str(text).unwrap()
+    fn number(text: &str) -> Number {
+        Number::from_text(text).unwrap()
     }
 
     #[test]
@@ -134,6 +143,11 @@ mod tests {
             ("-1", None),
             ("-0.5", None),
             ("1e3", None),
+            ("1e2", Some(10_000)),
+            ("2.5e1", Some(2500)),
+            ("29e-2", Some(29)),
+            ("0.290", Some(29)),
+            ("1e-7", None),
         ];
         for (text, want) in cases {
             assert_eq!(basis_points(&number(text)), want, "{text}");

@@ -1,18 +1,13 @@
 //! The evaluation context: flat, as in OpenFeature (`targetingKey` plus attributes).
 
-use serde::de::{MapAccess, Visitor};
-use serde::ser::SerializeMap;
-use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
-
-use crate::read::kind;
+use crate::json::{Map, Value};
 
 pub const TARGETING_KEY: &str = "targetingKey";
 
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Context {
     pub targeting_key: Option<String>,
-    pub attributes: Map<String, Value>,
+    pub attributes: Map,
 }
 
 impl Context {
@@ -33,7 +28,7 @@ impl Context {
         let Value::Object(map) = value else {
             return Err(format!(
                 "context must be a JSON object, not {}",
-                kind(&value)
+                value.kind()
             ));
         };
         let mut context = Context::default();
@@ -41,6 +36,12 @@ impl Context {
             context.set(name, value)?;
         }
         Ok(context)
+    }
+
+    /// A context from JSON text; the error says what is wrong with it.
+    pub fn from_json(text: &str) -> Result<Self, String> {
+        let value = crate::json::parse(text).map_err(|error| format!("context: {error}"))?;
+        Self::from_value(value)
     }
 
     /// Sets one entry of the flat form: the targeting key (a string, or null for
@@ -56,7 +57,7 @@ impl Context {
             other => {
                 return Err(format!(
                     "targetingKey must be a string, not {}",
-                    kind(&other)
+                    other.kind()
                 ));
             }
         }
@@ -97,10 +98,8 @@ impl Attributes for Context {
             Value::String(text) => Some(Attribute::Text(text)),
             Value::Bool(true) => Some(Attribute::Text("true")),
             Value::Bool(false) => Some(Attribute::Text("false")),
-            // Written as JSON writes it, so 7 is "7" and 7.5 is "7.5" everywhere.
-            Value::Number(number) => {
-                Some(Attribute::Number(Value::Number(number.clone()).to_string()))
-            }
+            // In canonical form, so 7, 7.0 and 7e0 are all "7" everywhere.
+            Value::Number(number) => Some(Attribute::Text(number.as_str())),
             _ => Some(Attribute::Structure),
         }
     }
@@ -122,12 +121,13 @@ impl Attributes for KeyOnly<'_> {
 /// An attribute as constraints see it: scalars compare as text.
 pub enum Attribute<'a> {
     Text(&'a str),
-    Number(String),
     Structure,
 }
 
-impl Serialize for Context {
+#[cfg(feature = "serde")]
+impl serde::Serialize for Context {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
         let mut map = serializer.serialize_map(None)?;
         if let Some(key) = &self.targeting_key {
             map.serialize_entry(TARGETING_KEY, key)?;
@@ -139,10 +139,12 @@ impl Serialize for Context {
     }
 }
 
-/// Reads a flat JSON object straight into a context, without building a
-/// `Value` first (the npm package's fast path hands contexts over as JSON text).
-impl<'de> Deserialize<'de> for Context {
+/// Reads a flat JSON object straight into a context.
+#[cfg(feature = "serde")]
+impl<'de> serde::Deserialize<'de> for Context {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::{MapAccess, Visitor};
+
         struct Fields;
 
         impl<'de> Visitor<'de> for Fields {
@@ -156,6 +158,10 @@ impl<'de> Deserialize<'de> for Context {
                 let mut context = Context::default();
                 while let Some(name) = map.next_key::<String>()? {
                     let value: Value = map.next_value()?;
+                    if context.attributes.contains_key(&name) {
+                        let message = format!("duplicate key \"{name}\"");
+                        return Err(serde::de::Error::custom(message));
+                    }
                     context.set(name, value).map_err(serde::de::Error::custom)?;
                 }
                 Ok(context)

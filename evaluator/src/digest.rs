@@ -1,47 +1,71 @@
 //! The digest a sign-off pins its stage with.
 
-use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use crate::json::{Map, Object, Value, WriteJson, write_string};
 use crate::model::Stage;
 
-/// SHA-256 (hex) of the stage's canonical JSON: object keys sorted, no spaces, so
-/// that reordering keys in the document does not make sign-offs stale.
+/// SHA-256 (hex) of the stage's canonical JSON: object keys sorted, no spaces,
+/// numbers in their one canonical form, fields at their defaults left out; so
+/// reordering keys or rewriting `5.0` as `5` does not make sign-offs stale.
 pub fn stage_digest(stage: &Stage) -> String {
-    let value = serde_json::to_value(stage).unwrap_or(Value::Null);
     let mut canonical = String::new();
-    write_canonical(&value, &mut canonical);
+    // Field names in sorted order.
+    let mut object = Object::open(&mut canonical);
+    object.field("id", &stage.id);
+    if !stage.monitoring.is_empty() {
+        object.field("monitoring", &stage.monitoring);
+    }
+    object.field("name", &stage.name);
+    object.field("percentage", &Value::Number(stage.percentage.clone()));
+    if let Some(planned_for) = &stage.planned_for {
+        object.field("plannedFor", planned_for);
+    }
+    if !stage.required_signoffs.is_empty() {
+        object.field("requiredSignoffs", &stage.required_signoffs);
+    }
+    object.field("values", &SortedMap(&stage.values));
+    object.close();
     let digest = Sha256::digest(canonical.as_bytes());
-    digest.iter().map(|byte| format!("{byte:02x}")).collect()
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    digest
+        .iter()
+        .flat_map(|byte| [HEX[usize::from(byte >> 4)], HEX[usize::from(byte & 0xF)]])
+        .map(char::from)
+        .collect()
 }
 
-fn write_canonical(value: &Value, out: &mut String) {
-    match value {
-        Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
-            out.push('{');
-            for (i, key) in keys.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                out.push_str(&Value::String(key.clone()).to_string());
-                out.push(':');
-                write_canonical(&map[key], out);
+/// A value written with every object's keys sorted.
+struct Sorted<'a>(&'a Value);
+struct SortedMap<'a>(&'a Map);
+
+impl WriteJson for SortedMap<'_> {
+    fn write_json(&self, out: &mut String) {
+        let mut entries: Vec<_> = self.0.iter().collect();
+        entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        out.push('{');
+        for (i, (key, value)) in entries.into_iter().enumerate() {
+            if i > 0 {
+                out.push(',');
             }
-            out.push('}');
+            write_string(key, out);
+            out.push(':');
+            Sorted(value).write_json(out);
         }
-        Value::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_canonical(item, out);
+        out.push('}');
+    }
+}
+
+impl WriteJson for Sorted<'_> {
+    fn write_json(&self, out: &mut String) {
+        match self.0 {
+            Value::Object(map) => SortedMap(map).write_json(out),
+            Value::Array(items) => {
+                let items: Vec<Sorted<'_>> = items.iter().map(Sorted).collect();
+                items.write_json(out);
             }
-            out.push(']');
+            scalar => scalar.write_json(out),
         }
-        scalar => out.push_str(&scalar.to_string()),
     }
 }
 

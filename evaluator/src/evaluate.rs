@@ -6,8 +6,7 @@
 
 use std::borrow::Cow;
 
-use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use crate::json::{Map, Object, Value, WriteJson};
 
 use crate::bucket::{Salt, basis_points};
 use crate::context::{Attribute, Attributes, Context, KeyOnly};
@@ -16,8 +15,9 @@ use crate::semver::{OwnedVersion, Version};
 use crate::validate::{Invalid, parse_plan, plan_from_value, read_plan};
 
 /// Why a unit got the values it got (OpenFeature's resolution reasons).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "SCREAMING_SNAKE_CASE"))]
 pub enum Reason {
     /// Decided by the unit's bucket against the active stage's percentage.
     Split,
@@ -32,8 +32,9 @@ pub enum Reason {
 }
 
 /// OpenFeature's error codes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "SCREAMING_SNAKE_CASE"))]
 pub enum ErrorCode {
     /// Unknown rollout, environment or flag.
     FlagNotFound,
@@ -50,11 +51,12 @@ pub enum ErrorCode {
 }
 
 /// The answer for one unit in one rollout and environment.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "camelCase"))]
 pub struct Evaluation<'a> {
     /// Every flag of the rollout (none when the rollout is unknown).
-    pub values: Cow<'a, Map<String, Value>>,
+    pub values: Cow<'a, Map>,
     /// The environment's active stage, when one applies.
     pub stage: Option<Cow<'a, str>>,
     /// The unit's bucket (0..=9999), when there is a unit and an active stage.
@@ -103,8 +105,9 @@ impl Evaluation<'_> {
 
 /// One flag's answer, for callers that want a single typed value (OpenFeature's
 /// `resolveBooleanEvaluation` and friends).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "camelCase"))]
 pub struct Resolution<'a> {
     /// The flag's value, or `None` on an error (the caller uses its own default).
     pub value: Option<Cow<'a, Value>>,
@@ -115,6 +118,78 @@ pub struct Resolution<'a> {
     pub error_code: Option<ErrorCode>,
     pub error_message: Option<String>,
     pub revision: u64,
+}
+
+impl Reason {
+    /// The name on the wire (OpenFeature's).
+    pub fn name(self) -> &'static str {
+        match self {
+            Reason::Split => "SPLIT",
+            Reason::TargetingMatch => "TARGETING_MATCH",
+            Reason::Disabled => "DISABLED",
+            Reason::Default => "DEFAULT",
+            Reason::Error => "ERROR",
+        }
+    }
+}
+
+impl ErrorCode {
+    /// The name on the wire (OpenFeature's).
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorCode::FlagNotFound => "FLAG_NOT_FOUND",
+            ErrorCode::ParseError => "PARSE_ERROR",
+            ErrorCode::TypeMismatch => "TYPE_MISMATCH",
+            ErrorCode::TargetingKeyMissing => "TARGETING_KEY_MISSING",
+            ErrorCode::InvalidContext => "INVALID_CONTEXT",
+            ErrorCode::General => "GENERAL",
+        }
+    }
+}
+
+impl WriteJson for Reason {
+    fn write_json(&self, out: &mut String) {
+        self.name().write_json(out);
+    }
+}
+
+impl WriteJson for ErrorCode {
+    fn write_json(&self, out: &mut String) {
+        self.name().write_json(out);
+    }
+}
+
+/// The same JSON as serde writes, without serde (the npm package's way out).
+impl WriteJson for Evaluation<'_> {
+    fn write_json(&self, out: &mut String) {
+        let mut object = Object::open(out);
+        object
+            .field("values", &self.values)
+            .field("stage", &self.stage)
+            .field("bucket", &self.bucket)
+            .field("inRollout", &self.in_rollout)
+            .field("reason", &self.reason)
+            .field("errorCode", &self.error_code)
+            .field("errorMessage", &self.error_message)
+            .field("revision", &self.revision);
+        object.close();
+    }
+}
+
+impl WriteJson for Resolution<'_> {
+    fn write_json(&self, out: &mut String) {
+        let mut object = Object::open(out);
+        object
+            .field("value", &self.value)
+            .field("stage", &self.stage)
+            .field("bucket", &self.bucket)
+            .field("inRollout", &self.in_rollout)
+            .field("reason", &self.reason)
+            .field("errorCode", &self.error_code)
+            .field("errorMessage", &self.error_message)
+            .field("revision", &self.revision);
+        object.close();
+    }
 }
 
 /// A prepared plan. Cheap to query from many threads at once.
@@ -131,7 +206,7 @@ struct PreparedRollout {
     key: String,
     salt: Salt,
     flags: Vec<(String, FlagType)>,
-    fallbacks: Map<String, Value>,
+    fallbacks: Map,
     /// Per flag (in `flags` order): whether the fallback is `true`.
     fallback_on: Vec<bool>,
     stages: Vec<PreparedStage>,
@@ -143,7 +218,7 @@ struct PreparedStage {
     id: String,
     points: u16,
     /// The fallbacks with this stage's values over them.
-    values: Map<String, Value>,
+    values: Map,
     /// Per flag: whether the value is `true`.
     on: Vec<bool>,
 }
@@ -219,12 +294,12 @@ impl Evaluator {
     fn new(plan: Plan) -> Self {
         let mut rollouts = Vec::with_capacity(plan.rollouts.len());
         for (key, rollout) in &plan.rollouts {
-            let fallbacks: Map<String, Value> = rollout
+            let fallbacks: Map = rollout
                 .flags
                 .iter()
                 .map(|(name, flag)| (name.clone(), flag.fallback.clone()))
                 .collect();
-            let on = |values: &Map<String, Value>| -> Vec<bool> {
+            let on = |values: &Map| -> Vec<bool> {
                 rollout
                     .flags
                     .keys()
@@ -600,10 +675,9 @@ fn holds(
 ) -> Result<bool, String> {
     let name = constraint.attribute();
     let attribute = context.get(name);
-    let text: Option<Cow<'_, str>> = match attribute {
+    let text: Option<&str> = match attribute {
         None => None,
-        Some(Attribute::Text(text)) => Some(Cow::Borrowed(text)),
-        Some(Attribute::Number(text)) => Some(Cow::Owned(text)),
+        Some(Attribute::Text(text)) => Some(text),
         Some(Attribute::Structure) => {
             return Err(format!(
                 "attribute '{name}' must be a string, number or boolean"
@@ -612,13 +686,13 @@ fn holds(
     };
     match constraint {
         PreparedConstraint::In { values, negate, .. } => {
-            Ok(text.is_some_and(|text| values.contains(text.as_ref())) != *negate)
+            Ok(text.is_some_and(|text| values.contains(text)) != *negate)
         }
         PreparedConstraint::Semver {
             operator, version, ..
         } => {
             let Some(text) = text else { return Ok(false) };
-            let Some(actual) = Version::parse(&text) else {
+            let Some(actual) = Version::parse(text) else {
                 return Err(format!(
                     "attribute '{name}' is '{text}', which is not a version such as 3.4.1"
                 ));

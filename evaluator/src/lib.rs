@@ -3,7 +3,8 @@
 //!
 //! Pure: no I/O, no clock. The same code runs natively (server, CLI) and as
 //! WebAssembly (console, npm package); only the [`wasm`] module knows about
-//! wasm-bindgen.
+//! wasm-bindgen. It reads and writes JSON itself ([`json`]); serde support is the
+//! optional, default `serde` feature.
 //!
 //! ```
 //! use evaluator::{Context, Evaluator, Reason};
@@ -22,6 +23,9 @@ pub mod bucket;
 pub mod context;
 pub mod digest;
 pub mod evaluate;
+pub mod json;
+#[cfg(feature = "serde")]
+mod json_serde;
 pub mod model;
 pub mod murmur3;
 mod read;

@@ -3,10 +3,10 @@
 //! Shape only: whatever serde can check (required fields, JSON types, enums) is
 //! checked here; every rule across fields lives in `validate`.
 
-use indexmap::IndexMap;
-use serde::de::Error as _;
-use serde::{Deserialize, Deserializer, Serialize};
-use serde_json::{Map, Number, Value};
+#[cfg(feature = "serde")]
+use serde::Serialize;
+
+use crate::json::{Map, Number, Value};
 
 #[cfg(feature = "schema")]
 use schemars::JsonSchema;
@@ -36,42 +36,60 @@ pub const ROLES: [&str; 7] = [
     "devops-lead",
 ];
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(Serialize))]
 #[cfg_attr(feature = "schema", derive(JsonSchema))]
-#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "serde", serde(rename_all = "camelCase"))]
 #[cfg_attr(feature = "schema", schemars(deny_unknown_fields))]
 pub struct Plan {
     pub schema_version: u32,
     /// Set by the store on every write; a client never chooses it.
-    #[serde(default)]
+    #[cfg_attr(feature = "serde", serde(default))]
     pub revision: u64,
-    pub rollouts: IndexMap<String, Rollout>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rollouts: Map<Rollout>,
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Vec::is_empty")
+    )]
     pub signoffs: Vec<Signoff>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(Serialize))]
 #[cfg_attr(feature = "schema", derive(JsonSchema))]
-#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "serde", serde(rename_all = "camelCase"))]
 #[cfg_attr(feature = "schema", schemars(deny_unknown_fields))]
 pub struct Rollout {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
     pub description: Option<String>,
     /// Hash salt; the rollout's key when absent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
     pub salt: Option<String>,
-    pub flags: IndexMap<String, Flag>,
+    pub flags: Map<Flag>,
     pub stages: Vec<Stage>,
-    pub environments: IndexMap<String, Environment>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub environments: Map<Environment>,
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Vec::is_empty")
+    )]
     pub rollback_triggers: Vec<RollbackTrigger>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Vec::is_empty")
+    )]
     pub checklist: Vec<ChecklistItem>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize, serde::Deserialize))]
 #[cfg_attr(feature = "schema", derive(JsonSchema))]
-#[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "serde", serde(rename_all = "lowercase"))]
 pub enum FlagType {
     Boolean,
     String,
@@ -110,79 +128,102 @@ impl FlagType {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(Serialize))]
 #[cfg_attr(feature = "schema", derive(JsonSchema))]
-#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "serde", serde(rename_all = "camelCase"))]
 #[cfg_attr(feature = "schema", schemars(deny_unknown_fields))]
 pub struct Flag {
-    #[serde(rename = "type")]
+    #[cfg_attr(feature = "serde", serde(rename = "type"))]
     pub kind: FlagType,
     /// What everyone outside the rollout, and everyone under the kill switch, gets.
     pub fallback: Value,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
     pub description: Option<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(Serialize))]
 #[cfg_attr(feature = "schema", derive(JsonSchema))]
-#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "serde", serde(rename_all = "camelCase"))]
 #[cfg_attr(feature = "schema", schemars(deny_unknown_fields))]
 pub struct Stage {
     pub id: String,
     pub name: String,
     /// 0–100 with at most two decimals.
     pub percentage: Number,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
     pub planned_for: Option<String>,
     /// Flag values for units in the rollout at this stage; unnamed flags keep their fallback.
-    pub values: Map<String, Value>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub values: Map,
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Vec::is_empty")
+    )]
     pub required_signoffs: Vec<String>,
     /// What to watch while this stage is active.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Vec::is_empty")
+    )]
     pub monitoring: Vec<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(Serialize))]
 #[cfg_attr(feature = "schema", derive(JsonSchema))]
-#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "serde", serde(rename_all = "camelCase"))]
 #[cfg_attr(feature = "schema", schemars(deny_unknown_fields))]
 pub struct Environment {
     /// Required, and `null` for no active stage.
     #[cfg_attr(feature = "schema", schemars(required, extend("type" = ["string", "null"])))]
     pub active_stage: Option<String>,
-    #[serde(default)]
+    #[cfg_attr(feature = "serde", serde(default))]
     pub kill_switch: bool,
     /// Targeting keys always in the rollout (while a stage is active).
-    #[serde(default)]
+    #[cfg_attr(feature = "serde", serde(default))]
     pub include: Vec<String>,
     /// Targeting keys never in the rollout; wins over `include`.
-    #[serde(default)]
+    #[cfg_attr(feature = "serde", serde(default))]
     pub exclude: Vec<String>,
     /// All must hold for a unit to be bucketed at all.
-    #[serde(default)]
+    #[cfg_attr(feature = "serde", serde(default))]
     pub constraints: Vec<Constraint>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(Serialize))]
 #[cfg_attr(feature = "schema", derive(JsonSchema))]
-#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "serde", serde(rename_all = "camelCase"))]
 #[cfg_attr(feature = "schema", schemars(deny_unknown_fields))]
 pub struct Constraint {
     /// A context attribute, such as `platform` or `appVersion`.
     pub attribute: String,
     pub operator: Operator,
     /// For `in` and `notIn`: the attribute's value (as text) is, or is not, one of these.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Vec::is_empty")
+    )]
     pub values: Vec<String>,
     /// For the semver operators: the version to compare with.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
     pub value: Option<String>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize))]
 #[cfg_attr(feature = "schema", derive(JsonSchema))]
-#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "serde", serde(rename_all = "camelCase"))]
 pub enum Operator {
     In,
     NotIn,
@@ -199,34 +240,43 @@ impl Operator {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(Serialize))]
 #[cfg_attr(feature = "schema", derive(JsonSchema))]
-#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "serde", serde(rename_all = "camelCase"))]
 #[cfg_attr(feature = "schema", schemars(deny_unknown_fields))]
 pub struct RollbackTrigger {
     pub metric: String,
     /// Roll back once the metric goes above this.
     pub above: Number,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
     pub description: Option<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(Serialize))]
 #[cfg_attr(feature = "schema", derive(JsonSchema))]
-#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "serde", serde(rename_all = "camelCase"))]
 #[cfg_attr(feature = "schema", schemars(deny_unknown_fields))]
 pub struct ChecklistItem {
     pub phase: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
     pub group: Option<String>,
     pub item: String,
-    #[serde(default)]
+    #[cfg_attr(feature = "serde", serde(default))]
     pub done: bool,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(Serialize))]
 #[cfg_attr(feature = "schema", derive(JsonSchema))]
-#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "serde", serde(rename_all = "camelCase"))]
 #[cfg_attr(feature = "schema", schemars(deny_unknown_fields))]
 pub struct Signoff {
     pub id: String,
@@ -238,7 +288,10 @@ pub struct Signoff {
     pub at: String,
     /// `stage_digest` of the stage as it was signed; stale once the stage changes.
     pub stage_digest: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
     pub comment: Option<String>,
 }
 
@@ -285,7 +338,7 @@ impl Plan {
     /// needs there, nothing about people (no sign-offs, checklist, triggers or
     /// descriptions). `None` if no rollout has that environment.
     pub fn client_document(&self, environment: &str) -> Option<Plan> {
-        let rollouts: IndexMap<String, Rollout> = self
+        let rollouts: Map<Rollout> = self
             .rollouts
             .iter()
             .filter_map(|(key, rollout)| {
@@ -318,7 +371,7 @@ impl Plan {
                                 ..stage.clone()
                             })
                             .collect(),
-                        environments: IndexMap::from([(environment.to_string(), env.clone())]),
+                        environments: Map::from([(environment.to_string(), env.clone())]),
                         rollback_triggers: Vec::new(),
                         checklist: Vec::new(),
                     },
@@ -336,8 +389,10 @@ impl Plan {
 
 /// A plan deserializes through `read` and `validate`: every path into a `Plan`
 /// (the server's request bodies, the console's responses) gets the same checks.
-impl<'de> Deserialize<'de> for Plan {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+#[cfg(feature = "serde")]
+impl<'de> serde::Deserialize<'de> for Plan {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
         crate::validate::plan_from_value(Value::deserialize(deserializer)?)
             .map_err(D::Error::custom)
     }
@@ -394,6 +449,7 @@ mod tests {
         );
     }
 
+    #[cfg(feature = "serde")]
     #[test]
     fn the_client_document_keeps_what_evaluation_needs_and_nothing_about_people() {
         let mut plan = default_plan();

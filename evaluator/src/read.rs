@@ -1,9 +1,9 @@
 //! Reading a plan from JSON: every shape problem (unknown field, missing field,
-//! wrong JSON type) with its path, not just the first. Written by hand over
-//! `serde_json::Value` rather than derived: it reports everything at once, and it
-//! is a third of the code size in the wasm package.
+//! wrong JSON type) with its path, not just the first. Written by hand rather
+//! than derived: it reports everything at once, and needs no serde in the wasm
+//! package.
 
-use serde_json::{Map, Number, Value};
+use crate::json::{Map, Number, Value};
 
 use crate::model::{
     ChecklistItem, Constraint, Environment, Flag, FlagType, Operator, Plan, RollbackTrigger,
@@ -30,7 +30,7 @@ struct Reader {
 /// An object being read: fields are taken out one by one; what is left is unknown.
 struct Fields {
     path: String,
-    map: Map<String, Value>,
+    map: Map,
 }
 
 impl Reader {
@@ -53,7 +53,7 @@ impl Reader {
             other => {
                 self.report(
                     path.to_string(),
-                    format!("must be an object, not {}", kind(&other)),
+                    format!("must be an object, not {}", other.kind()),
                 );
                 None
             }
@@ -73,7 +73,7 @@ impl Reader {
 
     fn required(&mut self, fields: &mut Fields, key: &str) -> Option<(Value, String)> {
         let path = format!("{}/{key}", fields.path);
-        match fields.map.shift_remove(key) {
+        match fields.map.remove(key) {
             Some(value) => Some((value, path)),
             None => {
                 self.report(fields.path.clone(), format!("missing field '{key}'"));
@@ -86,7 +86,7 @@ impl Reader {
         let path = format!("{}/{key}", fields.path);
         fields
             .map
-            .shift_remove(key)
+            .remove(key)
             .filter(|value| !value.is_null())
             .map(|value| (value, path))
     }
@@ -148,7 +148,7 @@ impl Reader {
         &mut self,
         field: Option<(Value, String)>,
         mut item: impl FnMut(&mut Self, Value, String) -> Option<T>,
-    ) -> Option<indexmap::IndexMap<String, T>> {
+    ) -> Option<Map<T>> {
         let (value, path) = field?;
         let fields = self.open(value, &path)?;
         Some(
@@ -164,7 +164,7 @@ impl Reader {
     }
 
     fn wrong<T>(&mut self, path: String, expected: &str, actual: &Value) -> Option<T> {
-        self.report(path, format!("must be {expected}, not {}", kind(actual)));
+        self.report(path, format!("must be {expected}, not {}", actual.kind()));
         None
     }
 
@@ -439,16 +439,5 @@ impl Reader {
             stage_digest: stage_digest?,
             comment,
         })
-    }
-}
-
-pub(crate) fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }

@@ -3,23 +3,23 @@
 
 use std::fmt;
 
-use serde::Serialize;
-use serde_json::Value;
+use crate::json::{SyntaxError, Value};
 
 use crate::bucket::basis_points;
 use crate::model::{Constraint, Plan, Rollout, SCHEMA_VERSION, SIGNOFF_ROLES};
 use crate::semver::Version;
 
 /// One thing wrong with a plan.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Problem {
     /// JSON Pointer to the offending value; "" is the whole document.
     pub path: String,
     pub message: String,
     /// Where in the text, for problems found while reading JSON.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
     pub line: Option<usize>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
     pub column: Option<usize>,
 }
 
@@ -78,8 +78,7 @@ pub fn parse_plan(text: &str) -> Result<Plan, Invalid> {
 
 /// Reads a plan from JSON text, checking its shape but not the rules across fields.
 pub fn read_plan(text: &str) -> Result<Plan, Invalid> {
-    let value: Value =
-        serde_json::from_str(text).map_err(|error| Invalid(vec![json_problem(&error)]))?;
+    let value = crate::json::parse(text).map_err(|error| Invalid(vec![syntax_problem(error)]))?;
     crate::read::plan(value).map_err(Invalid)
 }
 
@@ -97,23 +96,12 @@ fn checked(plan: Plan) -> Result<Plan, Invalid> {
     }
 }
 
-fn json_problem(error: &serde_json::Error) -> Problem {
-    // serde_json appends " at line L column C"; we report those as fields.
-    let text = error.to_string();
-    let message = match text.rfind(" at line ") {
-        Some(at) if error.line() > 0 => text[..at].to_string(),
-        _ => text,
-    };
-    let (line, column) = if error.line() > 0 {
-        (Some(error.line()), Some(error.column()))
-    } else {
-        (None, None)
-    };
+fn syntax_problem(error: SyntaxError) -> Problem {
     Problem {
         path: String::new(),
-        message,
-        line,
-        column,
+        message: error.message,
+        line: Some(error.line),
+        column: Some(error.column),
     }
 }
 
@@ -221,7 +209,7 @@ fn check_rollout(at: &str, rollout: &Rollout, report: &mut impl FnMut(String, St
                 format!("{at}/percentage"),
                 format!(
                     "percentage {} must be between 0 and 100 with at most two decimals",
-                    number_text(&stage.percentage)
+                    stage.percentage
                 ),
             ),
             Some(points) => {
@@ -230,7 +218,7 @@ fn check_rollout(at: &str, rollout: &Rollout, report: &mut impl FnMut(String, St
                         format!("{at}/percentage"),
                         format!(
                             "percentage {} is lower than the previous stage's {}.{:02}; stages may only widen the rollout",
-                            number_text(&stage.percentage),
+                            stage.percentage,
                             before / 100,
                             before % 100
                         ),
@@ -379,10 +367,4 @@ fn unknown_role(role: &str) -> String {
         "'{role}' is not a sign-off role (one of {})",
         SIGNOFF_ROLES.join(", ")
     )
-}
-
-/// A JSON number as JSON writes it (serde_json's own formatter: no float
-/// formatting code from `core::fmt` in the wasm package).
-fn number_text(number: &serde_json::Number) -> String {
-    Value::Number(number.clone()).to_string()
 }

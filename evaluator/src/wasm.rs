@@ -4,17 +4,16 @@
 //! Strings cross from JavaScript as UTF-8; a lone surrogate becomes U+FFFD, as
 //! with `TextEncoder`.
 //!
-//! Two ways out: the general one returns whole answers as JavaScript objects
-//! (serde-wasm-bindgen); the fast one returns a number per answer, an index into a
-//! small table of outcomes that JavaScript fetches once each, plus the bucket.
-//! Building objects field by field across the boundary costs microseconds; the
-//! number costs nothing.
+//! Contexts come in as JSON text (`JSON.stringify`); answers go out as JSON text
+//! (`JSON.parse`), written by the crate's own JSON writer: no serde in the
+//! package, which keeps it small. The fast path returns a number per answer, an
+//! index into a small table of outcomes that JavaScript fetches once each, plus
+//! the bucket: building an object per call would cost more than the evaluation.
 
-use serde::Serialize;
-use serde_json::{Map, Value};
 use wasm_bindgen::prelude::*;
 
 use crate::context::Attribute;
+use crate::json::{Map, Object, Value, WriteJson};
 use crate::model::FlagType;
 use crate::{Attributes, Context, Evaluation, Gate, Reason};
 
@@ -30,13 +29,13 @@ pub fn evaluate_once(
     plan: &str,
     rollout: &str,
     environment: &str,
-    context: JsValue,
-) -> Result<JsValue, JsError> {
+    context: Option<String>,
+) -> String {
     let evaluation = match context_from(context) {
         Ok(context) => crate::evaluate_once(plan, rollout, environment, &context),
         Err(message) => Evaluation::error(crate::ErrorCode::InvalidContext, message, 0),
     };
-    to_js(&evaluation)
+    json(&evaluation)
 }
 
 /// A packed answer that JavaScript must ask for in full (it carries an error).
@@ -83,15 +82,24 @@ impl Attributes for Strings<'_> {
 }
 
 /// Everything of an answer but its bucket.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
 struct Outcome {
-    #[serde(skip)]
     place: usize,
-    values: Map<String, Value>,
+    values: Map<Value>,
     stage: Option<String>,
     in_rollout: bool,
     reason: Reason,
+}
+
+impl WriteJson for Outcome {
+    fn write_json(&self, out: &mut String) {
+        let mut object = Object::open(out);
+        object
+            .field("values", &self.values)
+            .field("stage", &self.stage)
+            .field("inRollout", &self.in_rollout)
+            .field("reason", &self.reason);
+        object.close();
+    }
 }
 
 #[wasm_bindgen]
@@ -114,16 +122,12 @@ impl Evaluator {
         self.inner.revision() as f64
     }
 
-    /// Every flag's value for `context`; a malformed context is an INVALID_CONTEXT answer.
-    pub fn evaluate(
-        &self,
-        rollout: &str,
-        environment: &str,
-        context: JsValue,
-    ) -> Result<JsValue, JsError> {
+    /// Every flag's value for `context` (JSON text; none: it could not be
+    /// written as JSON); a malformed context is an INVALID_CONTEXT answer.
+    pub fn evaluate(&self, rollout: &str, environment: &str, context: Option<String>) -> String {
         match context_from(context) {
-            Ok(context) => to_js(&self.inner.evaluate(rollout, environment, &context)),
-            Err(message) => to_js(&self.inner.invalid_context(rollout, message)),
+            Ok(context) => json(&self.inner.evaluate(rollout, environment, &context)),
+            Err(message) => json(&self.inner.invalid_context(rollout, message)),
         }
     }
 
@@ -138,13 +142,14 @@ impl Evaluator {
         self.places.len() - 1
     }
 
-    /// The attributes answers at `place` read besides the targeting key.
+    /// The attributes answers at `place` read besides the targeting key (a JSON array).
     #[wasm_bindgen(js_name = attributeNames)]
-    pub fn attribute_names(&self, place: usize) -> Vec<String> {
-        self.places
+    pub fn attribute_names(&self, place: usize) -> String {
+        let names: &[String] = self
+            .places
             .get(place)
-            .map(|place| place.attributes.clone())
-            .unwrap_or_default()
+            .map_or(&[], |place| &place.attributes);
+        json(&names)
     }
 
     /// Packed answer for a targeting key alone.
@@ -189,7 +194,7 @@ impl Evaluator {
     /// Packed answer for a context given as JSON text.
     #[wasm_bindgen(js_name = evaluateJson)]
     pub fn evaluate_json(&mut self, place: usize, context: &str) -> u32 {
-        match serde_json::from_str::<Context>(context) {
+        match Context::from_json(context) {
             Ok(context) => packed(
                 &self.inner,
                 &self.places,
@@ -202,36 +207,43 @@ impl Evaluator {
     }
 
     /// The outcome a packed answer points to: values, stage, inRollout, reason.
-    pub fn outcome(&self, id: usize) -> Result<JsValue, JsError> {
-        to_js(&self.outcomes.get(id))
+    pub fn outcome(&self, id: usize) -> String {
+        json(&self.outcomes.get(id))
     }
 
-    /// Every key in `targeting_keys` with the same attributes, as an array of evaluations.
+    /// Every key of `targeting_keys` (a JSON array of strings) with the same
+    /// attributes, as a JSON array of evaluations.
     #[wasm_bindgen(js_name = evaluateMany)]
     pub fn evaluate_many(
         &self,
         rollout: &str,
         environment: &str,
-        targeting_keys: Vec<String>,
-        attributes: JsValue,
-    ) -> Result<JsValue, JsError> {
-        let mut context = match context_from(attributes) {
-            Ok(context) => context,
-            Err(message) => {
-                let failed = self.inner.invalid_context(rollout, message);
-                return to_js(&vec![failed; targeting_keys.len()]);
+        targeting_keys: &str,
+        attributes: Option<String>,
+    ) -> Result<String, JsError> {
+        let keys = keys_from(targeting_keys)?;
+        let mut out = String::with_capacity(keys.len() * 128);
+        out.push('[');
+        let mut context = context_from(attributes);
+        for (i, key) in keys.into_iter().enumerate() {
+            if i > 0 {
+                out.push(',');
             }
-        };
-        let mut answers = Vec::with_capacity(targeting_keys.len());
-        for key in targeting_keys {
-            context.targeting_key = Some(key);
-            answers.push(
-                self.inner
-                    .evaluate(rollout, environment, &context)
-                    .into_owned(),
-            );
+            match &mut context {
+                Ok(context) => {
+                    context.targeting_key = Some(key);
+                    self.inner
+                        .evaluate(rollout, environment, context)
+                        .write_json(&mut out);
+                }
+                Err(message) => self
+                    .inner
+                    .invalid_context(rollout, message.clone())
+                    .write_json(&mut out),
+            }
         }
-        to_js(&answers)
+        out.push(']');
+        Ok(out)
     }
 
     /// One flag's value; `flag_type` ("boolean", "string", "number", "json") turns a
@@ -241,9 +253,9 @@ impl Evaluator {
         rollout: &str,
         flag: &str,
         environment: &str,
-        context: JsValue,
+        context: Option<String>,
         flag_type: Option<String>,
-    ) -> Result<JsValue, JsError> {
+    ) -> Result<String, JsError> {
         let expected = match flag_type.as_deref() {
             None => None,
             Some(name) => Some(
@@ -251,16 +263,16 @@ impl Evaluator {
                     .ok_or_else(|| JsError::new(&format!("unknown flag type '{name}'")))?,
             ),
         };
-        match context_from(context) {
+        Ok(match context_from(context) {
             Ok(context) => {
-                to_js(
+                json(
                     &self
                         .inner
                         .resolve(rollout, flag, environment, &context, expected),
                 )
             }
-            Err(message) => to_js(&self.inner.invalid_context(rollout, message)),
-        }
+            Err(message) => json(&self.inner.invalid_context(rollout, message)),
+        })
     }
 
     /// A handle for a (rollout, boolean flag, environment) triple, or -1.
@@ -281,13 +293,14 @@ impl Evaluator {
             .is_some_and(|&gate| self.inner.is_enabled_at(gate, targeting_key))
     }
 
-    /// `is_enabled_at` for many keys: one byte (0 or 1) per key.
+    /// `is_enabled_at` for many keys (a JSON array of strings): one byte (0 or 1) per key.
     #[wasm_bindgen(js_name = isEnabledMany)]
-    pub fn is_enabled_many(&self, gate: usize, targeting_keys: Vec<String>) -> Vec<u8> {
-        targeting_keys
+    pub fn is_enabled_many(&self, gate: usize, targeting_keys: &str) -> Result<Vec<u8>, JsError> {
+        let keys = keys_from(targeting_keys)?;
+        Ok(keys
             .iter()
             .map(|key| u8::from(self.is_enabled_at(gate, key)))
-            .collect()
+            .collect())
     }
 }
 
@@ -335,17 +348,31 @@ fn packed(
     (id as u32) << BUCKET_BITS | bucket
 }
 
-fn context_from(value: JsValue) -> Result<Context, String> {
-    if value.is_undefined() || value.is_null() {
-        return Ok(Context::default());
+/// A context from JSON text; `None` is a context JavaScript could not write as JSON.
+fn context_from(text: Option<String>) -> Result<Context, String> {
+    match text {
+        Some(text) => Context::from_json(&text),
+        None => Err("context: cannot be written as JSON (a cycle, or a BigInt?)".to_string()),
     }
-    let value: Value =
-        serde_wasm_bindgen::from_value(value).map_err(|error| format!("context: {error}"))?;
-    Context::from_value(value)
 }
 
-fn to_js<T: Serialize + ?Sized>(value: &T) -> Result<JsValue, JsError> {
-    value
-        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
-        .map_err(|error| JsError::new(&error.to_string()))
+/// Targeting keys from a JSON array of strings.
+fn keys_from(text: &str) -> Result<Vec<String>, JsError> {
+    let not_keys = || JsError::new("targetingKeys must be an array of strings");
+    match crate::json::parse(text) {
+        Ok(Value::Array(items)) => items
+            .into_iter()
+            .map(|item| match item {
+                Value::String(key) => Ok(key),
+                _ => Err(not_keys()),
+            })
+            .collect(),
+        _ => Err(not_keys()),
+    }
+}
+
+fn json(value: &impl WriteJson) -> String {
+    let mut out = String::new();
+    value.write_json(&mut out);
+    out
 }

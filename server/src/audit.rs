@@ -219,7 +219,7 @@ mod tests {
     fn names_stage_moves_percentages_and_other_paths() {
         let old = plan();
         let mut new = old.clone();
-        let rollout = new.rollouts.get_index_mut(0).unwrap().1;
+        let rollout = new.rollouts.values_mut().next().unwrap();
         rollout
             .environments
             .get_mut("production")

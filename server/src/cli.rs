@@ -6,8 +6,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use evaluator::bucket::Salt;
+use evaluator::json::Value;
 use evaluator::{Context, Evaluator, Invalid};
-use serde_json::Value;
 
 use crate::serve::{ServeOptions, run};
 use crate::users::Users;
@@ -103,7 +103,7 @@ fn parse_attr(text: &str) -> Result<(String, Value), String> {
     if key.is_empty() {
         return Err(format!("'{text}' has an empty key"));
     }
-    let value = match serde_json::from_str::<Value>(value) {
+    let value = match evaluator::json::parse(value) {
         Ok(parsed @ (Value::Number(_) | Value::Bool(_))) => parsed,
         _ => Value::String(value.to_string()),
     };

@@ -40,7 +40,12 @@ pub fn dist() -> anyhow::Result<Dist> {
 fn npm_package() -> anyhow::Result<PathBuf> {
     let root = root();
     let out = root.join("dist/evaluator");
-    let wasm = build_wasm("stagegate-evaluator", "evaluator", &["--features", "wasm"])?;
+    // Without serde: the package reads and writes JSON itself.
+    let wasm = build_wasm(
+        "stagegate-evaluator",
+        "evaluator",
+        &["--no-default-features", "--features", "wasm"],
+    )?;
     fresh_dir(&out)?;
     bindgen(&wasm, &out, "stagegate_evaluator", true)?;
     wasm_opt(&out.join("stagegate_evaluator_bg.wasm"))?;

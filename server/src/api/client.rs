@@ -11,7 +11,7 @@ use axum::http::header::{
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use evaluator::Context;
-use serde_json::Value;
+use evaluator::json::Value;
 
 use super::{AppState, CLIENT_MAX_AGE, JSON_TYPE};
 use crate::auth::{Action, Caller};

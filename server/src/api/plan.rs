@@ -7,7 +7,7 @@ use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use evaluator::model::{Environment, Plan, Signoff};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::{
     AppState, KillSwitchRequest, RevertRequest, RevisionSummary, StageRequest, body, if_match,
@@ -35,13 +35,19 @@ pub(super) async fn put_plan(
     caller.require(Action::EditPlan)?;
     let base = if_match(&headers)?;
     require_json_content_type(&headers)?;
-    let mut value: Value = serde_json::from_slice(&bytes?).map_err(|error| ApiError::BadRequest {
+    let bytes = bytes?;
+    let text = std::str::from_utf8(&bytes).map_err(|error| ApiError::BadRequest {
+        message: format!("the body is not UTF-8: {error}"),
+        details: json!([{ "path": "", "message": "the body is not UTF-8" }]),
+    })?;
+    // The evaluator's own parser: numbers stay exact decimals, duplicate keys are refused.
+    let mut value = evaluator::json::parse(text).map_err(|error| ApiError::BadRequest {
         message: format!("the body is not JSON: {error}"),
-        details: json!([{ "path": "", "message": error.to_string(), "line": error.line(), "column": error.column() }]),
+        details: json!([{ "path": "", "message": error.message, "line": error.line, "column": error.column }]),
     })?;
     // Sign-offs are records of people approving; they change only through
     // /api/signoffs, never by editing the plan.
-    if let Value::Object(map) = &mut value {
+    if let evaluator::json::Value::Object(map) = &mut value {
         map.remove("signoffs");
         map.remove("revision");
     }

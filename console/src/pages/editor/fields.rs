@@ -2,9 +2,9 @@
 //! validation problems at its JSON Pointer.
 
 use evaluator::Problem;
+use evaluator::json::{Map, Number, Value};
 use evaluator::model::{Flag, FlagType, SIGNOFF_ROLES, Stage};
 use leptos::prelude::*;
-use serde_json::{Map, Number, Value};
 
 use super::Draft;
 use crate::components::CollectAny;
@@ -105,14 +105,13 @@ pub(super) fn FlagEditor(draft: Draft) -> impl IntoView {
     let new_kind = RwSignal::new("boolean".to_string());
     let add = move |_| {
         let name = new_name.get_untracked().trim().to_string();
-        let kind: FlagType = serde_json::from_value(Value::String(new_kind.get_untracked()))
-            .unwrap_or(FlagType::Boolean);
+        let kind = FlagType::from_name(&new_kind.get_untracked()).unwrap_or(FlagType::Boolean);
         if name.is_empty() {
             return;
         }
         draft.restructure(|rollout| {
             let fallback = default_value(kind);
-            rollout.flags.entry(name).or_insert(Flag {
+            rollout.flags.get_or_insert_with(name, || Flag {
                 kind,
                 fallback,
                 description: None,
@@ -151,7 +150,7 @@ pub(super) fn FlagEditor(draft: Draft) -> impl IntoView {
                                     <button class="secondary small" aria-label=format!("Remove flag {name}") on:click=move |_| {
                                         let name = remove_name.clone();
                                         draft.restructure(|r| {
-                                            r.flags.shift_remove(&name);
+                                            r.flags.remove(&name);
                                             for stage in &mut r.stages {
                                                 stage.values.remove(&name);
                                             }
@@ -259,7 +258,7 @@ fn ValueInput(
                 } else if kind == FlagType::String {
                     Ok(Some(Value::String(text)))
                 } else {
-                    serde_json::from_str::<Value>(&text).map(Some).map_err(|e| format!("not JSON: {e}"))
+                    evaluator::json::parse(&text).map(Some).map_err(|e| format!("not JSON: {e}"))
                 };
                 match parsed {
                     Ok(value) => {
@@ -440,12 +439,12 @@ fn StageFields(
                         aria-describedby=problem_id(&pct_path)
                         on:input=move |event| {
                             let text = event_target_value(&event);
-                            match serde_json::from_str::<Number>(text.trim()) {
-                                Ok(number) => {
+                            match Number::from_text(text.trim()) {
+                                Some(number) => {
                                     draft.record_unparsed(&pct_for_input, None);
                                     edit(Box::new(move |stage| stage.percentage = number));
                                 }
-                                Err(_) => draft.record_unparsed(&pct_for_input, Some(format!("'{text}' is not a number"))),
+                                None => draft.record_unparsed(&pct_for_input, Some(format!("'{text}' is not a number"))),
                             }
                         }/>
                     <FieldProblems draft path=pct_path.clone()/>
