@@ -1,7 +1,7 @@
-// stagegate-evaluator: the JavaScript face of the Rust evaluator (see README.md).
-// The rule itself lives in the wasm module; this file only loads it, hands it
-// contexts as JSON text and reads its JSON answers, and keeps per-(rollout, flag,
-// environment) handles so that isEnabled passes one string.
+// stagegate-evaluator: the JavaScript face of the Rust evaluator. The API is
+// documented in index.d.ts. The rule lives in the wasm module; this file loads
+// it, passes contexts as JSON text, reads JSON answers, and keeps handles so
+// that the fast paths pass one string.
 import initWasm, {
   bucket as wasmBucket,
   evaluateOnce as wasmEvaluateOnce,
@@ -10,11 +10,7 @@ import initWasm, {
 
 let ready;
 
-/**
- * Loads the WebAssembly module once. In browsers it is fetched next to this file
- * (or from `source`: a URL, Response, BufferSource or WebAssembly.Module); in Node
- * it is read from disk.
- */
+// Browsers fetch the .wasm next to this file; Node reads it from disk.
 export function init(source) {
   ready ??= (async () => {
     let input = source;
@@ -27,7 +23,6 @@ export function init(source) {
   return ready;
 }
 
-/** The bucket (0..=9999) of `unit` under `salt` (spec version 1). */
 export function bucket(salt, unit) {
   if (typeof salt !== "string" || typeof unit !== "string") {
     throw new TypeError("bucket(salt, unit): both must be strings");
@@ -35,7 +30,6 @@ export function bucket(salt, unit) {
   return wasmBucket(salt, unit);
 }
 
-/** Evaluates against a plan without preparing it; never throws for bad data. */
 export function evaluateOnce(plan, rollout, environment, context = {}) {
   return JSON.parse(wasmEvaluateOnce(planText(plan), rollout, environment, contextJson(context)));
 }
@@ -43,14 +37,13 @@ export function evaluateOnce(plan, rollout, environment, context = {}) {
 export class Evaluator {
   #inner;
   #revision;
-  /** rollout → flag → environment → gate handle (-1: no such boolean flag) */
+  // rollout → flag → environment → gate handle (-1: no such boolean flag)
   #gates = new Map();
-  /** rollout → environment → { id, attributes: names its constraints read } */
+  // rollout → environment → { id, attributes: names its constraints read }
   #places = new Map();
-  /** Outcomes of packed answers (everything but the bucket), fetched once each. */
+  // Outcomes of packed answers (all but the bucket), fetched once each.
   #outcomes = [];
 
-  /** `plan`: the plan document as a JSON string or a plain object. Throws an Error listing every problem. */
   constructor(plan) {
     this.#inner = new WasmEvaluator(planText(plan));
     this.#revision = this.#inner.revision;
@@ -62,7 +55,9 @@ export class Evaluator {
 
   evaluate(rollout, environment, context = {}) {
     const packed = this.#packed(rollout, environment, context);
-    if (packed === NOT_PACKED) return JSON.parse(this.#inner.evaluate(rollout, environment, contextJson(context)));
+    if (packed === NOT_PACKED) {
+      return JSON.parse(this.#inner.evaluate(this.#place(rollout, environment).id, contextJson(context)));
+    }
     const outcome = (this.#outcomes[packed >>> BUCKET_BITS] ??= this.#outcome(packed >>> BUCKET_BITS));
     const bucket = (packed & BUCKET_MASK) - 1;
     return {
@@ -77,14 +72,19 @@ export class Evaluator {
     };
   }
 
+  // The batch forms loop here: a call per key on the fast path costs less than
+  // marshalling arrays across the wasm boundary.
   evaluateMany(rollout, environment, targetingKeys, attributes = {}) {
-    return JSON.parse(
-      this.#inner.evaluateMany(rollout, environment, JSON.stringify(targetingKeys), contextJson(attributes)),
-    );
+    const shared = attributes ?? {};
+    if (typeof shared !== "object" || Array.isArray(shared)) {
+      return keys(targetingKeys).map(() => this.evaluate(rollout, environment, shared));
+    }
+    return keys(targetingKeys).map((targetingKey) => this.evaluate(rollout, environment, { ...shared, targetingKey }));
   }
 
   resolve(rollout, flag, environment, context = {}, type = undefined) {
-    return JSON.parse(this.#inner.resolve(rollout, flag, environment, contextJson(context), type));
+    const place = this.#place(rollout, environment).id;
+    return JSON.parse(this.#inner.resolve(place, flag, contextJson(context), type));
   }
 
   isEnabled(rollout, flag, environment, targetingKey) {
@@ -95,24 +95,19 @@ export class Evaluator {
 
   isEnabledMany(rollout, flag, environment, targetingKeys) {
     const gate = this.#gate(rollout, flag, environment);
-    if (gate < 0) return targetingKeys.map(() => false);
-    return Array.from(this.#inner.isEnabledMany(gate, JSON.stringify(targetingKeys)), (on) => on === 1);
+    return keys(targetingKeys).map((key) => gate >= 0 && this.#inner.isEnabledAt(gate, key));
   }
 
-  /** Releases the wasm memory now rather than when garbage-collected. */
   free() {
     this.#inner.free();
   }
 
-  /** The packed answer, or NOT_PACKED where only the general path can answer (errors, odd contexts). */
+  // The packed answer, or NOT_PACKED where only the general path can answer.
   #packed(rollout, environment, context) {
     if (typeof context !== "object" || context === null || Array.isArray(context)) return NOT_PACKED;
     const key = context.targetingKey;
     if (typeof key !== "string") return NOT_PACKED;
-    const place = nested(this.#places, rollout, environment, () => {
-      const id = this.#inner.place(rollout, environment);
-      return { id, attributes: JSON.parse(this.#inner.attributeNames(id)) };
-    });
+    const place = this.#place(rollout, environment);
     const names = place.attributes;
     if (names.length === 0) return this.#inner.evaluateKey(place.id, key);
     if (names.length <= STRING_ATTRIBUTES) {
@@ -127,13 +122,13 @@ export class Evaluator {
       }
       if (strings) return this.#inner.evaluateStrings(place.id, key, values[0], values[1], values[2], values[3]);
     }
-    let json;
-    try {
-      json = JSON.stringify(context);
-    } catch {
-      return NOT_PACKED;
-    }
-    return this.#inner.evaluateJson(place.id, json);
+    const json = contextJson(context);
+    return json === "" ? NOT_PACKED : this.#inner.evaluateJson(place.id, json);
+  }
+
+  // { id, attributes }: a number for the pair, and what its constraints read.
+  #place(rollout, environment) {
+    return nested(this.#places, rollout, environment, () => JSON.parse(this.#inner.place(rollout, environment)));
   }
 
   #outcome(id) {
@@ -143,22 +138,16 @@ export class Evaluator {
   }
 
   #gate(rollout, flag, environment) {
-    let flags = this.#gates.get(rollout);
-    if (flags === undefined) this.#gates.set(rollout, (flags = new Map()));
-    let environments = flags.get(flag);
-    if (environments === undefined) flags.set(flag, (environments = new Map()));
-    let gate = environments.get(environment);
-    if (gate === undefined) {
-      gate = this.#inner.gate(rollout, flag, environment);
-      environments.set(environment, gate);
-    }
+    const flags = nested(this.#gates, rollout, flag, () => new Map());
+    let gate = flags.get(environment);
+    if (gate === undefined) flags.set(environment, (gate = this.#inner.gate(rollout, flag, environment)));
     return gate;
   }
 }
 
 const NOT_PACKED = 0xffffffff;
 const BUCKET_BITS = 14;
-/** How many attribute values evaluateStrings takes (STRING_ATTRIBUTES in wasm.rs). */
+// How many attribute values evaluateStrings takes (STRING_ATTRIBUTES in wasm.rs).
 const STRING_ATTRIBUTES = 4;
 const BUCKET_MASK = (1 << BUCKET_BITS) - 1;
 
@@ -170,16 +159,23 @@ function nested(map, outer, inner, make) {
   return value;
 }
 
+function keys(targetingKeys) {
+  if (!Array.isArray(targetingKeys) || !targetingKeys.every((key) => typeof key === "string")) {
+    throw new TypeError("targetingKeys must be an array of strings");
+  }
+  return targetingKeys;
+}
+
 function planText(plan) {
   return typeof plan === "string" ? plan : JSON.stringify(plan);
 }
 
-/** A context as JSON text; undefined when it cannot be written (wasm answers INVALID_CONTEXT). */
+// "" when it cannot be written as JSON: the wasm answers INVALID_CONTEXT.
 function contextJson(context) {
   if (context === undefined || context === null) return "{}";
   try {
-    return JSON.stringify(context);
+    return JSON.stringify(context) ?? "";
   } catch {
-    return undefined;
+    return "";
   }
 }

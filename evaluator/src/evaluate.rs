@@ -376,7 +376,7 @@ impl Evaluator {
         &self,
         rollout: &str,
         environment: &str,
-        context: &(impl Attributes + ?Sized),
+        context: &dyn Attributes,
     ) -> Evaluation<'_> {
         let revision = self.plan.revision;
         let Some(prepared) = self.rollout(rollout) else {
@@ -616,7 +616,7 @@ pub fn evaluate_once(
 fn decide(
     rollout: &PreparedRollout,
     env: &PreparedEnvironment,
-    context: &(impl Attributes + ?Sized),
+    context: &dyn Attributes,
 ) -> Decision {
     if env.kill_switch {
         return Decision::Values {
@@ -669,10 +669,7 @@ fn decide(
     decided(bucket < rollout.stages[stage].points, Reason::Split)
 }
 
-fn holds(
-    constraint: &PreparedConstraint,
-    context: &(impl Attributes + ?Sized),
-) -> Result<bool, String> {
+fn holds(constraint: &PreparedConstraint, context: &dyn Attributes) -> Result<bool, String> {
     let name = constraint.attribute();
     let attribute = context.get(name);
     let text: Option<&str> = match attribute {
@@ -738,17 +735,72 @@ fn prepare_constraint(constraint: &Constraint) -> Option<PreparedConstraint> {
 /// A set of strings as a sorted list: lists of user ids are read far more often
 /// than written, and a binary search needs no hashing code in the wasm package.
 #[derive(Debug)]
-struct SortedSet(Vec<Box<str>>);
+pub(crate) struct SortedSet(Vec<Box<str>>);
 
 impl SortedSet {
-    fn new(items: &[String]) -> Self {
+    pub(crate) fn new(items: &[String]) -> Self {
         let mut items: Vec<Box<str>> = items.iter().map(|item| item.as_str().into()).collect();
-        items.sort_unstable();
+        heapsort(&mut items);
         items.dedup();
         SortedSet(items)
     }
 
-    fn contains(&self, item: &str) -> bool {
+    pub(crate) fn contains(&self, item: &str) -> bool {
         !self.0.is_empty() && self.0.binary_search_by(|probe| (**probe).cmp(item)).is_ok()
+    }
+}
+
+/// O(n log n) in a dozen lines: the standard library's sorts are faster on
+/// big inputs, but cost kilobytes of wasm, and these lists are sorted once.
+fn heapsort(items: &mut [Box<str>]) {
+    fn sift_down(items: &mut [Box<str>], mut root: usize, end: usize) {
+        loop {
+            let mut child = 2 * root + 1;
+            if child >= end {
+                return;
+            }
+            if child + 1 < end && items[child] < items[child + 1] {
+                child += 1;
+            }
+            if items[root] >= items[child] {
+                return;
+            }
+            items.swap(root, child);
+            root = child;
+        }
+    }
+    let len = items.len();
+    for start in (0..len / 2).rev() {
+        sift_down(items, start, len);
+    }
+    for end in (1..len).rev() {
+        items.swap(0, end);
+        sift_down(items, 0, end);
+    }
+}
+
+#[cfg(test)]
+mod sorted_set_tests {
+    use super::SortedSet;
+
+    #[test]
+    fn holds_exactly_its_items() {
+        let mut state = 0x9e37_79b9_u32;
+        let items: Vec<String> = (0..500)
+            .map(|_| {
+                state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                format!("user-{}", state % 300)
+            })
+            .collect();
+        let set = SortedSet::new(&items);
+        assert!(
+            set.0.windows(2).all(|pair| pair[0] < pair[1]),
+            "sorted, no duplicates"
+        );
+        for i in 0..400 {
+            let key = format!("user-{i}");
+            assert_eq!(set.contains(&key), items.contains(&key), "{key}");
+        }
+        assert!(!SortedSet::new(&[]).contains(""));
     }
 }

@@ -24,8 +24,6 @@ pub mod context;
 pub mod digest;
 pub mod evaluate;
 pub mod json;
-#[cfg(feature = "serde")]
-mod json_serde;
 pub mod model;
 pub mod murmur3;
 mod read;

@@ -105,6 +105,9 @@ impl FlagType {
         FlagType::Json,
     ];
 
+    /// The names of `ALL`, in order.
+    pub const NAMES: &'static [&'static str] = &["boolean", "string", "number", "json"];
+
     pub fn from_name(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|kind| kind.name() == name)
     }
@@ -119,12 +122,7 @@ impl FlagType {
     }
 
     pub fn name(self) -> &'static str {
-        match self {
-            FlagType::Boolean => "boolean",
-            FlagType::String => "string",
-            FlagType::Number => "number",
-            FlagType::Json => "json",
-        }
+        Self::NAMES[self as usize]
     }
 }
 
@@ -235,6 +233,32 @@ pub enum Operator {
 }
 
 impl Operator {
+    pub const ALL: [Operator; 7] = [
+        Operator::In,
+        Operator::NotIn,
+        Operator::SemverEq,
+        Operator::SemverGt,
+        Operator::SemverGte,
+        Operator::SemverLt,
+        Operator::SemverLte,
+    ];
+
+    /// The names of `ALL`, in order, as the document writes them.
+    pub const NAMES: &'static [&'static str] = &[
+        "in",
+        "notIn",
+        "semverEq",
+        "semverGt",
+        "semverGte",
+        "semverLt",
+        "semverLte",
+    ];
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        let i = Self::NAMES.iter().position(|known| *known == name)?;
+        Some(Self::ALL[i])
+    }
+
     pub fn is_semver(self) -> bool {
         !matches!(self, Operator::In | Operator::NotIn)
     }

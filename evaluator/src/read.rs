@@ -1,443 +1,479 @@
-//! Reading a plan from JSON: every shape problem (unknown field, missing field,
-//! wrong JSON type) with its path, not just the first. Written by hand rather
-//! than derived: it reports everything at once, and needs no serde in the wasm
-//! package.
+//! Reading a plan from JSON in two steps. First its shape is checked against a
+//! table (every unknown field, missing field and wrong JSON type, each with its
+//! path); then the model is built from a value known to fit, with no error paths
+//! left. The shape as data rather than code keeps the npm package small, and
+//! reads like the document it describes; a test holds it to plan.schema.json.
 
 use crate::json::{Map, Number, Value};
-
 use crate::model::{
     ChecklistItem, Constraint, Environment, Flag, FlagType, Operator, Plan, RollbackTrigger,
     Rollout, Signoff, Stage,
 };
 use crate::validate::{Problem, escape};
 
+/// What a JSON value must look like.
+enum Shape {
+    Any,
+    String,
+    /// A string, or null (a required field that may be empty).
+    StringOrNull,
+    Number,
+    /// A whole number of 0 or more.
+    Count,
+    Boolean,
+    /// One of some names: what they name, and the names.
+    OneOf(&'static str, &'static [&'static str]),
+    List(&'static Shape),
+    /// An object whose keys are names, each value of one shape.
+    Named(&'static Shape),
+    Object(&'static [Field]),
+}
+
+struct Field {
+    name: &'static str,
+    shape: Shape,
+    required: bool,
+}
+
+const fn required(name: &'static str, shape: Shape) -> Field {
+    Field {
+        name,
+        shape,
+        required: true,
+    }
+}
+
+/// Absent and null are the same: not given.
+const fn optional(name: &'static str, shape: Shape) -> Field {
+    Field {
+        name,
+        shape,
+        required: false,
+    }
+}
+
+const STRINGS: Shape = Shape::List(&Shape::String);
+
+static PLAN: Shape = Shape::Object(&[
+    required("schemaVersion", Shape::Count),
+    optional("revision", Shape::Count),
+    required("rollouts", Shape::Named(&ROLLOUT)),
+    optional("signoffs", Shape::List(&SIGNOFF)),
+]);
+
+static ROLLOUT: Shape = Shape::Object(&[
+    optional("description", Shape::String),
+    optional("salt", Shape::String),
+    required("flags", Shape::Named(&FLAG)),
+    required("stages", Shape::List(&STAGE)),
+    required("environments", Shape::Named(&ENVIRONMENT)),
+    optional("rollbackTriggers", Shape::List(&TRIGGER)),
+    optional("checklist", Shape::List(&CHECKLIST_ITEM)),
+]);
+
+static FLAG: Shape = Shape::Object(&[
+    required("type", Shape::OneOf("flag type", FlagType::NAMES)),
+    required("fallback", Shape::Any),
+    optional("description", Shape::String),
+]);
+
+static STAGE: Shape = Shape::Object(&[
+    required("id", Shape::String),
+    required("name", Shape::String),
+    required("percentage", Shape::Number),
+    optional("plannedFor", Shape::String),
+    required("values", Shape::Named(&Shape::Any)),
+    optional("requiredSignoffs", STRINGS),
+    optional("monitoring", STRINGS),
+]);
+
+static ENVIRONMENT: Shape = Shape::Object(&[
+    required("activeStage", Shape::StringOrNull),
+    optional("killSwitch", Shape::Boolean),
+    optional("include", STRINGS),
+    optional("exclude", STRINGS),
+    optional("constraints", Shape::List(&CONSTRAINT)),
+]);
+
+static CONSTRAINT: Shape = Shape::Object(&[
+    required("attribute", Shape::String),
+    required("operator", Shape::OneOf("operator", Operator::NAMES)),
+    optional("values", STRINGS),
+    optional("value", Shape::String),
+]);
+
+static TRIGGER: Shape = Shape::Object(&[
+    required("metric", Shape::String),
+    required("above", Shape::Number),
+    optional("description", Shape::String),
+]);
+
+static CHECKLIST_ITEM: Shape = Shape::Object(&[
+    required("phase", Shape::String),
+    optional("group", Shape::String),
+    required("item", Shape::String),
+    optional("done", Shape::Boolean),
+]);
+
+static SIGNOFF: Shape = Shape::Object(&[
+    required("id", Shape::String),
+    required("rollout", Shape::String),
+    required("stage", Shape::String),
+    required("role", Shape::String),
+    required("by", Shape::String),
+    required("at", Shape::String),
+    required("stageDigest", Shape::String),
+    optional("comment", Shape::String),
+]);
+
 /// Reads a plan from a JSON value, or every problem with its shape.
 pub fn plan(value: Value) -> Result<Plan, Vec<Problem>> {
-    let mut reader = Reader {
-        problems: Vec::new(),
-    };
-    let plan = reader.plan(value);
-    match plan {
-        Some(plan) if reader.problems.is_empty() => Ok(plan),
-        _ => Err(reader.problems),
+    let mut problems = Vec::new();
+    check(&value, &PLAN, &mut String::new(), &mut problems);
+    if problems.is_empty() {
+        Ok(build_plan(value))
+    } else {
+        Err(problems)
     }
 }
 
-struct Reader {
-    problems: Vec<Problem>,
-}
-
-/// An object being read: fields are taken out one by one; what is left is unknown.
-struct Fields {
-    path: String,
-    map: Map,
-}
-
-impl Reader {
-    fn report(&mut self, path: String, message: String) {
-        self.problems.push(Problem {
-            path,
-            message,
-            line: None,
-            column: None,
-        });
-    }
-
-    /// Opens an object; reports it if the value is something else.
-    fn open(&mut self, value: Value, path: &str) -> Option<Fields> {
-        match value {
-            Value::Object(map) => Some(Fields {
-                path: path.to_string(),
-                map,
-            }),
-            other => {
-                self.report(
-                    path.to_string(),
-                    format!("must be an object, not {}", other.kind()),
-                );
-                None
+/// Reports where `value` does not fit `shape`; `path` is its JSON Pointer.
+fn check(value: &Value, shape: &Shape, path: &mut String, problems: &mut Vec<Problem>) {
+    let expected = match (shape, value) {
+        (Shape::Any, _)
+        | (Shape::String, Value::String(_))
+        | (Shape::StringOrNull, Value::String(_) | Value::Null)
+        | (Shape::Number, Value::Number(_))
+        | (Shape::Boolean, Value::Bool(_)) => return,
+        (Shape::Count, Value::Number(number)) if number.as_u64().is_some() => return,
+        (Shape::OneOf(what, names), Value::String(name)) => {
+            if !names.contains(&name.as_str()) {
+                let message = format!("{what} '{name}' must be one of: {}", names.join(", "));
+                report(problems, path, message);
             }
+            return;
         }
-    }
-
-    /// Closes an object, reporting each field that was not taken.
-    fn close(&mut self, fields: Fields, known: &[&str]) {
-        for key in fields.map.keys() {
-            let message = format!(
-                "unknown field '{key}'; expected one of: {}",
-                known.join(", ")
-            );
-            self.report(format!("{}/{}", fields.path, escape(key)), message);
-        }
-    }
-
-    fn required(&mut self, fields: &mut Fields, key: &str) -> Option<(Value, String)> {
-        let path = format!("{}/{key}", fields.path);
-        match fields.map.remove(key) {
-            Some(value) => Some((value, path)),
-            None => {
-                self.report(fields.path.clone(), format!("missing field '{key}'"));
-                None
+        (Shape::List(item), Value::Array(items)) => {
+            for (i, value) in items.iter().enumerate() {
+                let end = path.len();
+                path.push('/');
+                path.push_str(&i.to_string());
+                check(value, item, path, problems);
+                path.truncate(end);
             }
+            return;
         }
-    }
-
-    fn optional(&mut self, fields: &mut Fields, key: &str) -> Option<(Value, String)> {
-        let path = format!("{}/{key}", fields.path);
-        fields
-            .map
-            .remove(key)
-            .filter(|value| !value.is_null())
-            .map(|value| (value, path))
-    }
-
-    fn string(&mut self, field: Option<(Value, String)>) -> Option<String> {
-        match field? {
-            (Value::String(text), _) => Some(text),
-            (other, path) => self.wrong(path, "a string", &other),
+        (Shape::Named(item), Value::Object(map)) => {
+            for (key, value) in map {
+                let end = path.len();
+                path.push('/');
+                path.push_str(&escape(key));
+                check(value, item, path, problems);
+                path.truncate(end);
+            }
+            return;
         }
-    }
-
-    fn number(&mut self, field: Option<(Value, String)>) -> Option<Number> {
-        match field? {
-            (Value::Number(number), _) => Some(number),
-            (other, path) => self.wrong(path, "a number", &other),
-        }
-    }
-
-    fn unsigned(&mut self, field: Option<(Value, String)>) -> Option<u64> {
-        match field? {
-            (Value::Number(number), _) if number.as_u64().is_some() => number.as_u64(),
-            (other, path) => self.wrong(path, "a whole number of 0 or more", &other),
-        }
-    }
-
-    fn boolean(&mut self, field: Option<(Value, String)>) -> Option<bool> {
-        match field? {
-            (Value::Bool(on), _) => Some(on),
-            (other, path) => self.wrong(path, "true or false", &other),
-        }
-    }
-
-    /// Reads each element with `item`; elements that fail are left out (and reported).
-    fn list<T>(
-        &mut self,
-        field: Option<(Value, String)>,
-        mut item: impl FnMut(&mut Self, Value, String) -> Option<T>,
-    ) -> Option<Vec<T>> {
-        match field? {
-            (Value::Array(items), path) => Some(
-                items
-                    .into_iter()
-                    .enumerate()
-                    .filter_map(|(i, value)| item(self, value, format!("{path}/{i}")))
-                    .collect(),
-            ),
-            (other, path) => self.wrong(path, "an array", &other),
-        }
-    }
-
-    fn strings(&mut self, field: Option<(Value, String)>) -> Option<Vec<String>> {
-        self.list(field, |reader, value, path| {
-            reader.string(Some((value, path)))
-        })
-    }
-
-    /// An object whose keys are names: each value read with `item`, in order.
-    fn named<T>(
-        &mut self,
-        field: Option<(Value, String)>,
-        mut item: impl FnMut(&mut Self, Value, String) -> Option<T>,
-    ) -> Option<Map<T>> {
-        let (value, path) = field?;
-        let fields = self.open(value, &path)?;
-        Some(
-            fields
-                .map
-                .into_iter()
-                .filter_map(|(key, value)| {
-                    let at = format!("{path}/{}", escape(&key));
-                    item(self, value, at).map(|read| (key, read))
-                })
-                .collect(),
-        )
-    }
-
-    fn wrong<T>(&mut self, path: String, expected: &str, actual: &Value) -> Option<T> {
-        self.report(path, format!("must be {expected}, not {}", actual.kind()));
-        None
-    }
-
-    fn plan(&mut self, value: Value) -> Option<Plan> {
-        let mut f = self.open(value, "")?;
-        let schema_version = self.required(&mut f, "schemaVersion");
-        let schema_version = self.unsigned(schema_version);
-        let revision = self.optional(&mut f, "revision");
-        let revision = self.unsigned(revision);
-        let rollouts = self.required(&mut f, "rollouts");
-        let rollouts = self.named(rollouts, Self::rollout);
-        let signoffs = self.optional(&mut f, "signoffs");
-        let signoffs = self.list(signoffs, Self::signoff);
-        self.close(f, &["schemaVersion", "revision", "rollouts", "signoffs"]);
-        Some(Plan {
-            schema_version: u32::try_from(schema_version?).unwrap_or(u32::MAX),
-            revision: revision.unwrap_or(0),
-            rollouts: rollouts?,
-            signoffs: signoffs.unwrap_or_default(),
-        })
-    }
-
-    fn rollout(&mut self, value: Value, path: String) -> Option<Rollout> {
-        let mut f = self.open(value, &path)?;
-        let description = self.optional(&mut f, "description");
-        let description = self.string(description);
-        let salt = self.optional(&mut f, "salt");
-        let salt = self.string(salt);
-        let flags = self.required(&mut f, "flags");
-        let flags = self.named(flags, Self::flag);
-        let stages = self.required(&mut f, "stages");
-        let stages = self.list(stages, Self::stage);
-        let environments = self.required(&mut f, "environments");
-        let environments = self.named(environments, Self::environment);
-        let triggers = self.optional(&mut f, "rollbackTriggers");
-        let rollback_triggers = self.list(triggers, Self::trigger);
-        let checklist = self.optional(&mut f, "checklist");
-        let checklist = self.list(checklist, Self::checklist_item);
-        self.close(
-            f,
-            &[
-                "description",
-                "salt",
-                "flags",
-                "stages",
-                "environments",
-                "rollbackTriggers",
-                "checklist",
-            ],
-        );
-        Some(Rollout {
-            description,
-            salt,
-            flags: flags?,
-            stages: stages?,
-            environments: environments?,
-            rollback_triggers: rollback_triggers.unwrap_or_default(),
-            checklist: checklist.unwrap_or_default(),
-        })
-    }
-
-    fn flag(&mut self, value: Value, path: String) -> Option<Flag> {
-        let mut f = self.open(value, &path)?;
-        let kind = self.required(&mut f, "type");
-        let kind = match self.string(kind) {
-            Some(name) => match FlagType::from_name(&name) {
-                Some(kind) => Some(kind),
-                None => {
-                    let message =
-                        format!("flag type '{name}' must be one of: boolean, string, number, json");
-                    self.report(format!("{path}/type"), message);
-                    None
+        (Shape::Object(fields), Value::Object(map)) => {
+            for field in *fields {
+                match map.get(field.name) {
+                    None if field.required => {
+                        report(problems, path, format!("missing field '{}'", field.name));
+                    }
+                    None => {}
+                    Some(Value::Null) if !field.required => {}
+                    Some(value) => {
+                        let end = path.len();
+                        path.push('/');
+                        path.push_str(field.name);
+                        check(value, &field.shape, path, problems);
+                        path.truncate(end);
+                    }
                 }
-            },
-            None => None,
-        };
-        let fallback = self.required(&mut f, "fallback").map(|(value, _)| value);
-        let description = self.optional(&mut f, "description");
-        let description = self.string(description);
-        self.close(f, &["type", "fallback", "description"]);
-        Some(Flag {
-            kind: kind?,
-            fallback: fallback?,
-            description,
-        })
-    }
-
-    fn stage(&mut self, value: Value, path: String) -> Option<Stage> {
-        let mut f = self.open(value, &path)?;
-        let id = self.required(&mut f, "id");
-        let id = self.string(id);
-        let name = self.required(&mut f, "name");
-        let name = self.string(name);
-        let percentage = self.required(&mut f, "percentage");
-        let percentage = self.number(percentage);
-        let planned_for = self.optional(&mut f, "plannedFor");
-        let planned_for = self.string(planned_for);
-        let values = match self.required(&mut f, "values") {
-            Some((Value::Object(map), _)) => Some(map),
-            Some((other, at)) => self.wrong(at, "an object", &other),
-            None => None,
-        };
-        let required = self.optional(&mut f, "requiredSignoffs");
-        let required_signoffs = self.strings(required);
-        let monitoring = self.optional(&mut f, "monitoring");
-        let monitoring = self.strings(monitoring);
-        self.close(
-            f,
-            &[
-                "id",
-                "name",
-                "percentage",
-                "plannedFor",
-                "values",
-                "requiredSignoffs",
-                "monitoring",
-            ],
-        );
-        Some(Stage {
-            id: id?,
-            name: name?,
-            percentage: percentage?,
-            planned_for,
-            values: values?,
-            required_signoffs: required_signoffs.unwrap_or_default(),
-            monitoring: monitoring.unwrap_or_default(),
-        })
-    }
-
-    fn environment(&mut self, value: Value, path: String) -> Option<Environment> {
-        let mut f = self.open(value, &path)?;
-        // Required, but null means "no active stage".
-        let active_stage = match self.required(&mut f, "activeStage") {
-            Some((Value::Null, _)) => Some(None),
-            Some(field) => self.string(Some(field)).map(Some),
-            None => None,
-        };
-        let kill_switch = self.optional(&mut f, "killSwitch");
-        let kill_switch = self.boolean(kill_switch);
-        let include = self.optional(&mut f, "include");
-        let include = self.strings(include);
-        let exclude = self.optional(&mut f, "exclude");
-        let exclude = self.strings(exclude);
-        let constraints = self.optional(&mut f, "constraints");
-        let constraints = self.list(constraints, Self::constraint);
-        self.close(
-            f,
-            &[
-                "activeStage",
-                "killSwitch",
-                "include",
-                "exclude",
-                "constraints",
-            ],
-        );
-        Some(Environment {
-            active_stage: active_stage?,
-            kill_switch: kill_switch.unwrap_or(false),
-            include: include.unwrap_or_default(),
-            exclude: exclude.unwrap_or_default(),
-            constraints: constraints.unwrap_or_default(),
-        })
-    }
-
-    fn constraint(&mut self, value: Value, path: String) -> Option<Constraint> {
-        let mut f = self.open(value, &path)?;
-        let attribute = self.required(&mut f, "attribute");
-        let attribute = self.string(attribute);
-        let operator = self.required(&mut f, "operator");
-        let operator = self.string(operator).and_then(|name| {
-            let operator = match name.as_str() {
-                "in" => Operator::In,
-                "notIn" => Operator::NotIn,
-                "semverEq" => Operator::SemverEq,
-                "semverGt" => Operator::SemverGt,
-                "semverGte" => Operator::SemverGte,
-                "semverLt" => Operator::SemverLt,
-                "semverLte" => Operator::SemverLte,
-                _ => {
+            }
+            for key in map.keys() {
+                if !fields.iter().any(|field| field.name == key) {
+                    let known: Vec<&str> = fields.iter().map(|field| field.name).collect();
                     let message = format!(
-                        "operator '{name}' must be one of: in, notIn, semverEq, semverGt, semverGte, semverLt, semverLte"
+                        "unknown field '{key}'; expected one of: {}",
+                        known.join(", ")
                     );
-                    self.report(format!("{path}/operator"), message);
-                    return None;
+                    report(problems, &format!("{path}/{}", escape(key)), message);
                 }
-            };
-            Some(operator)
-        });
-        let values = self.optional(&mut f, "values");
-        let values = self.strings(values);
-        let version = self.optional(&mut f, "value");
-        let version = self.string(version);
-        self.close(f, &["attribute", "operator", "values", "value"]);
-        Some(Constraint {
-            attribute: attribute?,
-            operator: operator?,
-            values: values.unwrap_or_default(),
-            value: version,
+            }
+            return;
+        }
+        (Shape::String | Shape::StringOrNull | Shape::OneOf(..), _) => "a string",
+        (Shape::Number, _) => "a number",
+        (Shape::Count, _) => "a whole number of 0 or more",
+        (Shape::Boolean, _) => "true or false",
+        (Shape::List(_), _) => "an array",
+        (Shape::Named(_) | Shape::Object(_), _) => "an object",
+    };
+    report(
+        problems,
+        path,
+        format!("must be {expected}, not {}", value.kind()),
+    );
+}
+
+fn report(problems: &mut Vec<Problem>, path: &str, message: String) {
+    problems.push(Problem {
+        path: path.to_string(),
+        message,
+        line: None,
+        column: None,
+    });
+}
+
+/// Fields taken out of an object that `check` passed, so every take finds what
+/// the table promised; the fallbacks below are never reached.
+struct Fields(Map);
+
+impl Fields {
+    fn of(value: Value) -> Self {
+        match value {
+            Value::Object(map) => Fields(map),
+            _ => Fields(Map::new()),
+        }
+    }
+
+    fn take(&mut self, key: &str) -> Value {
+        self.0.remove(key).unwrap_or_default()
+    }
+
+    fn string(&mut self, key: &str) -> String {
+        self.optional_string(key).unwrap_or_default()
+    }
+
+    fn optional_string(&mut self, key: &str) -> Option<String> {
+        match self.take(key) {
+            Value::String(text) => Some(text),
+            _ => None,
+        }
+    }
+
+    fn number(&mut self, key: &str) -> Number {
+        match self.take(key) {
+            Value::Number(number) => number,
+            _ => Number::from(0),
+        }
+    }
+
+    fn count(&mut self, key: &str) -> u64 {
+        self.take(key).as_u64().unwrap_or(0)
+    }
+
+    fn boolean(&mut self, key: &str) -> bool {
+        self.take(key).as_bool().unwrap_or(false)
+    }
+
+    fn object(&mut self, key: &str) -> Map {
+        match self.take(key) {
+            Value::Object(map) => map,
+            _ => Map::new(),
+        }
+    }
+
+    fn list<T>(&mut self, key: &str, item: fn(Value) -> T) -> Vec<T> {
+        match self.take(key) {
+            Value::Array(items) => items.into_iter().map(item).collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    fn strings(&mut self, key: &str) -> Vec<String> {
+        self.list(key, |value| match value {
+            Value::String(text) => text,
+            _ => String::new(),
         })
     }
 
-    fn trigger(&mut self, value: Value, path: String) -> Option<RollbackTrigger> {
-        let mut f = self.open(value, &path)?;
-        let metric = self.required(&mut f, "metric");
-        let metric = self.string(metric);
-        let above = self.required(&mut f, "above");
-        let above = self.number(above);
-        let description = self.optional(&mut f, "description");
-        let description = self.string(description);
-        self.close(f, &["metric", "above", "description"]);
-        Some(RollbackTrigger {
-            metric: metric?,
-            above: above?,
-            description,
-        })
+    fn named<T>(&mut self, key: &str, item: fn(Value) -> T) -> Map<T> {
+        // Keys are unique already (a Map's always are): no need to check again.
+        let entries = self.object(key).entries.into_iter();
+        Map {
+            entries: entries.map(|(key, value)| (key, item(value))).collect(),
+        }
+    }
+}
+
+fn build_plan(value: Value) -> Plan {
+    let mut f = Fields::of(value);
+    Plan {
+        schema_version: u32::try_from(f.count("schemaVersion")).unwrap_or(u32::MAX),
+        revision: f.count("revision"),
+        rollouts: f.named("rollouts", rollout),
+        signoffs: f.list("signoffs", signoff),
+    }
+}
+
+fn rollout(value: Value) -> Rollout {
+    let mut f = Fields::of(value);
+    Rollout {
+        description: f.optional_string("description"),
+        salt: f.optional_string("salt"),
+        flags: f.named("flags", flag),
+        stages: f.list("stages", stage),
+        environments: f.named("environments", environment),
+        rollback_triggers: f.list("rollbackTriggers", trigger),
+        checklist: f.list("checklist", checklist_item),
+    }
+}
+
+fn flag(value: Value) -> Flag {
+    let mut f = Fields::of(value);
+    Flag {
+        kind: FlagType::from_name(&f.string("type")).unwrap_or(FlagType::Json),
+        fallback: f.take("fallback"),
+        description: f.optional_string("description"),
+    }
+}
+
+fn stage(value: Value) -> Stage {
+    let mut f = Fields::of(value);
+    Stage {
+        id: f.string("id"),
+        name: f.string("name"),
+        percentage: f.number("percentage"),
+        planned_for: f.optional_string("plannedFor"),
+        values: f.object("values"),
+        required_signoffs: f.strings("requiredSignoffs"),
+        monitoring: f.strings("monitoring"),
+    }
+}
+
+fn environment(value: Value) -> Environment {
+    let mut f = Fields::of(value);
+    Environment {
+        active_stage: f.optional_string("activeStage"),
+        kill_switch: f.boolean("killSwitch"),
+        include: f.strings("include"),
+        exclude: f.strings("exclude"),
+        constraints: f.list("constraints", constraint),
+    }
+}
+
+fn constraint(value: Value) -> Constraint {
+    let mut f = Fields::of(value);
+    Constraint {
+        attribute: f.string("attribute"),
+        operator: Operator::from_name(&f.string("operator")).unwrap_or(Operator::In),
+        values: f.strings("values"),
+        value: f.optional_string("value"),
+    }
+}
+
+fn trigger(value: Value) -> RollbackTrigger {
+    let mut f = Fields::of(value);
+    RollbackTrigger {
+        metric: f.string("metric"),
+        above: f.number("above"),
+        description: f.optional_string("description"),
+    }
+}
+
+fn checklist_item(value: Value) -> ChecklistItem {
+    let mut f = Fields::of(value);
+    ChecklistItem {
+        phase: f.string("phase"),
+        group: f.optional_string("group"),
+        item: f.string("item"),
+        done: f.boolean("done"),
+    }
+}
+
+fn signoff(value: Value) -> Signoff {
+    let mut f = Fields::of(value);
+    Signoff {
+        id: f.string("id"),
+        rollout: f.string("rollout"),
+        stage: f.string("stage"),
+        role: f.string("role"),
+        by: f.string("by"),
+        at: f.string("at"),
+        stage_digest: f.string("stageDigest"),
+        comment: f.optional_string("comment"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The table and the JSON Schema generated from the model describe the same
+    /// document: the same fields, the same required ones, the same types.
+    #[test]
+    fn the_table_agrees_with_plan_schema_json() {
+        let schema = crate::json::parse(include_str!("../plan.schema.json")).unwrap();
+        agree(&PLAN, &schema, &schema, "");
     }
 
-    fn checklist_item(&mut self, value: Value, path: String) -> Option<ChecklistItem> {
-        let mut f = self.open(value, &path)?;
-        let phase = self.required(&mut f, "phase");
-        let phase = self.string(phase);
-        let group = self.optional(&mut f, "group");
-        let group = self.string(group);
-        let item = self.required(&mut f, "item");
-        let item = self.string(item);
-        let done = self.optional(&mut f, "done");
-        let done = self.boolean(done);
-        self.close(f, &["phase", "group", "item", "done"]);
-        Some(ChecklistItem {
-            phase: phase?,
-            group,
-            item: item?,
-            done: done.unwrap_or(false),
-        })
-    }
-
-    fn signoff(&mut self, value: Value, path: String) -> Option<Signoff> {
-        let mut f = self.open(value, &path)?;
-        let mut text = |reader: &mut Self, key: &str| {
-            let field = reader.required(&mut f, key);
-            reader.string(field)
+    fn agree(shape: &Shape, node: &Value, root: &Value, at: &str) {
+        let node = match node.get("$ref").and_then(Value::as_str) {
+            Some(reference) => {
+                let name = reference.trim_start_matches("#/$defs/");
+                &root["$defs"][name]
+            }
+            None => node,
         };
-        let id = text(self, "id");
-        let rollout = text(self, "rollout");
-        let stage = text(self, "stage");
-        let role = text(self, "role");
-        let by = text(self, "by");
-        let at = text(self, "at");
-        let stage_digest = text(self, "stageDigest");
-        let comment = self.optional(&mut f, "comment");
-        let comment = self.string(comment);
-        self.close(
-            f,
-            &[
-                "id",
-                "rollout",
-                "stage",
-                "role",
-                "by",
-                "at",
-                "stageDigest",
-                "comment",
-            ],
-        );
-        Some(Signoff {
-            id: id?,
-            rollout: rollout?,
-            stage: stage?,
-            role: role?,
-            by: by?,
-            at: at?,
-            stage_digest: stage_digest?,
-            comment,
-        })
+        let kind = |node: &Value| node["type"].to_json();
+        match shape {
+            Shape::Any => assert!(
+                *node == Value::Bool(true) || node.get("type").is_none(),
+                "{at}: any"
+            ),
+            Shape::String => assert!(
+                ["\"string\"", "[\"string\",\"null\"]"].contains(&kind(node).as_str()),
+                "{at}: string"
+            ),
+            Shape::StringOrNull => assert_eq!(kind(node), "[\"string\",\"null\"]", "{at}"),
+            Shape::Number => assert_eq!(kind(node), "\"number\"", "{at}"),
+            Shape::Count => assert_eq!(kind(node), "\"integer\"", "{at}"),
+            Shape::Boolean => assert_eq!(kind(node), "\"boolean\"", "{at}"),
+            Shape::OneOf(_, names) => {
+                let listed: Vec<&str> = node["enum"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .collect();
+                assert_eq!(listed, *names, "{at}");
+            }
+            Shape::List(item) => {
+                assert_eq!(kind(node), "\"array\"", "{at}");
+                agree(item, &node["items"], root, &format!("{at}/items"));
+            }
+            Shape::Named(item) => {
+                assert_eq!(kind(node), "\"object\"", "{at}");
+                agree(
+                    item,
+                    &node["additionalProperties"],
+                    root,
+                    &format!("{at}/*"),
+                );
+            }
+            Shape::Object(fields) => {
+                let properties = node["properties"].as_object().unwrap();
+                let names: Vec<&str> = fields.iter().map(|field| field.name).collect();
+                let listed: Vec<&str> = properties.keys().map(String::as_str).collect();
+                assert_eq!(names, listed, "{at}: fields");
+                let required: Vec<&str> = fields
+                    .iter()
+                    .filter(|field| field.required)
+                    .map(|field| field.name)
+                    .collect();
+                let listed: Vec<&str> = node["required"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .collect();
+                assert_eq!(required, listed, "{at}: required");
+                for field in *fields {
+                    let at = format!("{at}/{}", field.name);
+                    agree(&field.shape, &properties[field.name], root, &at);
+                }
+            }
+        }
     }
 }

@@ -4,17 +4,20 @@ use std::cmp::Ordering;
 
 /// `MAJOR[.MINOR[.PATCH]][-PRERELEASE][+BUILD]`; missing parts are 0 ("3.4" is 3.4.0),
 /// build metadata is ignored, as SemVer's precedence rules say.
+///
+/// Read as bytes: every separator is ASCII, and byte order is what SemVer
+/// compares pre-release identifiers by.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Version<'a> {
     core: [u64; 3],
-    pre: Option<&'a str>,
+    pre: Option<&'a [u8]>,
 }
 
 /// A version that owns its text, to keep in a prepared plan.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OwnedVersion {
     core: [u64; 3],
-    pre: Option<Box<str>>,
+    pre: Option<Box<[u8]>>,
 }
 
 impl OwnedVersion {
@@ -35,24 +38,21 @@ impl OwnedVersion {
 
 impl<'a> Version<'a> {
     pub fn parse(text: &'a str) -> Option<Self> {
-        let text = text.strip_prefix('v').unwrap_or(text);
-        let text = text
-            .split_once('+')
-            .map_or(text, |(version, _build)| version);
-        let (core_text, pre) = match text.split_once('-') {
+        let text = text.as_bytes();
+        let text = text.strip_prefix(b"v").unwrap_or(text);
+        let text = cut(text, b'+').map_or(text, |(version, _build)| version);
+        let (core_text, pre) = match cut(text, b'-') {
             Some((core, pre)) => (core, Some(pre)),
             None => (text, None),
         };
         if let Some(pre) = pre
             && (pre.is_empty()
-                || pre
-                    .split('.')
-                    .any(|id| id.is_empty() || !id.bytes().all(is_ident_byte)))
+                || dotted(pre).any(|id| id.is_empty() || !id.iter().all(|&b| is_ident_byte(b))))
         {
             return None;
         }
         let mut core = [0u64; 3];
-        let mut parts = core_text.split('.');
+        let mut parts = dotted(core_text);
         for (i, slot) in core.iter_mut().enumerate() {
             match parts.next() {
                 Some(part) => *slot = number(part)?,
@@ -67,15 +67,27 @@ impl<'a> Version<'a> {
     }
 }
 
+/// The bytes before and after the first `at`, if there is one.
+fn cut(bytes: &[u8], at: u8) -> Option<(&[u8], &[u8])> {
+    let i = bytes.iter().position(|&b| b == at)?;
+    Some((bytes.get(..i)?, bytes.get(i + 1..)?))
+}
+
+fn dotted(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
+    bytes.split(|&b| b == b'.')
+}
+
 fn is_ident_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'-'
 }
 
-fn number(part: &str) -> Option<u64> {
-    if part.is_empty() || !part.bytes().all(|b| b.is_ascii_digit()) {
+fn number(part: &[u8]) -> Option<u64> {
+    if part.is_empty() || !part.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    part.parse().ok()
+    part.iter().try_fold(0u64, |n, &digit| {
+        n.checked_mul(10)?.checked_add(u64::from(digit - b'0'))
+    })
 }
 
 impl Ord for Version<'_> {
@@ -97,9 +109,9 @@ impl PartialOrd for Version<'_> {
     }
 }
 
-fn compare_prerelease(a: &str, b: &str) -> Ordering {
-    let mut a_ids = a.split('.');
-    let mut b_ids = b.split('.');
+fn compare_prerelease(a: &[u8], b: &[u8]) -> Ordering {
+    let mut a_ids = dotted(a);
+    let mut b_ids = dotted(b);
     loop {
         match (a_ids.next(), b_ids.next()) {
             (None, None) => return Ordering::Equal,

@@ -6,6 +6,7 @@ use std::fmt;
 use crate::json::{SyntaxError, Value};
 
 use crate::bucket::basis_points;
+use crate::evaluate::SortedSet;
 use crate::model::{Constraint, Plan, Rollout, SCHEMA_VERSION, SIGNOFF_ROLES};
 use crate::semver::Version;
 
@@ -107,7 +108,15 @@ fn syntax_problem(error: SyntaxError) -> Problem {
 
 /// Escapes a key for use in a JSON Pointer (RFC 6901).
 pub(crate) fn escape(segment: &str) -> String {
-    segment.replace('~', "~0").replace('/', "~1")
+    let mut out = String::with_capacity(segment.len());
+    for c in segment.chars() {
+        match c {
+            '~' => out.push_str("~0"),
+            '/' => out.push_str("~1"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// Rules across fields, checked on a plan that has the right shape.
@@ -138,8 +147,10 @@ pub fn validate(plan: &Plan) -> Vec<Problem> {
 
     for (i, signoff) in plan.signoffs.iter().enumerate() {
         let at = format!("/signoffs/{i}");
-        if plan.signoffs[..i]
+        if plan
+            .signoffs
             .iter()
+            .take(i)
             .any(|earlier| earlier.id == signoff.id)
         {
             report(
@@ -192,8 +203,10 @@ fn check_rollout(at: &str, rollout: &Rollout, report: &mut impl FnMut(String, St
     for (i, stage) in rollout.stages.iter().enumerate() {
         let at = format!("{at}/stages/{i}");
         check_identifier(&format!("{at}/id"), "stage id", &stage.id, report);
-        if rollout.stages[..i]
+        if rollout
+            .stages
             .iter()
+            .take(i)
             .any(|earlier| earlier.id == stage.id)
         {
             report(
@@ -245,7 +258,12 @@ fn check_rollout(at: &str, rollout: &Rollout, report: &mut impl FnMut(String, St
             let at = format!("{at}/requiredSignoffs/{j}");
             if !SIGNOFF_ROLES.contains(&role.as_str()) {
                 report(at, unknown_role(role));
-            } else if stage.required_signoffs[..j].contains(role) {
+            } else if stage
+                .required_signoffs
+                .iter()
+                .take(j)
+                .any(|earlier| earlier == role)
+            {
                 report(at, format!("role '{role}' is listed twice"));
             }
         }
@@ -268,10 +286,9 @@ fn check_rollout(at: &str, rollout: &Rollout, report: &mut impl FnMut(String, St
                 format!("stage '{active}' does not exist in this rollout"),
             );
         }
-        let mut excluded: Vec<&str> = env.exclude.iter().map(String::as_str).collect();
-        excluded.sort_unstable();
+        let excluded = SortedSet::new(&env.exclude);
         for (j, key) in env.include.iter().enumerate() {
-            if excluded.binary_search(&key.as_str()).is_ok() {
+            if excluded.contains(key) {
                 report(
                     format!("{at}/include/{j}"),
                     format!("'{key}' is both included and excluded"),

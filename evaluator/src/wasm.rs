@@ -9,28 +9,30 @@
 //! package, which keeps it small. The fast path returns a number per answer, an
 //! index into a small table of outcomes that JavaScript fetches once each, plus
 //! the bucket: building an object per call would cost more than the evaluation.
+//!
+//! Comments here are `//`, not `///`: wasm-bindgen copies doc comments into the
+//! glue JavaScript, which ships; the package's documented API is index.d.ts.
 
 use wasm_bindgen::prelude::*;
 
 use crate::context::Attribute;
-use crate::json::{Map, Object, Value, WriteJson};
+use crate::json::{Object, WriteJson};
 use crate::model::FlagType;
-use crate::{Attributes, Context, Evaluation, Gate, Reason};
+use crate::{Attributes, Context, Evaluation, Gate};
 
-/// The bucket (0..=9999) of `unit` under `salt`.
+// Talc instead of the default dlmalloc: a fifth of the code, and faster.
+#[global_allocator]
+static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
+
+// The bucket (0..=9999) of `unit` under `salt`.
 #[wasm_bindgen]
 pub fn bucket(salt: &str, unit: &str) -> u16 {
     crate::bucket(salt, unit)
 }
 
-/// Evaluates against a plan given as JSON text, without preparing it; never throws.
+// Evaluates against a plan given as JSON text, without preparing it; never throws.
 #[wasm_bindgen(js_name = evaluateOnce)]
-pub fn evaluate_once(
-    plan: &str,
-    rollout: &str,
-    environment: &str,
-    context: Option<String>,
-) -> String {
+pub fn evaluate_once(plan: &str, rollout: &str, environment: &str, context: &str) -> String {
     let evaluation = match context_from(context) {
         Ok(context) => crate::evaluate_once(plan, rollout, environment, &context),
         Err(message) => Evaluation::error(crate::ErrorCode::InvalidContext, message, 0),
@@ -38,16 +40,16 @@ pub fn evaluate_once(
     json(&evaluation)
 }
 
-/// A packed answer that JavaScript must ask for in full (it carries an error).
+// A packed answer that JavaScript must ask for in full (it carries an error).
 const NOT_PACKED: u32 = u32::MAX;
-/// Bits of a packed answer that hold the bucket + 1 (0: no bucket).
+// Bits of a packed answer that hold the bucket + 1 (0: no bucket).
 const BUCKET_BITS: u32 = 14;
 
 #[wasm_bindgen]
 pub struct Evaluator {
     inner: crate::Evaluator,
     gates: Vec<Gate>,
-    /// (rollout, environment) pairs handed out as numbers.
+    // (rollout, environment) pairs handed out as numbers.
     places: Vec<Place>,
     outcomes: Vec<Outcome>,
 }
@@ -55,15 +57,15 @@ pub struct Evaluator {
 struct Place {
     rollout: String,
     environment: String,
-    /// The attributes its constraints read, in the order `evaluateStrings` takes them.
+    // The attributes its constraints read, in the order `evaluateStrings` takes them.
     attributes: Vec<String>,
 }
 
-/// How many attribute values `evaluateStrings` takes; more go through JSON.
+// How many attribute values `evaluateStrings` takes; more go through JSON.
 const STRING_ATTRIBUTES: usize = 4;
 
-/// A targeting key and string values of a place's attributes, read without
-/// building a `Context`.
+// A targeting key and string values of a place's attributes, read without
+// building a `Context`.
 struct Strings<'a> {
     key: &'a str,
     names: &'a [String],
@@ -81,30 +83,15 @@ impl Attributes for Strings<'_> {
     }
 }
 
-/// Everything of an answer but its bucket.
+// Everything of an answer but its bucket (which is left out), and where.
 struct Outcome {
     place: usize,
-    values: Map<Value>,
-    stage: Option<String>,
-    in_rollout: bool,
-    reason: Reason,
-}
-
-impl WriteJson for Outcome {
-    fn write_json(&self, out: &mut String) {
-        let mut object = Object::open(out);
-        object
-            .field("values", &self.values)
-            .field("stage", &self.stage)
-            .field("inRollout", &self.in_rollout)
-            .field("reason", &self.reason);
-        object.close();
-    }
+    answer: Evaluation<'static>,
 }
 
 #[wasm_bindgen]
 impl Evaluator {
-    /// Parses, validates and prepares a plan; throws with every problem.
+    // Parses, validates and prepares a plan; throws with every problem.
     #[wasm_bindgen(constructor)]
     pub fn new(plan: &str) -> Result<Evaluator, JsError> {
         let inner = crate::Evaluator::from_json(plan)
@@ -122,45 +109,47 @@ impl Evaluator {
         self.inner.revision() as f64
     }
 
-    /// Every flag's value for `context` (JSON text; none: it could not be
-    /// written as JSON); a malformed context is an INVALID_CONTEXT answer.
-    pub fn evaluate(&self, rollout: &str, environment: &str, context: Option<String>) -> String {
+    // A number for a (rollout, environment) pair, which the other calls take
+    // instead of the two names; as JSON: {"id": n, "attributes": [the names
+    // its constraints read besides the targeting key, for `evaluateStrings`]}.
+    pub fn place(&mut self, rollout: &str, environment: &str) -> String {
+        let attributes: Vec<String> = (self.inner.attribute_names(rollout, environment))
+            .into_iter()
+            .map(str::to_string)
+            .collect();
+        let mut out = String::new();
+        let mut object = Object::open(&mut out);
+        object
+            .field("id", &self.places.len())
+            .field("attributes", &attributes);
+        object.close();
+        self.places.push(Place {
+            rollout: rollout.to_string(),
+            environment: environment.to_string(),
+            attributes,
+        });
+        out
+    }
+
+    // Every flag's value for `context` (JSON text; none: it could not be
+    // written as JSON); a malformed context is an INVALID_CONTEXT answer.
+    pub fn evaluate(&self, place: usize, context: &str) -> String {
+        let (rollout, environment) = self.names(place);
         match context_from(context) {
             Ok(context) => json(&self.inner.evaluate(rollout, environment, &context)),
             Err(message) => json(&self.inner.invalid_context(rollout, message)),
         }
     }
 
-    /// A number for a (rollout, environment) pair, for the packed calls.
-    pub fn place(&mut self, rollout: &str, environment: &str) -> usize {
-        let attributes = self.inner.attribute_names(rollout, environment);
-        self.places.push(Place {
-            rollout: rollout.to_string(),
-            environment: environment.to_string(),
-            attributes: attributes.into_iter().map(str::to_string).collect(),
-        });
-        self.places.len() - 1
-    }
-
-    /// The attributes answers at `place` read besides the targeting key (a JSON array).
-    #[wasm_bindgen(js_name = attributeNames)]
-    pub fn attribute_names(&self, place: usize) -> String {
-        let names: &[String] = self
-            .places
-            .get(place)
-            .map_or(&[], |place| &place.attributes);
-        json(&names)
-    }
-
-    /// Packed answer for a targeting key alone.
+    // Packed answer for a targeting key alone.
     #[wasm_bindgen(js_name = evaluateKey)]
     pub fn evaluate_key(&mut self, place: usize, targeting_key: &str) -> u32 {
         let key = crate::KeyOnly(targeting_key);
         packed(&self.inner, &self.places, &mut self.outcomes, place, &key)
     }
 
-    /// Packed answer for a targeting key and string values (or nothing) for the
-    /// place's attributes, in `attributeNames` order.
+    // Packed answer for a targeting key and string values (or nothing) for the
+    // place's attributes, in `attributeNames` order.
     #[wasm_bindgen(js_name = evaluateStrings)]
     pub fn evaluate_strings(
         &mut self,
@@ -191,7 +180,7 @@ impl Evaluator {
         )
     }
 
-    /// Packed answer for a context given as JSON text.
+    // Packed answer for a context given as JSON text.
     #[wasm_bindgen(js_name = evaluateJson)]
     pub fn evaluate_json(&mut self, place: usize, context: &str) -> u32 {
         match Context::from_json(context) {
@@ -206,56 +195,21 @@ impl Evaluator {
         }
     }
 
-    /// The outcome a packed answer points to: values, stage, inRollout, reason.
+    // The outcome a packed answer points to: values, stage, inRollout, reason.
     pub fn outcome(&self, id: usize) -> String {
-        json(&self.outcomes.get(id))
+        json(&self.outcomes.get(id).map(|outcome| &outcome.answer))
     }
 
-    /// Every key of `targeting_keys` (a JSON array of strings) with the same
-    /// attributes, as a JSON array of evaluations.
-    #[wasm_bindgen(js_name = evaluateMany)]
-    pub fn evaluate_many(
-        &self,
-        rollout: &str,
-        environment: &str,
-        targeting_keys: &str,
-        attributes: Option<String>,
-    ) -> Result<String, JsError> {
-        let keys = keys_from(targeting_keys)?;
-        let mut out = String::with_capacity(keys.len() * 128);
-        out.push('[');
-        let mut context = context_from(attributes);
-        for (i, key) in keys.into_iter().enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            match &mut context {
-                Ok(context) => {
-                    context.targeting_key = Some(key);
-                    self.inner
-                        .evaluate(rollout, environment, context)
-                        .write_json(&mut out);
-                }
-                Err(message) => self
-                    .inner
-                    .invalid_context(rollout, message.clone())
-                    .write_json(&mut out),
-            }
-        }
-        out.push(']');
-        Ok(out)
-    }
-
-    /// One flag's value; `flag_type` ("boolean", "string", "number", "json") turns a
-    /// flag of another type into a TYPE_MISMATCH answer.
+    // One flag's value; `flag_type` ("boolean", "string", "number", "json") turns a
+    // flag of another type into a TYPE_MISMATCH answer.
     pub fn resolve(
         &self,
-        rollout: &str,
+        place: usize,
         flag: &str,
-        environment: &str,
-        context: Option<String>,
+        context: &str,
         flag_type: Option<String>,
     ) -> Result<String, JsError> {
+        let (rollout, environment) = self.names(place);
         let expected = match flag_type.as_deref() {
             None => None,
             Some(name) => Some(
@@ -275,7 +229,7 @@ impl Evaluator {
         })
     }
 
-    /// A handle for a (rollout, boolean flag, environment) triple, or -1.
+    // A handle for a (rollout, boolean flag, environment) triple, or -1.
     pub fn gate(&mut self, rollout: &str, flag: &str, environment: &str) -> i32 {
         match self.inner.gate(rollout, flag, environment) {
             Some(gate) => {
@@ -292,25 +246,24 @@ impl Evaluator {
             .get(gate)
             .is_some_and(|&gate| self.inner.is_enabled_at(gate, targeting_key))
     }
+}
 
-    /// `is_enabled_at` for many keys (a JSON array of strings): one byte (0 or 1) per key.
-    #[wasm_bindgen(js_name = isEnabledMany)]
-    pub fn is_enabled_many(&self, gate: usize, targeting_keys: &str) -> Result<Vec<u8>, JsError> {
-        let keys = keys_from(targeting_keys)?;
-        Ok(keys
-            .iter()
-            .map(|key| u8::from(self.is_enabled_at(gate, key)))
-            .collect())
+impl Evaluator {
+    // The rollout and environment of a place ("" for none: not found).
+    fn names(&self, place: usize) -> (&str, &str) {
+        self.places
+            .get(place)
+            .map_or(("", ""), |place| (&place.rollout, &place.environment))
     }
 }
 
-/// `outcome id << 14 | (bucket + 1)`, or NOT_PACKED for answers with an error.
+// `outcome id << 14 | (bucket + 1)`, or NOT_PACKED for answers with an error.
 fn packed(
     inner: &crate::Evaluator,
     places: &[Place],
     outcomes: &mut Vec<Outcome>,
     place: usize,
-    context: &(impl Attributes + ?Sized),
+    context: &dyn Attributes,
 ) -> u32 {
     let Some(Place {
         rollout,
@@ -324,51 +277,33 @@ fn packed(
     if answer.error_code.is_some() {
         return NOT_PACKED;
     }
-    let stage = answer.stage.as_deref();
     let found = outcomes.iter().position(|known| {
         known.place == place
-            && known.in_rollout == answer.in_rollout
-            && known.reason == answer.reason
-            && known.stage.as_deref() == stage
+            && known.answer.in_rollout == answer.in_rollout
+            && known.answer.reason == answer.reason
+            && known.answer.stage == answer.stage
     });
+    let bucket = answer.bucket.map_or(0, |bucket| u32::from(bucket) + 1);
     let id = match found {
         Some(id) => id,
         None => {
-            outcomes.push(Outcome {
-                place,
-                values: answer.values.clone().into_owned(),
-                stage: stage.map(str::to_string),
-                in_rollout: answer.in_rollout,
-                reason: answer.reason,
-            });
+            let answer = Evaluation {
+                bucket: None,
+                ..answer.into_owned()
+            };
+            outcomes.push(Outcome { place, answer });
             outcomes.len() - 1
         }
     };
-    let bucket = answer.bucket.map_or(0, |bucket| u32::from(bucket) + 1);
     (id as u32) << BUCKET_BITS | bucket
 }
 
-/// A context from JSON text; `None` is a context JavaScript could not write as JSON.
-fn context_from(text: Option<String>) -> Result<Context, String> {
-    match text {
-        Some(text) => Context::from_json(&text),
-        None => Err("context: cannot be written as JSON (a cycle, or a BigInt?)".to_string()),
+// A context from JSON text; "" is a context JavaScript could not write as JSON.
+fn context_from(text: &str) -> Result<Context, String> {
+    if text.is_empty() {
+        return Err("context: cannot be written as JSON (a cycle, or a BigInt?)".to_string());
     }
-}
-
-/// Targeting keys from a JSON array of strings.
-fn keys_from(text: &str) -> Result<Vec<String>, JsError> {
-    let not_keys = || JsError::new("targetingKeys must be an array of strings");
-    match crate::json::parse(text) {
-        Ok(Value::Array(items)) => items
-            .into_iter()
-            .map(|item| match item {
-                Value::String(key) => Ok(key),
-                _ => Err(not_keys()),
-            })
-            .collect(),
-        _ => Err(not_keys()),
-    }
+    Context::from_json(text)
 }
 
 fn json(value: &impl WriteJson) -> String {

@@ -148,6 +148,8 @@ fn wasm_opt(wasm: &Path) -> anyhow::Result<()> {
     let wasm_opt = root().join("node_modules/.bin/wasm-opt");
     run(command(&wasm_opt)
         .arg("-Oz")
+        // Toolchain metadata that no runtime reads.
+        .args(["--strip-producers", "--strip-target-features"])
         .args(WASM_FEATURES)
         .arg(wasm)
         .arg("-o")
