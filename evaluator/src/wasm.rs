@@ -20,7 +20,7 @@ use crate::json::{Object, WriteJson};
 use crate::model::FlagType;
 use crate::{Attributes, Context, Evaluation, Gate};
 
-// Talc instead of the default dlmalloc: a fifth of the code, and faster.
+// Talc instead of the default dlmalloc: 7 KB less wasm, for a few ns more per call.
 #[global_allocator]
 static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
 
