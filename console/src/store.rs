@@ -1,6 +1,12 @@
 //! The plan and its revision list, loaded once per sign-in and shared by every page.
+//! Other tabs of the console in the same browser hear of every write made here
+//! and reload, so none of them keeps showing a plan that is no longer current.
 
 use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+use wasm_bindgen::JsCast;
+use wasm_bindgen::closure::Closure;
+use web_sys::{BroadcastChannel, MessageEvent};
 
 use crate::api::{self, ApiError, Loaded, RevisionInfo};
 use crate::task::Fetched;
@@ -9,34 +15,110 @@ use crate::task::Fetched;
 pub struct PlanStore {
     pub plan: Fetched<Result<Loaded, ApiError>>,
     pub revisions: Fetched<Result<Vec<RevisionInfo>, ApiError>>,
+    tabs: StoredValue<Option<Tabs>, LocalStorage>,
 }
 
 impl PlanStore {
     pub fn new() -> Self {
-        PlanStore {
+        let store = PlanStore {
             plan: Fetched::new(|| Box::pin(api::load_plan())),
             revisions: Fetched::new(|| Box::pin(api::revisions())),
-        }
+            tabs: StoredValue::new_local(None),
+        };
+        store.tabs.set_value(Tabs::open(store));
+        store
     }
 
-    /// Reloads after a write, so every page shows what the store now holds.
+    /// Reloads after a write, so every page (and every other tab) shows what the
+    /// store now holds.
     pub fn refresh(&self) {
-        self.plan.refetch();
-        self.revisions.refetch();
+        self.reload();
+        self.announce(None);
     }
 
     /// Takes a plan the server just answered with, without another round trip.
     pub fn saved(&self, loaded: Loaded) {
+        let revision = loaded.plan.revision;
         self.plan.set(Some(Ok(loaded)));
         self.revisions.refetch();
+        self.announce(Some(revision));
     }
 
     /// The loaded plan, if there is one (tracked).
     pub fn current(&self) -> Option<Loaded> {
         self.plan.get().and_then(Result::ok)
     }
+
+    fn reload(&self) {
+        self.plan.refetch();
+        self.revisions.refetch();
+    }
+
+    fn announce(&self, revision: Option<u64>) {
+        self.tabs.with_value(|tabs| {
+            if let Some(tabs) = tabs {
+                tabs.announce(Written { revision });
+            }
+        });
+    }
 }
 
 pub fn use_store() -> PlanStore {
     expect_context::<PlanStore>()
+}
+
+/// What one tab tells the others: the plan was written, now at `revision` (when
+/// the writer knows it).
+#[derive(Serialize, Deserialize)]
+struct Written {
+    revision: Option<u64>,
+}
+
+/// A `BroadcastChannel` between the console's tabs. Messages are plain objects
+/// (structured clones), which serde-wasm-bindgen writes and reads.
+struct Tabs {
+    channel: BroadcastChannel,
+    _on_message: Closure<dyn FnMut(MessageEvent)>,
+}
+
+impl Tabs {
+    const CHANNEL: &'static str = "stagegate.plan";
+
+    /// `None` where the browser has no BroadcastChannel: tabs then reload by hand.
+    fn open(store: PlanStore) -> Option<Tabs> {
+        let channel = BroadcastChannel::new(Self::CHANNEL).ok()?;
+        let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+            // Anything else on the channel is not ours to read.
+            let Ok(written) = serde_wasm_bindgen::from_value::<Written>(event.data()) else {
+                return;
+            };
+            let current = store
+                .plan
+                .get_untracked()
+                .and_then(Result::ok)
+                .map(|loaded| loaded.plan.revision);
+            if written.revision.is_none() || written.revision != current {
+                store.reload();
+            }
+        });
+        channel.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        Some(Tabs {
+            channel,
+            _on_message: on_message,
+        })
+    }
+
+    fn announce(&self, written: Written) {
+        if let Ok(message) = serde_wasm_bindgen::to_value(&written) {
+            // A closed channel (signed out meanwhile) has no one to tell.
+            let _ = self.channel.post_message(&message);
+        }
+    }
+}
+
+impl Drop for Tabs {
+    fn drop(&mut self) {
+        self.channel.set_onmessage(None);
+        self.channel.close();
+    }
 }

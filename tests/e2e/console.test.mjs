@@ -160,6 +160,24 @@ describe("console", { timeout: 120_000 }, () => {
     await card.getByText("Live", { exact: true }).waitFor();
   });
 
+  test("another tab of the same browser follows a write without a reload", async () => {
+    // Same browser context, so the same BroadcastChannel; its own sessionStorage,
+    // so it signs in by itself.
+    const twin = await admin.context().newPage();
+    twin.on("pageerror", (error) => assert.fail(`page error: ${error.message}`));
+    await twin.goto(server.url + "/");
+    await twin.fill("#token", server.adminToken);
+    await twin.press("#token", "Enter");
+    await productionCard(twin).getByText("Live", { exact: true }).waitFor();
+
+    await productionCard(admin).getByTestId("kill-switch").click();
+    await productionCard(admin).getByText("Kill switch ON", { exact: true }).waitFor();
+    await productionCard(twin).getByText("Kill switch ON", { exact: true }).waitFor();
+    await productionCard(admin).getByTestId("kill-switch").click();
+    await productionCard(twin).getByText("Live", { exact: true }).waitFor();
+    await twin.close();
+  });
+
   test("preview agrees with the server; checklist ticks", async () => {
     await admin.getByRole("link", { name: "Preview" }).click();
     await admin.getByTestId("agree").waitFor();

@@ -3,6 +3,7 @@
 use leptos::prelude::*;
 
 use crate::api::{self, ApiError};
+use crate::components::percent_bar::share;
 use crate::components::{CollectAny, ErrorNote, PercentBar, PlanView};
 use crate::gate;
 use crate::store::use_store;
@@ -113,7 +114,7 @@ pub fn Checklist() -> impl IntoView {
                             view! {
                                 <section class="phase" aria-label=phase.clone()>
                                     <h3>{phase.clone()} " " <span class="count">{format!("{done}/{total}")}</span></h3>
-                                    <PercentBar percentage=((done * 100) / total.max(1)) as f64/>
+                                    <PercentBar points=share(done, total)/>
                                     <ul class="checklist">{rows}</ul>
                                 </section>
                             }

@@ -158,7 +158,7 @@ fn EnvironmentCard(rollout: String, environment: String) -> impl IntoView {
                 <p class="active" data-testid="active-stage">
                     "Active stage: " <strong>{s.active_name.clone().unwrap_or_else(|| "none".into())}</strong>
                 </p>
-                <PercentBar percentage=s.active_percentage off=s.kill_switch/>
+                <PercentBar points=s.active_points off=s.kill_switch/>
                 <p class="next">{match &s.next {
                     None => "This is the last stage.".to_string(),
                     Some((name, missing)) if missing.is_empty() => format!("Next: {name} — all sign-offs present."),
@@ -267,7 +267,8 @@ fn EnvironmentCard(rollout: String, environment: String) -> impl IntoView {
 struct CardState {
     kill_switch: bool,
     active_name: Option<String>,
-    active_percentage: f64,
+    /// The active stage's share, in basis points.
+    active_points: u32,
     /// The next stage's name and the sign-offs it lacks.
     next: Option<(String, Vec<String>)>,
     next_id: Option<(String, String)>,
@@ -286,9 +287,9 @@ impl CardState {
         Some(CardState {
             kill_switch: env.kill_switch,
             active_name: active.map(|i| rollout.stages[i].name.clone()),
-            active_percentage: active
-                .and_then(|i| rollout.stages[i].percentage.as_f64())
-                .unwrap_or(0.0),
+            active_points: active
+                .and_then(|i| evaluator::bucket::basis_points(&rollout.stages[i].percentage))
+                .map_or(0, u32::from),
             next: next.map(|stage| {
                 (
                     stage.name.clone(),

@@ -9,6 +9,7 @@ use leptos::prelude::*;
 use serde_json::Value;
 
 use crate::api;
+use crate::components::percent_bar::{percent, share};
 use crate::components::{CollectAny, ErrorNote};
 use crate::store::use_store;
 use crate::task::Fetched;
@@ -298,7 +299,7 @@ fn Population(
                                     <tr>
                                         <td><code>{label}</code></td>
                                         <td>{count}</td>
-                                        <td>{format!("{:.2}%", count as f64 * 100.0 / n.max(1) as f64)}</td>
+                                        <td>{format!("{}%", percent(share(count, n)))}</td>
                                     </tr>
                                 }).collect_any()}
                             </tbody>
