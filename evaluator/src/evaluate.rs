@@ -192,6 +192,26 @@ impl WriteJson for Resolution<'_> {
     }
 }
 
+impl Resolution<'_> {
+    /// An error answer: no value (the caller uses its own default).
+    pub fn error(
+        code: ErrorCode,
+        message: impl Into<String>,
+        revision: u64,
+    ) -> Resolution<'static> {
+        Resolution {
+            value: None,
+            stage: None,
+            bucket: None,
+            in_rollout: false,
+            reason: Reason::Error,
+            error_code: Some(code),
+            error_message: Some(message.into()),
+            revision,
+        }
+    }
+}
+
 /// A prepared plan. Cheap to query from many threads at once.
 #[derive(Debug)]
 pub struct Evaluator {

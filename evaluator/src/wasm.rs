@@ -225,7 +225,11 @@ impl Evaluator {
                         .resolve(rollout, flag, environment, &context, expected),
                 )
             }
-            Err(message) => json(&self.inner.invalid_context(rollout, message)),
+            Err(message) => json(&crate::Resolution::error(
+                crate::ErrorCode::InvalidContext,
+                message,
+                self.inner.revision(),
+            )),
         })
     }
 

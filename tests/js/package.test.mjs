@@ -7,7 +7,7 @@ import { pathToFileURL } from "node:url";
 
 const root = new URL("../../", import.meta.url).pathname;
 const pkg = process.env.STAGEGATE_NPM_PACKAGE ?? join(root, "dist/evaluator");
-const { init, bucket, Evaluator } = await import(pathToFileURL(join(pkg, "index.js")));
+const { init, bucket, evaluateOnce, Evaluator } = await import(pathToFileURL(join(pkg, "index.js")));
 
 const plan = JSON.parse(readFileSync(join(root, "static/default-plan.json"), "utf8"));
 plan.rollouts["domain-migration"].environments.production.activeStage = "stage-2";
@@ -91,6 +91,31 @@ test("batch forms answer like one call per key", () => {
   const enabled = evaluator.isEnabledMany("domain-migration", "useDomainEntities", "production", keys);
   assert.deepEqual(enabled, keys.map((key) => evaluator.isEnabled("domain-migration", "useDomainEntities", "production", key)));
   assert.ok(enabled.some(Boolean) && !enabled.every(Boolean));
+});
+
+test("contexts JSON cannot carry are INVALID_CONTEXT answers; batch arguments are checked", () => {
+  const evaluator = new Evaluator(plan);
+  const cyclic = { targetingKey: "user-1" };
+  cyclic.self = cyclic;
+  // Where no constraint reads an attribute, the targeting key alone decides.
+  const byKey = evaluator.evaluate("domain-migration", "production", { targetingKey: "user-1" });
+  assert.deepEqual(evaluator.evaluate("domain-migration", "production", cyclic), byKey);
+  // Where the whole context is read, it must be JSON.
+  for (const context of [cyclic, { targetingKey: "user-1", big: 10n }]) {
+    const answer = evaluator.resolve("domain-migration", "useDomainEntities", "production", context);
+    assert.equal(answer.reason, "ERROR");
+    assert.equal(answer.errorCode, "INVALID_CONTEXT");
+    assert.match(answer.errorMessage, /cannot be written as JSON/);
+    assert.equal(answer.value, null);
+    const once = evaluateOnce(plan, "domain-migration", "production", context);
+    assert.equal(once.errorCode, "INVALID_CONTEXT");
+  }
+  const notObject = evaluator.evaluateMany("domain-migration", "production", ["a", "b"], "web");
+  assert.deepEqual(notObject.map((answer) => answer.errorCode), ["INVALID_CONTEXT", "INVALID_CONTEXT"]);
+  const none = evaluator.evaluateMany("domain-migration", "production", ["user-1"], null);
+  assert.deepEqual(none[0], evaluator.evaluate("domain-migration", "production", { targetingKey: "user-1" }));
+  assert.throws(() => evaluator.evaluateMany("domain-migration", "production", "user-1"), TypeError);
+  assert.throws(() => evaluator.isEnabledMany("domain-migration", "useDomainEntities", "production", [1]), TypeError);
 });
 
 test("about a quarter of users are in at 25%", () => {
