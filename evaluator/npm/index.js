@@ -41,12 +41,17 @@ export class Evaluator {
   #gates = new Map();
   // rollout → environment → { id, attributes: names its constraints read }
   #places = new Map();
+  #placed = 0;
   // Outcomes of packed answers (all but the bucket), fetched once each.
   #outcomes = [];
 
   constructor(plan) {
-    this.#inner = new WasmEvaluator(planText(plan));
-    this.#revision = this.#inner.revision;
+    const text = planText(plan);
+    const inner = WasmEvaluator.load(text);
+    // Unusable: the answer about it says why (every problem, one per line).
+    if (inner === undefined) throw new Error(JSON.parse(wasmEvaluateOnce(text, "", "", "{}")).errorMessage);
+    this.#inner = inner;
+    this.#revision = inner.revision;
   }
 
   get revision() {
@@ -126,9 +131,13 @@ export class Evaluator {
     return json === "" ? NOT_PACKED : this.#inner.evaluateJson(place.id, json);
   }
 
-  // { id, attributes }: a number for the pair, and what its constraints read.
+  // { attributes, id }: what the pair's constraints read, and its number (the
+  // wasm numbers pairs in the order it first sees them).
   #place(rollout, environment) {
-    return nested(this.#places, rollout, environment, () => JSON.parse(this.#inner.place(rollout, environment)));
+    return nested(this.#places, rollout, environment, () => ({
+      attributes: JSON.parse(this.#inner.place(rollout, environment)),
+      id: this.#placed++,
+    }));
   }
 
   #outcome(id) {

@@ -61,25 +61,24 @@ pub fn bucket_of_hash(h: u32) -> u16 {
 /// Basis points (0..=10_000) of a percentage, read as the decimal it is: 0.29 is
 /// 29, never 28. `None` if it is outside 0–100 or has more than two decimals.
 pub fn basis_points(percentage: &Number) -> Option<u16> {
-    // The canonical text of 0–100 is plain digits with at most one point.
-    let (whole, fraction) = match percentage.as_str().split_once('.') {
-        Some((whole, fraction)) => (whole, fraction),
-        None => (percentage.as_str(), ""),
-    };
-    let plain = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-    if whole.is_empty()
-        || whole.len() > 3
-        || fraction.len() > 2
-        || !plain(whole)
-        || !plain(fraction)
-    {
+    // The canonical text of 0–100 is plain digits with at most one point: count
+    // the digits before it (at most 3) and after it (at most 2).
+    let (mut points, mut whole, mut fraction, mut point) = (0u32, 0, 0, false);
+    for &b in percentage.as_str().as_bytes() {
+        match b {
+            b'.' if !point => point = true,
+            b'0'..=b'9' if point => fraction += 1,
+            b'0'..=b'9' => whole += 1,
+            _ => return None,
+        }
+        if b != b'.' {
+            points = points.saturating_mul(10).saturating_add(u32::from(b - b'0'));
+        }
+    }
+    if whole == 0 || whole > 3 || fraction > 2 || (point && fraction == 0) {
         return None;
     }
-    let hundredths = fraction.bytes().chain(std::iter::repeat(b'0')).take(2);
-    let points = whole
-        .bytes()
-        .chain(hundredths)
-        .fold(0u32, |n, digit| n * 10 + u32::from(digit - b'0'));
+    points *= 10u32.pow(2 - fraction);
     (points <= BUCKETS).then_some(points as u16)
 }
 
@@ -148,6 +147,8 @@ mod tests {
             ("29e-2", Some(29)),
             ("0.290", Some(29)),
             ("1e-7", None),
+            ("1000000000000000000000", None),
+            ("99999999999.99", None),
         ];
         for (text, want) in cases {
             assert_eq!(basis_points(&number(text)), want, "{text}");

@@ -25,43 +25,33 @@ impl Context {
 
     /// A context from any JSON value; the error says what is wrong with it.
     pub fn from_value(value: Value) -> Result<Self, String> {
-        let Value::Object(map) = value else {
+        let Value::Object(mut attributes) = value else {
             return Err(format!(
                 "context must be a JSON object, not {}",
                 value.kind()
             ));
         };
-        let mut context = Context::default();
-        for (name, value) in map {
-            context.set(name, value)?;
-        }
-        Ok(context)
+        // Null is no targeting key, as absent is.
+        let targeting_key = match attributes.remove(TARGETING_KEY) {
+            None | Some(Value::Null) => None,
+            Some(Value::String(key)) => Some(key),
+            Some(other) => {
+                return Err(format!(
+                    "targetingKey must be a string, not {}",
+                    other.kind()
+                ));
+            }
+        };
+        Ok(Context {
+            targeting_key,
+            attributes,
+        })
     }
 
     /// A context from JSON text; the error says what is wrong with it.
     pub fn from_json(text: &str) -> Result<Self, String> {
         let value = crate::json::parse(text).map_err(|error| format!("context: {error}"))?;
         Self::from_value(value)
-    }
-
-    /// Sets one entry of the flat form: the targeting key (a string, or null for
-    /// none) or an attribute.
-    fn set(&mut self, name: String, value: Value) -> Result<(), String> {
-        if name != TARGETING_KEY {
-            self.attributes.insert(name, value);
-            return Ok(());
-        }
-        match value {
-            Value::String(key) => self.targeting_key = Some(key),
-            Value::Null => self.targeting_key = None,
-            other => {
-                return Err(format!(
-                    "targetingKey must be a string, not {}",
-                    other.kind()
-                ));
-            }
-        }
-        Ok(())
     }
 
     /// An attribute by name; `targetingKey` is one too.
@@ -139,35 +129,11 @@ impl serde::Serialize for Context {
     }
 }
 
-/// Reads a flat JSON object straight into a context.
+/// Reads a flat JSON object into a context, by the rules of [`Context::from_value`].
 #[cfg(feature = "serde")]
 impl<'de> serde::Deserialize<'de> for Context {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        use serde::de::{MapAccess, Visitor};
-
-        struct Fields;
-
-        impl<'de> Visitor<'de> for Fields {
-            type Value = Context;
-
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a context object")
-            }
-
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Context, A::Error> {
-                let mut context = Context::default();
-                while let Some(name) = map.next_key::<String>()? {
-                    let value: Value = map.next_value()?;
-                    if context.attributes.contains_key(&name) {
-                        let message = format!("duplicate key \"{name}\"");
-                        return Err(serde::de::Error::custom(message));
-                    }
-                    context.set(name, value).map_err(serde::de::Error::custom)?;
-                }
-                Ok(context)
-            }
-        }
-
-        deserializer.deserialize_map(Fields)
+        use serde::de::Error;
+        Context::from_value(Value::deserialize(deserializer)?).map_err(D::Error::custom)
     }
 }

@@ -314,11 +314,12 @@ impl Evaluator {
     fn new(plan: Plan) -> Self {
         let mut rollouts = Vec::with_capacity(plan.rollouts.len());
         for (key, rollout) in &plan.rollouts {
-            let fallbacks: Map = rollout
-                .flags
-                .iter()
-                .map(|(name, flag)| (name.clone(), flag.fallback.clone()))
-                .collect();
+            // The flags' own order and names, known distinct: no need to check again.
+            let fallbacks = Map {
+                entries: (rollout.flags.iter())
+                    .map(|(name, flag)| (name.clone(), flag.fallback.clone()))
+                    .collect(),
+            };
             let on = |values: &Map| -> Vec<bool> {
                 rollout
                     .flags
@@ -760,42 +761,13 @@ pub(crate) struct SortedSet(Vec<Box<str>>);
 impl SortedSet {
     pub(crate) fn new(items: &[String]) -> Self {
         let mut items: Vec<Box<str>> = items.iter().map(|item| item.as_str().into()).collect();
-        heapsort(&mut items);
+        crate::sort::heapsort(&mut items, |a, b| a < b);
         items.dedup();
         SortedSet(items)
     }
 
     pub(crate) fn contains(&self, item: &str) -> bool {
         !self.0.is_empty() && self.0.binary_search_by(|probe| (**probe).cmp(item)).is_ok()
-    }
-}
-
-/// O(n log n) in a dozen lines: the standard library's sorts are faster on
-/// big inputs, but cost kilobytes of wasm, and these lists are sorted once.
-fn heapsort(items: &mut [Box<str>]) {
-    fn sift_down(items: &mut [Box<str>], mut root: usize, end: usize) {
-        loop {
-            let mut child = 2 * root + 1;
-            if child >= end {
-                return;
-            }
-            if child + 1 < end && items[child] < items[child + 1] {
-                child += 1;
-            }
-            if items[root] >= items[child] {
-                return;
-            }
-            items.swap(root, child);
-            root = child;
-        }
-    }
-    let len = items.len();
-    for start in (0..len / 2).rev() {
-        sift_down(items, start, len);
-    }
-    for end in (1..len).rev() {
-        items.swap(0, end);
-        sift_down(items, 0, end);
     }
 }
 

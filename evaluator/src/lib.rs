@@ -28,6 +28,7 @@ pub mod model;
 pub mod murmur3;
 mod read;
 pub mod semver;
+mod sort;
 pub mod validate;
 
 #[cfg(all(feature = "wasm", target_arch = "wasm32"))]

@@ -139,6 +139,15 @@ pub fn validate(plan: &Plan) -> Vec<Problem> {
             "a plan needs at least one rollout".into(),
         );
     }
+    if too_many(
+        ("", "rollouts"),
+        "a plan",
+        plan.rollouts.len(),
+        MAX_ROLLOUTS,
+        &mut report,
+    ) {
+        return problems;
+    }
     for (key, rollout) in &plan.rollouts {
         let at = format!("/rollouts/{}", escape(key));
         check_identifier(&at, "rollout key", key, &mut report);
@@ -180,6 +189,19 @@ pub fn validate(plan: &Plan) -> Vec<Problem> {
 }
 
 fn check_rollout(at: &str, rollout: &Rollout, report: &mut impl FnMut(String, String)) {
+    // Checks below compare names pairwise: sizes are bounded first.
+    let sizes = [
+        ("flags", rollout.flags.len(), MAX_FLAGS),
+        ("stages", rollout.stages.len(), MAX_STAGES),
+        ("environments", rollout.environments.len(), MAX_STAGES),
+    ];
+    let mut over = false;
+    for (name, len, max) in sizes {
+        over |= too_many((at, name), "a rollout", len, max, report);
+    }
+    if over {
+        return;
+    }
     if rollout.flags.is_empty() {
         report(
             format!("{at}/flags"),
@@ -197,6 +219,7 @@ fn check_rollout(at: &str, rollout: &Rollout, report: &mut impl FnMut(String, St
                 format!("fallback {} is not a {}", flag.fallback, flag.kind.name()),
             );
         }
+        check_numbers(&mut format!("{at}/fallback"), &flag.fallback, report);
     }
 
     let mut previous: Option<u16> = None;
@@ -251,7 +274,7 @@ fn check_rollout(at: &str, rollout: &Rollout, report: &mut impl FnMut(String, St
                     at,
                     format!("value {value} is not a {} (flag '{flag}')", def.kind.name()),
                 ),
-                Some(_) => {}
+                Some(_) => check_numbers(&mut at.clone(), value, report),
             }
         }
         for (j, role) in stage.required_signoffs.iter().enumerate() {
@@ -301,6 +324,12 @@ fn check_rollout(at: &str, rollout: &Rollout, report: &mut impl FnMut(String, St
     }
 
     for (i, trigger) in rollout.rollback_triggers.iter().enumerate() {
+        let above = Value::Number(trigger.above.clone());
+        check_numbers(
+            &mut format!("{at}/rollbackTriggers/{i}/above"),
+            &above,
+            report,
+        );
         if trigger.metric.trim().is_empty() {
             report(
                 format!("{at}/rollbackTriggers/{i}/metric"),
@@ -321,6 +350,60 @@ fn check_rollout(at: &str, rollout: &Rollout, report: &mut impl FnMut(String, St
                 "item must not be empty".into(),
             );
         }
+    }
+}
+
+/// Most rollouts a plan may have.
+pub const MAX_ROLLOUTS: usize = 1000;
+/// Most flags a rollout may have.
+pub const MAX_FLAGS: usize = 1000;
+/// Most stages, and most environments, a rollout may have.
+pub const MAX_STAGES: usize = 100;
+
+/// Reports a collection larger than `max`; whether it was.
+fn too_many(
+    (at, name): (&str, &str),
+    holder: &str,
+    len: usize,
+    max: usize,
+    report: &mut impl FnMut(String, String),
+) -> bool {
+    if len > max {
+        let message = format!("{holder} has at most {max} {name}, not {len}");
+        report(format!("{at}/{name}"), message);
+    }
+    len > max
+}
+
+/// Flag values reach apps as JavaScript numbers, and the store keeps doubles: a
+/// number must be one a double holds exactly as written. `at` is the value's
+/// path, extended and restored on the way down.
+fn check_numbers(at: &mut String, value: &Value, report: &mut impl FnMut(String, String)) {
+    let end = at.len();
+    match value {
+        Value::Number(number) if !number.fits_double() => report(
+            at.clone(),
+            format!(
+                "number {number} cannot be a JavaScript number as written: at most 15 significant digits, between 1e-307 and 1e308"
+            ),
+        ),
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                at.push('/');
+                at.push_str(&i.to_string());
+                check_numbers(at, item, report);
+                at.truncate(end);
+            }
+        }
+        Value::Object(map) => {
+            for (key, item) in map {
+                at.push('/');
+                at.push_str(&escape(key));
+                check_numbers(at, item, report);
+                at.truncate(end);
+            }
+        }
+        _ => {}
     }
 }
 
@@ -384,4 +467,56 @@ fn unknown_role(role: &str) -> String {
         "'{role}' is not a sign-off role (one of {})",
         SIGNOFF_ROLES.join(", ")
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(flags: usize, stages: usize, environments: usize) -> String {
+        let flags: Vec<String> = (0..flags)
+            .map(|i| format!(r#""f{i}":{{"type":"boolean","fallback":false}}"#))
+            .collect();
+        let stages: Vec<String> = (0..stages)
+            .map(|i| format!(r#"{{"id":"s{i}","name":"S","percentage":5,"values":{{}}}}"#))
+            .collect();
+        let environments: Vec<String> = (0..environments)
+            .map(|i| format!(r#""e{i}":{{"activeStage":null}}"#))
+            .collect();
+        format!(
+            r#"{{"schemaVersion":1,"rollouts":{{"r":{{"flags":{{{}}},"stages":[{}],"environments":{{{}}}}}}}}}"#,
+            flags.join(","),
+            stages.join(","),
+            environments.join(",")
+        )
+    }
+
+    #[test]
+    fn sizes_are_bounded_before_names_are_compared() {
+        assert!(parse_plan(&plan(MAX_FLAGS, MAX_STAGES, MAX_STAGES)).is_ok());
+        let problems = parse_plan(&plan(MAX_FLAGS + 1, MAX_STAGES + 1, MAX_STAGES + 1))
+            .unwrap_err()
+            .0;
+        let found: Vec<(&str, &str)> = problems
+            .iter()
+            .map(|p| (p.path.as_str(), p.message.as_str()))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                (
+                    "/rollouts/r/flags",
+                    "a rollout has at most 1000 flags, not 1001"
+                ),
+                (
+                    "/rollouts/r/stages",
+                    "a rollout has at most 100 stages, not 101"
+                ),
+                (
+                    "/rollouts/r/environments",
+                    "a rollout has at most 100 environments, not 101"
+                ),
+            ]
+        );
+    }
 }

@@ -16,7 +16,7 @@
 use wasm_bindgen::prelude::*;
 
 use crate::context::Attribute;
-use crate::json::{Object, WriteJson};
+use crate::json::WriteJson;
 use crate::model::FlagType;
 use crate::{Attributes, Context, Evaluation, Gate};
 
@@ -91,13 +91,12 @@ struct Outcome {
 
 #[wasm_bindgen]
 impl Evaluator {
-    // Parses, validates and prepares a plan; throws with every problem.
-    #[wasm_bindgen(constructor)]
-    pub fn new(plan: &str) -> Result<Evaluator, JsError> {
-        let inner = crate::Evaluator::from_json(plan)
-            .map_err(|invalid| JsError::new(&invalid.to_string()))?;
-        Ok(Evaluator {
-            inner,
+    // Parses, validates and prepares a plan; none if it has problems (the error
+    // message of `evaluateOnce` lists them: JavaScript throws its own Error, which
+    // costs less wasm than a JsError).
+    pub fn load(plan: &str) -> Option<Evaluator> {
+        Some(Evaluator {
+            inner: crate::Evaluator::from_json(plan).ok()?,
             gates: Vec::new(),
             places: Vec::new(),
             outcomes: Vec::new(),
@@ -109,20 +108,16 @@ impl Evaluator {
         self.inner.revision() as f64
     }
 
-    // A number for a (rollout, environment) pair, which the other calls take
-    // instead of the two names; as JSON: {"id": n, "attributes": [the names
-    // its constraints read besides the targeting key, for `evaluateStrings`]}.
+    // Numbers a (rollout, environment) pair for the other calls, which take the
+    // number instead of the two names: the first pair is 0, the next 1, and so
+    // on. Answers the names its constraints read besides the targeting key (a
+    // JSON array), in the order `evaluateStrings` takes them.
     pub fn place(&mut self, rollout: &str, environment: &str) -> String {
         let attributes: Vec<String> = (self.inner.attribute_names(rollout, environment))
             .into_iter()
             .map(str::to_string)
             .collect();
-        let mut out = String::new();
-        let mut object = Object::open(&mut out);
-        object
-            .field("id", &self.places.len())
-            .field("attributes", &attributes);
-        object.close();
+        let out = json(&attributes);
         self.places.push(Place {
             rollout: rollout.to_string(),
             environment: environment.to_string(),
@@ -201,23 +196,31 @@ impl Evaluator {
     }
 
     // One flag's value; `flag_type` ("boolean", "string", "number", "json") turns a
-    // flag of another type into a TYPE_MISMATCH answer.
+    // flag of another type into a TYPE_MISMATCH answer, as does a type of another name.
     pub fn resolve(
         &self,
         place: usize,
         flag: &str,
         context: &str,
         flag_type: Option<String>,
-    ) -> Result<String, JsError> {
+    ) -> String {
         let (rollout, environment) = self.names(place);
-        let expected = match flag_type.as_deref() {
+        let expected = match flag_type
+            .as_deref()
+            .map(|name| (name, FlagType::from_name(name)))
+        {
             None => None,
-            Some(name) => Some(
-                FlagType::from_name(name)
-                    .ok_or_else(|| JsError::new(&format!("unknown flag type '{name}'")))?,
-            ),
+            Some((_, Some(kind))) => Some(kind),
+            Some((name, None)) => {
+                let message =
+                    format!("'{name}' is not a flag type (boolean, string, number, json)");
+                let revision = self.inner.revision();
+                let answer =
+                    crate::Resolution::error(crate::ErrorCode::TypeMismatch, message, revision);
+                return json(&answer);
+            }
         };
-        Ok(match context_from(context) {
+        match context_from(context) {
             Ok(context) => {
                 json(
                     &self
@@ -230,7 +233,7 @@ impl Evaluator {
                 message,
                 self.inner.revision(),
             )),
-        })
+        }
     }
 
     // A handle for a (rollout, boolean flag, environment) triple, or -1.

@@ -147,7 +147,13 @@ fn bindgen(wasm: &Path, out: &Path, name: &str, typescript: bool) -> anyhow::Res
 fn wasm_opt(wasm: &Path) -> anyhow::Result<()> {
     let wasm_opt = root().join("node_modules/.bin/wasm-opt");
     run(command(&wasm_opt)
-        .arg("-Oz")
+        // Rust lays out wasm memory stack first: the stack grows down from 1 MiB
+        // towards 0, and data lies above it. Only a stack within 1 KiB of
+        // overflowing would touch the low 1 KiB, so wasm-opt may assume it unused
+        // and fold more address arithmetic into loads (our recursion is bounded:
+        // JSON nests at most 128 deep).
+        .arg("--low-memory-unused")
+        .args(["-Oz", "--converge"])
         // Toolchain metadata that no runtime reads.
         .args(["--strip-producers", "--strip-target-features"])
         .args(WASM_FEATURES)

@@ -279,6 +279,23 @@ impl<V> Map<V> {
         self.position(key).map(|i| self.entries.remove(i).1)
     }
 
+    /// Where a key is used a second time, if one is: found by sorting, so that a
+    /// large object cannot make reading it slow. (When several keys repeat, the
+    /// one first in sorted order is named.)
+    pub(crate) fn duplicate(&self) -> Option<usize> {
+        let mut keys: Vec<Box<str>> = self.keys().map(|key| key.as_str().into()).collect();
+        crate::sort::heapsort(&mut keys, |a, b| a < b);
+        let twice = keys.windows(2).find_map(|pair| match pair {
+            [a, b] if a == b => Some(a),
+            _ => None,
+        })?;
+        let mut uses = self
+            .keys()
+            .enumerate()
+            .filter(|(_, key)| key[..] == twice[..]);
+        uses.nth(1).map(|(i, _)| i)
+    }
+
     pub fn clear(&mut self) {
         self.entries.clear();
     }
@@ -350,10 +367,16 @@ impl<V> std::ops::IndexMut<&str> for Map<V> {
 }
 
 impl<V> FromIterator<(String, V)> for Map<V> {
-    /// Later entries win over earlier ones with the same key.
+    /// Later entries win over earlier ones with the same key. In O(n log n) when
+    /// the keys are distinct, as they almost always are.
     fn from_iter<I: IntoIterator<Item = (String, V)>>(items: I) -> Self {
-        let mut map = Map::new();
-        map.extend(items);
+        let mut map = Map {
+            entries: items.into_iter().collect(),
+        };
+        if map.duplicate().is_some() {
+            let entries = std::mem::take(&mut map.entries);
+            map.extend(entries);
+        }
         map
     }
 }

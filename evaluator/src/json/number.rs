@@ -37,11 +37,46 @@ impl Number {
         self.0.parse().ok()
     }
 
-    /// The shortest decimal that reads back as `x`; `None` for NaN and infinities.
+    /// Whether a double (a JavaScript number) holds this number exactly as written:
+    /// at most 15 significant digits, and a magnitude from 1e-307 to below 1e308.
+    /// Such a number survives any trip through doubles and back unchanged.
+    pub fn fits_double(&self) -> bool {
+        // Read the canonical text as bytes: digits, an optional point, an optional
+        // exponent (`e+N` / `e-N`).
+        let (mut digits, mut leading, mut significant) = (0i64, None, 0i64);
+        let (mut point, mut exponent, mut sign, mut in_exponent) = (None, 0i64, 1i64, false);
+        for &b in self.0.as_bytes() {
+            match b {
+                b'e' => in_exponent = true,
+                b'-' if in_exponent => sign = -1,
+                b'0'..=b'9' if in_exponent => {
+                    exponent = (exponent * 10 + i64::from(b - b'0')).min(1 << 40);
+                }
+                b'0'..=b'9' => {
+                    if b != b'0' {
+                        leading.get_or_insert(digits);
+                        significant = digits + 1;
+                    }
+                    digits += 1;
+                }
+                b'.' => point = Some(digits),
+                _ => {}
+            }
+        }
+        let Some(leading) = leading else {
+            return true; // zero
+        };
+        // The power of ten of the first significant digit.
+        let first = point.unwrap_or(digits) - 1 - leading + sign * exponent;
+        significant - leading <= 15 && (-307..=307).contains(&first)
+    }
+
+    /// The shortest decimal that reads back as `x`, as JavaScript picks it (ryu
+    /// breaks ties as ECMAScript does; `{:e}` does not); `None` for NaN and the
+    /// infinities.
     pub fn from_f64(x: f64) -> Option<Number> {
-        // `{:e}` is the shortest round-trip form, e.g. "1.5e-7".
         x.is_finite()
-            .then(|| Number::from_text(&format!("{x:e}")))
+            .then(|| Number::from_text(ryu::Buffer::new().format_finite(x)))
             .flatten()
     }
 }
@@ -219,6 +254,31 @@ mod tests {
     }
 
     #[test]
+    fn a_double_holds_fifteen_digits_in_its_range() {
+        for (text, fits) in [
+            ("0", true),
+            ("0.29", true),
+            ("123456789012345", true),
+            ("1234567890123456", false),
+            ("0.000123456789012345", true),
+            ("0.0001234567890123456", false),
+            ("100000000000000000000", true),
+            ("-9.99999999999999e307", true),
+            ("1e308", false),
+            ("1e-307", true),
+            ("1e-308", false),
+            ("1e400", false),
+            ("0.30000000000000004", false),
+        ] {
+            assert_eq!(
+                Number::from_text(text).unwrap().fits_double(),
+                fits,
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
     fn doubles_are_written_as_javascript_writes_them() {
         // Number.prototype.toString of each, as Node prints it.
         for (x, js) in [
@@ -230,6 +290,9 @@ mod tests {
             (f64::MAX, "1.7976931348623157e+308"),
             (-2.5, "-2.5"),
             (1e20, "100000000000000000000"),
+            // A tie: the exact double is ...125, and ECMAScript picks the even digit.
+            (1.2720413208007812, "1.2720413208007812"),
+            (277567039291826.62, "277567039291826.62"),
         ] {
             assert_eq!(Number::from_f64(x).unwrap().as_str(), js);
         }

@@ -131,6 +131,8 @@ impl Parser<'_> {
     fn object(&mut self) -> Result<Value, SyntaxError> {
         self.pos += 1; // {
         let mut map = Map::new();
+        // Where each key starts, to say where a duplicate is.
+        let mut starts = Vec::new();
         self.skip_space();
         if self.peek() == Some(b'}') {
             self.pos += 1;
@@ -145,9 +147,7 @@ impl Parser<'_> {
                 Some(_) => return Err(self.error("key must be a string")),
             }
             let key = self.string()?;
-            if map.contains_key(&key) {
-                return Err(self.error_at(at, &format!("duplicate key \"{key}\"")));
-            }
+            starts.push(at);
             self.skip_space();
             match self.peek() {
                 Some(b':') => self.pos += 1,
@@ -162,7 +162,14 @@ impl Parser<'_> {
                 Some(b',') => self.pos += 1,
                 Some(b'}') => {
                     self.pos += 1;
-                    return Ok(Value::Object(map));
+                    return match map.duplicate() {
+                        None => Ok(Value::Object(map)),
+                        Some(i) => {
+                            let key = map.entries.get(i).map_or("", |(key, _)| key.as_str());
+                            let message = format!("duplicate key \"{key}\"");
+                            Err(self.error_at(starts.get(i).copied().unwrap_or(0), &message))
+                        }
+                    };
                 }
                 None => return Err(self.error("EOF while parsing an object")),
                 Some(_) => return Err(self.error("expected ',' or '}'")),
@@ -244,25 +251,31 @@ impl Parser<'_> {
         }
     }
 
-    /// After `\u`: four hex digits, and a second escape for a surrogate pair.
+    /// After `\u`: four hex digits, and a second escape for a surrogate pair. A
+    /// lone surrogate (which `JSON.stringify` writes for a malformed JavaScript
+    /// string) reads as U+FFFD, as `TextEncoder` encodes it: the same string then
+    /// reaches the evaluator whichever way it crossed from JavaScript.
     fn unicode_escape(&mut self) -> Result<char, SyntaxError> {
+        const REPLACEMENT: char = '\u{FFFD}';
         let first = self.hex4()?;
-        let code = match first {
-            0xD800..=0xDBFF => {
-                if !self.rest().starts_with(b"\\u") {
-                    return Err(self.error("lone leading surrogate in hex escape"));
-                }
-                self.pos += 2;
-                let second = self.hex4()?;
-                if !(0xDC00..=0xDFFF).contains(&second) {
-                    return Err(self.error("invalid surrogate pair in hex escape"));
-                }
-                0x10000 + ((first - 0xD800) << 10) + (second - 0xDC00)
+        if (0xDC00..=0xDFFF).contains(&first) {
+            return Ok(REPLACEMENT);
+        }
+        if !(0xD800..=0xDBFF).contains(&first) {
+            return Ok(char::from_u32(first).unwrap_or(REPLACEMENT));
+        }
+        let after = self.pos;
+        if self.rest().starts_with(b"\\u") {
+            self.pos += 2;
+            let second = self.hex4()?;
+            if (0xDC00..=0xDFFF).contains(&second) {
+                let code = 0x10000 + ((first - 0xD800) << 10) + (second - 0xDC00);
+                return Ok(char::from_u32(code).unwrap_or(REPLACEMENT));
             }
-            0xDC00..=0xDFFF => return Err(self.error("lone trailing surrogate in hex escape")),
-            code => code,
-        };
-        char::from_u32(code).ok_or_else(|| self.error("invalid unicode code point"))
+        }
+        // Not a pair: the next escape, if any, is read on its own.
+        self.pos = after;
+        Ok(REPLACEMENT)
     }
 
     fn hex4(&mut self) -> Result<u32, SyntaxError> {
@@ -325,8 +338,6 @@ mod tests {
                 1,
                 3,
             ),
-            ("\"\\ud800\"", "lone leading surrogate in hex escape", 1, 8),
-            ("\"\\udc00\"", "lone trailing surrogate in hex escape", 1, 8),
             ("01", "invalid number", 1, 2),
             ("-", "invalid number", 1, 2),
             ("tru", "expected value", 1, 1),
@@ -340,6 +351,23 @@ mod tests {
                 "{text:?}"
             );
         }
+    }
+
+    #[test]
+    fn lone_surrogates_read_as_replacement_characters() {
+        for (text, expected) in [
+            (r#""\ud800""#, "\u{FFFD}"),
+            (r#""\udc00x""#, "\u{FFFD}x"),
+            (r#""\ud800\u0041""#, "\u{FFFD}A"),
+            (r#""\ud800\ud83d\ude00""#, "\u{FFFD}😀"),
+            (r#""\ud83d\ude00""#, "😀"),
+        ] {
+            assert_eq!(parse(text).unwrap(), Value::from(expected), "{text}");
+        }
+        assert_eq!(
+            parse(r#""\ud800\u00""#).unwrap_err().message,
+            "invalid escape"
+        );
     }
 
     #[test]

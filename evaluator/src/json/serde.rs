@@ -145,13 +145,13 @@ impl<'de, V: Deserialize<'de>> Visitor<'de> for MapVisitor<V> {
     fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Map<V>, A::Error> {
         let mut map = Map::new();
         while let Some(key) = access.next_key::<String>()? {
-            if map.contains_key(&key) {
-                return Err(de::Error::custom(format!("duplicate key \"{key}\"")));
-            }
             let value = access.next_value()?;
-            map.insert(key, value);
+            map.entries.push((key, value));
         }
-        Ok(map)
+        match map.duplicate().and_then(|i| map.entries.get(i)) {
+            None => Ok(map),
+            Some((key, _)) => Err(de::Error::custom(format!("duplicate key \"{key}\""))),
+        }
     }
 }
 

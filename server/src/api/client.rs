@@ -1,5 +1,7 @@
 //! What apps read: the public client documents, and evaluation on the server.
 
+use std::collections::HashSet;
+
 use axum::Json;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
@@ -25,19 +27,18 @@ pub(super) async fn evaluate(
     caller.require(Action::Read)?;
     let pairs = parse_query(uri.query().unwrap_or(""))?;
     let (mut rollout, mut env, mut context) = (None, None, Context::default());
+    // A set beside the attributes: a long query must not cost a scan per name.
+    let (mut names, mut attributes) = (HashSet::new(), Vec::new());
     for (name, value) in pairs {
         let slot = match name.as_str() {
             "rollout" => &mut rollout,
             "env" => &mut env,
             "targetingKey" => &mut context.targeting_key,
             _ => {
-                if context
-                    .attributes
-                    .insert(name.clone(), Value::String(value))
-                    .is_some()
-                {
+                if !names.insert(name.clone()) {
                     return Err(repeated(&name));
                 }
+                attributes.push((name, Value::String(value)));
                 continue;
             }
         };
@@ -45,6 +46,7 @@ pub(super) async fn evaluate(
             return Err(repeated(&name));
         }
     }
+    context.attributes = attributes.into_iter().collect();
     let rollout = rollout
         .ok_or_else(|| ApiError::bad_field("rollout", "query parameter 'rollout' is required"))?;
     let env = env.ok_or_else(|| ApiError::bad_field("env", "query parameter 'env' is required"))?;
