@@ -72,7 +72,9 @@ pub fn basis_points(percentage: &Number) -> Option<u16> {
             _ => return None,
         }
         if b != b'.' {
-            points = points.saturating_mul(10).saturating_add(u32::from(b - b'0'));
+            points = points
+                .saturating_mul(10)
+                .saturating_add(u32::from(b - b'0'));
         }
     }
     if whole == 0 || whole > 3 || fraction > 2 || (point && fraction == 0) {

@@ -71,12 +71,12 @@ impl Number {
         significant - leading <= 15 && (-307..=307).contains(&first)
     }
 
-    /// The shortest decimal that reads back as `x`, as JavaScript picks it (ryu
+    /// The shortest decimal that reads back as `x`, as JavaScript picks it (zmij
     /// breaks ties as ECMAScript does; `{:e}` does not); `None` for NaN and the
     /// infinities.
     pub fn from_f64(x: f64) -> Option<Number> {
         x.is_finite()
-            .then(|| Number::from_text(ryu::Buffer::new().format_finite(x)))
+            .then(|| Number::from_text(zmij::Buffer::new().format_finite(x)))
             .flatten()
     }
 }
