@@ -110,7 +110,8 @@ export class Evaluator {
   // The packed answer, or NOT_PACKED where only the general path can answer.
   #packed(rollout, environment, context) {
     if (typeof context !== "object" || context === null || Array.isArray(context)) return NOT_PACKED;
-    const key = context.targetingKey;
+    // Own properties only, as JSON.stringify reads them.
+    const key = Object.hasOwn(context, "targetingKey") ? context.targetingKey : undefined;
     if (typeof key !== "string") return NOT_PACKED;
     const place = this.#place(rollout, environment);
     const names = place.attributes;

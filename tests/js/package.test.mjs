@@ -110,6 +110,9 @@ test("contexts JSON cannot carry are INVALID_CONTEXT answers; batch arguments ar
     const once = evaluateOnce(plan, "domain-migration", "production", context);
     assert.equal(once.errorCode, "INVALID_CONTEXT");
   }
+  // Only own properties count, on every path (JSON.stringify reads no others).
+  const inherited = evaluator.evaluate("domain-migration", "production", Object.create({ targetingKey: "user-1" }));
+  assert.equal(inherited.errorCode, "TARGETING_KEY_MISSING");
   const notObject = evaluator.evaluateMany("domain-migration", "production", ["a", "b"], "web");
   assert.deepEqual(notObject.map((answer) => answer.errorCode), ["INVALID_CONTEXT", "INVALID_CONTEXT"]);
   const none = evaluator.evaluateMany("domain-migration", "production", ["user-1"], null);

@@ -159,7 +159,7 @@ impl Parser<'_> {
             map.entries.push((key, value));
             self.skip_space();
             match self.peek() {
-                Some(b',') => self.pos += 1,
+                Some(b',') => self.comma(b'}')?,
                 Some(b'}') => {
                     self.pos += 1;
                     return match map.duplicate() {
@@ -177,6 +177,16 @@ impl Parser<'_> {
         }
     }
 
+    /// Steps over a comma, which must not be the last thing before `close`.
+    fn comma(&mut self, close: u8) -> Result<(), SyntaxError> {
+        self.pos += 1;
+        self.skip_space();
+        if self.peek() == Some(close) {
+            return Err(self.error("trailing comma"));
+        }
+        Ok(())
+    }
+
     fn array(&mut self) -> Result<Value, SyntaxError> {
         self.pos += 1; // [
         let mut items = Vec::new();
@@ -190,7 +200,7 @@ impl Parser<'_> {
             items.push(self.value()?);
             self.skip_space();
             match self.peek() {
-                Some(b',') => self.pos += 1,
+                Some(b',') => self.comma(b']')?,
                 Some(b']') => {
                     self.pos += 1;
                     return Ok(Value::Array(items));
@@ -343,6 +353,8 @@ mod tests {
             ("tru", "expected value", 1, 1),
             ("{1:2}", "key must be a string", 1, 2),
             ("[1 2]", "expected ',' or ']'", 1, 4),
+            ("[1,]", "trailing comma", 1, 4),
+            ("{\"a\":1, }", "trailing comma", 1, 9),
         ] {
             let error = parse(text).unwrap_err();
             assert_eq!(
