@@ -1,7 +1,5 @@
-// stagegate-evaluator: the JavaScript face of the Rust evaluator. The API is
-// documented in index.d.ts. The rule lives in the wasm module; this file loads
-// it, passes contexts as JSON text, reads JSON answers, and keeps handles so
-// that the fast paths pass one string.
+// stagegate-evaluator (API: index.d.ts). The rule lives in the wasm module; this
+// file loads it, passes JSON text both ways, and keeps handles for fast paths.
 import initWasm, {
   bucket as wasmBucket,
   evaluateOnce as wasmEvaluateOnce,
@@ -37,9 +35,9 @@ export function evaluateOnce(plan, rollout, environment, context = {}) {
 export class Evaluator {
   #inner;
   #revision;
-  // rollout → flag → environment → gate handle (-1: no such boolean flag)
+  // rollout → flag → environment → gate handle (known triples only)
   #gates = new Map();
-  // rollout → environment → { id, attributes: names its constraints read }
+  // rollout → environment → { attributes its constraints read, id } (known pairs)
   #places = new Map();
   #placed = 0;
   // Outcomes of packed answers (all but the bucket), fetched once each.
@@ -117,28 +115,29 @@ export class Evaluator {
     const names = place.attributes;
     if (names.length === 0) return this.#inner.evaluateKey(place.id, key);
     if (names.length <= STRING_ATTRIBUTES) {
-      // Attributes that are strings (or absent) cross as they are; anything else
-      // goes through JSON, where numbers keep the exact text JSON gives them.
-      const values = [undefined, undefined, undefined, undefined];
+      // Strings (or nothing) cross as they are; anything else goes as JSON.
+      const values = [undefined, undefined, undefined];
       let strings = true;
       for (let i = 0; i < names.length && strings; i++) {
         const value = Object.hasOwn(context, names[i]) ? context[names[i]] : undefined;
         if (typeof value === "string") values[i] = value;
         else if (value !== undefined && value !== null) strings = false;
       }
-      if (strings) return this.#inner.evaluateStrings(place.id, key, values[0], values[1], values[2], values[3]);
+      if (strings) return this.#inner.evaluateStrings(place.id, key, values[0], values[1], values[2]);
     }
     const json = contextJson(context);
     return json === "" ? NOT_PACKED : this.#inner.evaluateJson(place.id, json);
   }
 
-  // { attributes, id }: what the pair's constraints read, and its number (the
-  // wasm numbers pairs in the order it first sees them).
+  // The wasm numbers known pairs in the order it first sees them. Unknown ones
+  // are not kept: names may come from anywhere.
   #place(rollout, environment) {
-    return nested(this.#places, rollout, environment, () => ({
-      attributes: JSON.parse(this.#inner.place(rollout, environment)),
-      id: this.#placed++,
-    }));
+    const cached = this.#places.get(rollout)?.get(environment);
+    if (cached !== undefined) return cached;
+    const attributes = JSON.parse(this.#inner.place(rollout, environment));
+    if (attributes === null) return UNKNOWN_PLACE;
+    const place = { attributes, id: this.#placed++ };
+    return nested(this.#places, rollout, environment, () => place);
   }
 
   #outcome(id) {
@@ -148,17 +147,20 @@ export class Evaluator {
   }
 
   #gate(rollout, flag, environment) {
-    const flags = nested(this.#gates, rollout, flag, () => new Map());
-    let gate = flags.get(environment);
-    if (gate === undefined) flags.set(environment, (gate = this.#inner.gate(rollout, flag, environment)));
+    const cached = this.#gates.get(rollout)?.get(flag)?.get(environment);
+    if (cached !== undefined) return cached;
+    const gate = this.#inner.gate(rollout, flag, environment);
+    if (gate >= 0) nested(this.#gates, rollout, flag, () => new Map()).set(environment, gate);
     return gate;
   }
 }
 
+// The wasm takes a number no pair has as the unknown pair it saw last.
+const UNKNOWN_PLACE = { attributes: [], id: -1 };
 const NOT_PACKED = 0xffffffff;
 const BUCKET_BITS = 14;
 // How many attribute values evaluateStrings takes (STRING_ATTRIBUTES in wasm.rs).
-const STRING_ATTRIBUTES = 4;
+const STRING_ATTRIBUTES = 3;
 const BUCKET_MASK = (1 << BUCKET_BITS) - 1;
 
 function nested(map, outer, inner, make) {

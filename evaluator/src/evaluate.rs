@@ -525,13 +525,11 @@ impl Evaluator {
 
     /// The attributes (besides the targeting key) that evaluations in this
     /// environment read: the ones its constraints name, each once.
-    pub fn attribute_names(&self, rollout: &str, environment: &str) -> Vec<&str> {
-        let Some(env) = self
+    /// `None` for an unknown rollout or environment.
+    pub fn attribute_names(&self, rollout: &str, environment: &str) -> Option<Vec<&str>> {
+        let env = self
             .rollout(rollout)
-            .and_then(|prepared| prepared.environment(environment))
-        else {
-            return Vec::new();
-        };
+            .and_then(|prepared| prepared.environment(environment))?;
         let mut names: Vec<&str> = Vec::new();
         for constraint in &env.constraints {
             let name = constraint.attribute();
@@ -539,7 +537,7 @@ impl Evaluator {
                 names.push(name);
             }
         }
-        names
+        Some(names)
     }
 
     /// Looks up a (rollout, boolean flag, environment) triple once, for [`Self::is_enabled_at`].

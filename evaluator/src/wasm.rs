@@ -51,6 +51,9 @@ pub struct Evaluator {
     gates: Vec<Gate>,
     // (rollout, environment) pairs handed out as numbers.
     places: Vec<Place>,
+    // The last unknown pair asked for: kept once, not numbered, so that names
+    // from anywhere cannot grow `places`.
+    unknown: Place,
     outcomes: Vec<Outcome>,
 }
 
@@ -62,7 +65,7 @@ struct Place {
 }
 
 // How many attribute values `evaluateStrings` takes; more go through JSON.
-const STRING_ATTRIBUTES: usize = 4;
+const STRING_ATTRIBUTES: usize = 3;
 
 // A targeting key and string values of a place's attributes, read without
 // building a `Context`.
@@ -99,6 +102,11 @@ impl Evaluator {
             inner: crate::Evaluator::from_json(plan).ok()?,
             gates: Vec::new(),
             places: Vec::new(),
+            unknown: Place {
+                rollout: String::new(),
+                environment: String::new(),
+                attributes: Vec::new(),
+            },
             outcomes: Vec::new(),
         })
     }
@@ -111,19 +119,28 @@ impl Evaluator {
     // Numbers a (rollout, environment) pair for the other calls, which take the
     // number instead of the two names: the first pair is 0, the next 1, and so
     // on. Answers the names its constraints read besides the targeting key (a
-    // JSON array), in the order `evaluateStrings` takes them.
+    // JSON array), in the order `evaluateStrings` takes them; or null for an
+    // unknown pair, which any number no pair has then stands for.
     pub fn place(&mut self, rollout: &str, environment: &str) -> String {
-        let attributes: Vec<String> = (self.inner.attribute_names(rollout, environment))
-            .into_iter()
-            .map(str::to_string)
-            .collect();
-        let out = json(&attributes);
-        self.places.push(Place {
+        let known = self.inner.attribute_names(rollout, environment);
+        let place = Place {
             rollout: rollout.to_string(),
             environment: environment.to_string(),
-            attributes,
-        });
-        out
+            attributes: (known.iter().flatten())
+                .map(|name| name.to_string())
+                .collect(),
+        };
+        match known {
+            None => {
+                self.unknown = place;
+                "null".to_string()
+            }
+            Some(_) => {
+                let out = json(&place.attributes);
+                self.places.push(place);
+                out
+            }
+        }
     }
 
     // Every flag's value for `context` (JSON text; none: it could not be
@@ -153,7 +170,6 @@ impl Evaluator {
         a: Option<String>,
         b: Option<String>,
         c: Option<String>,
-        d: Option<String>,
     ) -> u32 {
         let Some(Place {
             attributes: names, ..
@@ -164,7 +180,7 @@ impl Evaluator {
         let strings = Strings {
             key: targeting_key,
             names,
-            values: [a, b, c, d],
+            values: [a, b, c],
         };
         packed(
             &self.inner,
@@ -256,11 +272,11 @@ impl Evaluator {
 }
 
 impl Evaluator {
-    // The rollout and environment of a place ("" for none: not found).
+    // The rollout and environment of a place (of the last unknown pair, for a
+    // number no place has).
     fn names(&self, place: usize) -> (&str, &str) {
-        self.places
-            .get(place)
-            .map_or(("", ""), |place| (&place.rollout, &place.environment))
+        let place = self.places.get(place).unwrap_or(&self.unknown);
+        (&place.rollout, &place.environment)
     }
 }
 

@@ -78,6 +78,20 @@ test("isEnabled agrees with evaluate and is false for anything unknown", () => {
   assert.equal(evaluator.isEnabled("domain-migration", "nope", "production", "user-1"), false);
   assert.equal(evaluator.isEnabled("domain-migration", "useDomainEntities", "nope", "user-1"), false);
   assert.equal(evaluator.isEnabled("domain-migration", "useDomainEntities", "production", undefined), false);
+  // Unknown names, one after another, each answered about itself (they are not cached).
+  for (const rollout of ["nope-1", "nope-2", "nope-1"]) {
+    const answer = evaluator.evaluate(rollout, "production", { targetingKey: "user-1" });
+    assert.equal(answer.errorCode, "FLAG_NOT_FOUND");
+    assert.match(answer.errorMessage, new RegExp(`rollout '${rollout}' not found`));
+  }
+  const noEnv = evaluator.resolve("domain-migration", "useDomainEntities", "nope", { targetingKey: "user-1" });
+  assert.match(noEnv.errorMessage, /environment 'nope' not found/);
+  // Known pairs numbered after unknown ones still answer from their own place.
+  const fresh = new Evaluator(plan);
+  for (const environment of ["staging", "production"]) {
+    const context = { targetingKey: "user-7", platform: "web" };
+    assert.deepEqual(evaluator.evaluate("domain-migration", environment, context), fresh.evaluate("domain-migration", environment, context));
+  }
 });
 
 test("batch forms answer like one call per key", () => {
