@@ -101,9 +101,8 @@ export type ErrorCode =
   | "INVALID_CONTEXT"
   | "GENERAL";
 
-export interface Evaluation {
-  /** Every flag of the rollout (empty when the rollout is unknown). */
-  values: Record<string, JsonValue>;
+/** What every answer says besides its values. */
+export interface Answer {
   /** The active stage, when one applies. */
   stage: string | null;
   /** 0..=9999, when there is a targeting key and an active stage. */
@@ -115,16 +114,14 @@ export interface Evaluation {
   revision: number;
 }
 
-export interface Resolution {
+export interface Evaluation extends Answer {
+  /** Every flag of the rollout (empty when the rollout is unknown). */
+  values: Record<string, JsonValue>;
+}
+
+export interface Resolution extends Answer {
   /** null on an error: use your own default. */
   value: JsonValue | null;
-  stage: string | null;
-  bucket: number | null;
-  inRollout: boolean;
-  reason: Reason;
-  errorCode: ErrorCode | null;
-  errorMessage: string | null;
-  revision: number;
 }
 
 /** Loads the WebAssembly module; call (and await) once before anything else. */

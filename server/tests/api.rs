@@ -625,24 +625,21 @@ async fn signoffs_by_role_and_withdrawal() {
     assert_eq!(plan["signoffs"][0]["id"], id);
     assert_eq!(plan["signoffs"][0]["comment"], "looks good");
 
-    let path = format!("/api/signoffs/{id}");
     assert_error(
-        &server.request(Method::DELETE, &path, Some(&pm), None).await,
+        &server.withdraw(&id, &pm).await,
         StatusCode::FORBIDDEN,
         "forbidden",
     );
     assert_error(
-        &server
-            .request(Method::DELETE, &path, Some(&editor), None)
-            .await,
+        &server.withdraw(&id, &editor).await,
         StatusCode::FORBIDDEN,
         "forbidden",
     );
-    let reply = server.request(Method::DELETE, &path, Some(&qa), None).await;
+    let reply = server.withdraw(&id, &qa).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.json);
     assert!(server.plan().get("signoffs").is_none());
     assert_error(
-        &server.request(Method::DELETE, &path, Some(&qa), None).await,
+        &server.withdraw(&id, &qa).await,
         StatusCode::NOT_FOUND,
         "not_found",
     );
@@ -651,14 +648,7 @@ async fn signoffs_by_role_and_withdrawal() {
         .as_str()
         .unwrap()
         .to_string();
-    let reply = server
-        .request(
-            Method::DELETE,
-            &format!("/api/signoffs/{id}"),
-            Some(&server.admin),
-            None,
-        )
-        .await;
+    let reply = server.withdraw(&id, &server.admin).await;
     assert_eq!(reply.status, StatusCode::OK);
     let audit = server.get("/api/audit", &viewer).await.json;
     assert_eq!(audit[0]["action"], "withdraw-signoff");

@@ -855,14 +855,7 @@ async fn renaming_or_editing_a_stage_cannot_launder_a_move() {
     for signoff in plan["signoffs"].as_array().unwrap() {
         if signoff["stage"] == "stage-1" {
             let id = signoff["id"].as_str().unwrap();
-            let reply = server
-                .request(
-                    Method::DELETE,
-                    &format!("/api/signoffs/{id}"),
-                    Some(&server.admin),
-                    None,
-                )
-                .await;
+            let reply = server.withdraw(id, &server.admin).await;
             assert_eq!(reply.status, StatusCode::OK);
         }
     }
@@ -929,14 +922,7 @@ async fn a_revert_is_gated_like_any_write() {
         .as_str()
         .unwrap()
         .to_string();
-    server
-        .request(
-            Method::DELETE,
-            &format!("/api/signoffs/{id}"),
-            Some(&server.admin),
-            None,
-        )
-        .await;
+    server.withdraw(&id, &server.admin).await;
     let before = server.revision();
     let reply = server
         .post("/api/revert", &editor, json!({ "revision": 6 }))
@@ -980,14 +966,7 @@ async fn kill_switch_off_in_production_never_waits() {
         .await;
     for signoff in server.plan()["signoffs"].as_array().unwrap() {
         let id = signoff["id"].as_str().unwrap();
-        server
-            .request(
-                Method::DELETE,
-                &format!("/api/signoffs/{id}"),
-                Some(&server.admin),
-                None,
-            )
-            .await;
+        server.withdraw(id, &server.admin).await;
     }
     assert!(server.plan().get("signoffs").is_none());
     let reply = server

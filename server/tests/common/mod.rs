@@ -104,6 +104,12 @@ impl Server {
             .await
     }
 
+    /// DELETE /api/signoffs/{id}: withdraws a sign-off.
+    pub async fn withdraw(&self, id: &str, token: &str) -> Reply {
+        let path = format!("/api/signoffs/{id}");
+        self.request(Method::DELETE, &path, Some(token), None).await
+    }
+
     /// PUT /api/plan with If-Match.
     pub async fn put_plan(&self, token: &str, if_match: Option<&str>, body: &str) -> Reply {
         let mut builder = Request::builder()
