@@ -23,6 +23,7 @@ pub mod bucket;
 pub mod context;
 pub mod digest;
 pub mod evaluate;
+pub mod gate;
 pub mod json;
 pub mod model;
 pub mod murmur3;

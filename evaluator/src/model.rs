@@ -25,7 +25,7 @@ pub const SIGNOFF_ROLES: [&str; 4] = [
 /// The environment whose forward moves wait for every required sign-off.
 pub const GATED_ENVIRONMENT: &str = "production";
 
-/// Every role a user can have.
+/// Every role a user can have, by name (`Role::ALL` in order).
 pub const ROLES: [&str; 7] = [
     "admin",
     "editor",
@@ -35,6 +35,59 @@ pub const ROLES: [&str; 7] = [
     "qa-lead",
     "devops-lead",
 ];
+
+/// A user's role. The last four sign off stages; the plan names them in
+/// `requiredSignoffs` and in each sign-off's `role`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "serde", derive(Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[cfg_attr(feature = "serde", serde(rename_all = "kebab-case"))]
+pub enum Role {
+    Admin,
+    Editor,
+    Viewer,
+    EngineeringLead,
+    ProductManager,
+    QaLead,
+    DevopsLead,
+}
+
+impl Role {
+    pub const ALL: [Role; 7] = [
+        Role::Admin,
+        Role::Editor,
+        Role::Viewer,
+        Role::EngineeringLead,
+        Role::ProductManager,
+        Role::QaLead,
+        Role::DevopsLead,
+    ];
+
+    pub fn name(self) -> &'static str {
+        ROLES[self as usize]
+    }
+
+    pub fn from_name(name: &str) -> Option<Role> {
+        let i = ROLES.iter().position(|known| *known == name)?;
+        Some(Self::ALL[i])
+    }
+
+    /// Whether this role signs off stages.
+    pub fn signs(self) -> bool {
+        SIGNOFF_ROLES.contains(&self.name())
+    }
+}
+
+impl core::fmt::Display for Role {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[cfg(feature = "serde")]
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
 
 #[derive(Clone, Debug, PartialEq)]
 #[cfg_attr(feature = "serde", derive(Serialize))]
@@ -193,6 +246,14 @@ pub struct Environment {
     /// All must hold for a unit to be bucketed at all.
     #[cfg_attr(feature = "serde", serde(default))]
     pub constraints: Vec<Constraint>,
+    /// Set by the store: the revision of this environment's last rollback (kill
+    /// switch on, a step back, or to no stage). Sign-offs recorded at or before it
+    /// no longer count for moving it forward: an incident voids earlier approvals.
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
+    pub rolled_back_at: Option<u64>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -312,6 +373,10 @@ pub struct Signoff {
     pub at: String,
     /// `stage_digest` of the stage as it was signed; stale once the stage changes.
     pub stage_digest: String,
+    /// Set by the store: the revision that recorded this sign-off (0: before
+    /// sign-offs carried one).
+    #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "is_zero"))]
+    pub revision: u64,
     #[cfg_attr(
         feature = "serde",
         serde(default, skip_serializing_if = "Option::is_none")
@@ -330,30 +395,23 @@ impl Rollout {
 }
 
 impl Plan {
-    /// The roles `stage` (of `rollout`) requires that have no current sign-off.
-    pub fn missing_signoffs<'a>(&self, rollout: &str, stage: &'a Stage) -> Vec<&'a str> {
-        let digest = crate::digest::stage_digest(stage);
-        stage
-            .required_signoffs
-            .iter()
-            .filter(|role| {
-                !self.signoffs.iter().any(|signoff| {
-                    signoff.rollout == rollout
-                        && signoff.stage == stage.id
-                        && &signoff.role == *role
-                        && signoff.stage_digest == digest
-                })
-            })
-            .map(String::as_str)
+    /// The roles `stage` (of `rollout`) requires that have no sign-off that
+    /// counts (current, and recorded after production's last rollback).
+    pub fn missing_signoffs(&self, rollout: &str, stage: &Stage) -> Vec<&'static str> {
+        crate::gate::missing_signoffs(self, rollout, stage)
+            .into_iter()
+            .map(Role::name)
             .collect()
     }
 
-    /// Whether `signoff` still approves its stage as it is now.
+    /// Whether `signoff` still approves production's answers with its stage live.
     pub fn is_current(&self, signoff: &Signoff) -> bool {
-        self.rollouts
-            .get(&signoff.rollout)
-            .and_then(|rollout| rollout.stage(&signoff.stage))
-            .is_some_and(|stage| crate::digest::stage_digest(stage) == signoff.stage_digest)
+        self.rollouts.get(&signoff.rollout).is_some_and(|rollout| {
+            rollout.stage(&signoff.stage).is_some_and(|stage| {
+                crate::digest::stage_digest(&signoff.rollout, rollout, stage)
+                    == signoff.stage_digest
+            })
+        })
     }
 }
 
@@ -395,7 +453,13 @@ impl Plan {
                                 ..stage.clone()
                             })
                             .collect(),
-                        environments: Map::from([(environment.to_string(), env.clone())]),
+                        environments: Map::from([(
+                            environment.to_string(),
+                            Environment {
+                                rolled_back_at: None,
+                                ..env.clone()
+                            },
+                        )]),
                         rollback_triggers: Vec::new(),
                         checklist: Vec::new(),
                     },
@@ -440,7 +504,8 @@ mod tests {
             role: role.into(),
             by: "someone".into(),
             at: "2026-11-24T10:00:00Z".into(),
-            stage_digest: crate::stage_digest(stage),
+            stage_digest: crate::stage_digest("domain-migration", rollout, stage),
+            revision: 0,
             comment: None,
         });
     }
@@ -469,6 +534,19 @@ mod tests {
         changed.percentage = 6.into();
         assert_eq!(
             plan.missing_signoffs("domain-migration", &changed),
+            SIGNOFF_ROLES
+        );
+        // A rollback voids the sign-offs recorded before it.
+        let production = plan
+            .rollouts
+            .get_mut("domain-migration")
+            .unwrap()
+            .environments
+            .get_mut(GATED_ENVIRONMENT)
+            .unwrap();
+        production.rolled_back_at = Some(3);
+        assert_eq!(
+            plan.missing_signoffs("domain-migration", &stage),
             SIGNOFF_ROLES
         );
     }

@@ -93,6 +93,7 @@ static ENVIRONMENT: Shape = Shape::Object(&[
     optional("include", STRINGS),
     optional("exclude", STRINGS),
     optional("constraints", Shape::List(&CONSTRAINT)),
+    optional("rolledBackAt", Shape::Count),
 ]);
 
 static CONSTRAINT: Shape = Shape::Object(&[
@@ -123,6 +124,7 @@ static SIGNOFF: Shape = Shape::Object(&[
     required("by", Shape::String),
     required("at", Shape::String),
     required("stageDigest", Shape::String),
+    optional("revision", Shape::Count),
     optional("comment", Shape::String),
 ]);
 
@@ -350,6 +352,7 @@ fn environment(value: Value) -> Environment {
         include: f.strings("include"),
         exclude: f.strings("exclude"),
         constraints: f.list("constraints", constraint),
+        rolled_back_at: f.take("rolledBackAt").as_u64(),
     }
 }
 
@@ -392,6 +395,7 @@ fn signoff(value: Value) -> Signoff {
         by: f.string("by"),
         at: f.string("at"),
         stage_digest: f.string("stageDigest"),
+        revision: f.count("revision"),
         comment: f.optional_string("comment"),
     }
 }

@@ -3,7 +3,7 @@
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
-use evaluator::model::SIGNOFF_ROLES;
+use evaluator::model::Role;
 use serde::Serialize;
 
 use crate::api::AppState;
@@ -22,64 +22,77 @@ pub enum Action {
     KillSwitch,
     /// Sign off a stage in one's own sign-off role.
     Sign,
-    /// Add, list and remove users.
+    /// Withdraw a sign-off: one's own (a signer), or anyone's (an admin).
+    WithdrawSignoff,
+    /// Add, list, change and remove users.
     ManageUsers,
 }
 
-pub const ACTIONS: [Action; 6] = [
-    Action::Read,
-    Action::EditPlan,
-    Action::MoveStage,
-    Action::KillSwitch,
-    Action::Sign,
-    Action::ManageUsers,
-];
+impl Action {
+    pub const ALL: [Action; 7] = [
+        Action::Read,
+        Action::EditPlan,
+        Action::MoveStage,
+        Action::KillSwitch,
+        Action::Sign,
+        Action::WithdrawSignoff,
+        Action::ManageUsers,
+    ];
+
+    /// As the API writes it: `edit-plan`.
+    pub fn name(self) -> &'static str {
+        [
+            "read",
+            "edit-plan",
+            "move-stage",
+            "kill-switch",
+            "sign",
+            "withdraw-signoff",
+            "manage-users",
+        ][self as usize]
+    }
+}
 
 /// The role table: viewer reads; editor also edits the plan and moves stages; the
 /// sign-off roles read and sign; admin does everything but sign (a sign-off is a
 /// person in that role approving, which admin cannot stand in for).
-pub fn allows(role: &str, action: Action) -> bool {
+pub fn allows(role: Role, action: Action) -> bool {
     match action {
         Action::Read => true,
         Action::EditPlan | Action::MoveStage | Action::KillSwitch => {
-            matches!(role, "admin" | "editor")
+            matches!(role, Role::Admin | Role::Editor)
         }
-        Action::Sign => is_signoff_role(role),
-        Action::ManageUsers => role == "admin",
+        Action::Sign => role.signs(),
+        Action::WithdrawSignoff => role.signs() || role == Role::Admin,
+        Action::ManageUsers => role == Role::Admin,
     }
-}
-
-pub fn is_signoff_role(role: &str) -> bool {
-    SIGNOFF_ROLES.contains(&role)
 }
 
 /// An authenticated caller. Extracting one answers 401 for a missing or unknown token.
 #[derive(Clone, Debug)]
 pub struct Caller {
     pub name: String,
-    pub role: String,
+    pub role: Role,
 }
 
 impl Caller {
+    /// The route table's check (see `api::ROUTES`): handlers do not repeat it.
     pub fn require(&self, action: Action) -> Result<(), ApiError> {
-        if allows(&self.role, action) {
+        if allows(self.role, action) {
             Ok(())
         } else {
-            let action = serde_json::to_value(action)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned));
             Err(ApiError::Forbidden(format!(
                 "role '{}' may not {}",
                 self.role,
-                action.as_deref().unwrap_or("do this")
+                action.name()
             )))
         }
     }
 
     pub fn actions(&self) -> Vec<Action> {
-        ACTIONS
+        Action::ALL
             .into_iter()
-            .filter(|action| allows(&self.role, *action))
+            .filter(|action| allows(self.role, *action))
             .collect()
     }
 }

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use evaluator::bucket::Salt;
 use evaluator::json::Value;
+use evaluator::model::{ROLES, Role};
 use evaluator::{Context, Evaluator, Invalid};
 
 use crate::serve::{ServeOptions, run};
@@ -78,8 +79,16 @@ enum UserCommand {
     /// Create a user; their token is the last line printed, shown only this once.
     Add {
         name: String,
-        #[arg(long)]
-        role: String,
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+        #[arg(long, default_value = "stagegate-data")]
+        data: PathBuf,
+    },
+    /// Change a user's role (never the last admin's).
+    Role {
+        name: String,
+        #[arg(value_parser = parse_role)]
+        role: Role,
         #[arg(long, default_value = "stagegate-data")]
         data: PathBuf,
     },
@@ -88,12 +97,17 @@ enum UserCommand {
         #[arg(long, default_value = "stagegate-data")]
         data: PathBuf,
     },
-    /// Remove a user (their token stops working at once).
+    /// Remove a user (their token stops working at once; never the last admin).
     Remove {
         name: String,
         #[arg(long, default_value = "stagegate-data")]
         data: PathBuf,
     },
+}
+
+fn parse_role(text: &str) -> Result<Role, String> {
+    Role::from_name(text)
+        .ok_or_else(|| format!("'{text}' is not a role (one of {})", ROLES.join(", ")))
 }
 
 fn parse_attr(text: &str) -> Result<(String, Value), String> {
@@ -289,13 +303,16 @@ fn write_number_line(out: &mut impl Write, number: u16) -> io::Result<()> {
     out.write_all(&digits[at..])
 }
 
+/// Who the users' log names for changes made on the command line.
+const CLI: &str = "cli";
+
 fn user(command: UserCommand) -> Result<(), Failure> {
     let other = |error: &dyn std::fmt::Display| Failure::Other(error.to_string());
     let mut out = io::stdout().lock();
     match command {
         UserCommand::Add { name, role, data } => {
             let users = Users::open(&data).map_err(|e| Failure::Other(format!("{e:#}")))?;
-            let (user, token) = users.add(&name, &role).map_err(|e| other(&e))?;
+            let (user, token) = users.add(&name, role, CLI).map_err(|e| other(&e))?;
             writeln!(
                 out,
                 "created user {} (role {}); the token is shown only this once:",
@@ -305,18 +322,19 @@ fn user(command: UserCommand) -> Result<(), Failure> {
         }
         UserCommand::List { data } => {
             let users = Users::open(&data).map_err(|e| Failure::Other(format!("{e:#}")))?;
-            for user in users
-                .list()
-                .map_err(|e| Failure::Other(format!("{e:#}")))?
-                .iter()
-            {
+            for user in users.list().iter() {
                 writeln!(out, "{}\t{}\t{}", user.name, user.role, user.created)?;
             }
         }
         UserCommand::Remove { name, data } => {
             let users = Users::open(&data).map_err(|e| Failure::Other(format!("{e:#}")))?;
-            users.remove(&name).map_err(|e| other(&e))?;
+            users.remove(&name, CLI).map_err(|e| other(&e))?;
             writeln!(out, "removed user {name}")?;
+        }
+        UserCommand::Role { name, role, data } => {
+            let users = Users::open(&data).map_err(|e| Failure::Other(format!("{e:#}")))?;
+            users.set_role(&name, role, CLI).map_err(|e| other(&e))?;
+            writeln!(out, "user {name} is now {role}")?;
         }
     }
     Ok(())

@@ -193,3 +193,32 @@ from_rejection!(
     axum::extract::rejection::PathRejection,
     axum::extract::rejection::QueryRejection
 );
+
+/// The store's errors as responses: the one place they meet HTTP.
+impl From<crate::store::StoreError> for ApiError {
+    fn from(error: crate::store::StoreError) -> Self {
+        use crate::store::StoreError;
+        use evaluator::gate::RefusalKind;
+        match error {
+            StoreError::Stale { current } => ApiError::Stale { current },
+            StoreError::Invalid(problems) => ApiError::InvalidPlan(problems),
+            StoreError::NoRevision(number) => {
+                ApiError::NotFound(format!("revision {number} does not exist"))
+            }
+            StoreError::Gate(refusal) => match refusal.kind {
+                RefusalKind::AdminOnly => ApiError::Forbidden(refusal.message),
+                RefusalKind::SignoffsMissing => ApiError::SignoffsMissing {
+                    details: json!({
+                        "rollout": refusal.rollout,
+                        "environment": evaluator::model::GATED_ENVIRONMENT,
+                        "stage": refusal.stage,
+                        "missingRoles": refusal.missing,
+                        "afterRevision": refusal.after_revision,
+                    }),
+                    message: refusal.message,
+                },
+            },
+            StoreError::Io(message) => ApiError::Internal(message),
+        }
+    }
+}

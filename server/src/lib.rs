@@ -5,7 +5,6 @@ pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod error;
-pub mod gate;
 pub mod openapi;
 pub mod serve;
 pub mod static_files;

@@ -40,6 +40,14 @@ pub fn document() -> Value {
         generator.subschema_for::<crate::api::UserRequest>(),
     );
     add(
+        "UserRoleRequest",
+        generator.subschema_for::<crate::api::UserRoleRequest>(),
+    );
+    add(
+        "UserLog",
+        generator.subschema_for::<Vec<crate::users::UserEvent>>(),
+    );
+    add(
         "AuditList",
         generator.subschema_for::<Vec<crate::audit::AuditEntry>>(),
     );
@@ -222,6 +230,11 @@ fn hand_written() -> Vec<(&'static str, Value)> {
             "UserList",
             json!({ "type": "array", "items": { "type": "object", "properties": {
             "name": string, "role": string, "created": string } } }),
+        ),
+        (
+            "UserInfo",
+            json!({ "type": "object", "properties": {
+            "name": string, "role": { "$ref": "#/components/schemas/Role" }, "created": string } }),
         ),
         (
             "UserCreated",

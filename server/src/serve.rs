@@ -32,7 +32,7 @@ pub fn open_state(
     let users = Users::open(data)?;
     if !users.exists() {
         let (_, token) = users
-            .add("admin", "admin")
+            .add("admin", evaluator::model::Role::Admin, "stagegate")
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         notes.push(
             "stagegate: created user admin (role admin); its token is shown only this once:".into(),
@@ -62,6 +62,7 @@ pub fn run(options: ServeOptions) -> anyhow::Result<()> {
                 options.console.display()
             );
         }
+        crate::api::watch_users(state.clone());
         let listener = tokio::net::TcpListener::bind(&options.addr)
             .await
             .with_context(|| format!("listening on {}", options.addr))?;

@@ -5,23 +5,27 @@ mod plan;
 mod signoffs;
 mod users;
 
+pub use users::watch_users;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Request, State};
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, ETAG, IF_MATCH};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodRouter, delete, get, options, post, put};
+use axum::routing::{MethodRouter, delete, get, options, patch, post, put};
 use axum::{Json, Router};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Value, json};
 
 use crate::auth::{Action, Caller};
 use crate::error::ApiError;
-use crate::store::{Current, Store};
+use crate::store::{Change, Current, Store};
 use crate::users::Users;
+use evaluator::model::{Plan, Role};
 
 /// Largest request body accepted (a plan is a few KB).
 pub const BODY_LIMIT: usize = 1024 * 1024;
@@ -45,7 +49,8 @@ pub struct Route {
     /// As in the OpenAPI document.
     pub path: &'static str,
     pub summary: &'static str,
-    /// What the caller's role must allow; `None` for public routes.
+    /// What the caller's role must allow; `None` for public routes. The router
+    /// enforces it (see `authorize`): handlers never check it again.
     pub action: Option<Action>,
     /// Component schema of the request body.
     pub request: Option<&'static str>,
@@ -94,14 +99,19 @@ pub const ROUTES: &[Route] = &[
         "Turn the kill switch on or off", post(plan::set_kill_switch)),
     route!("POST" "/api/signoffs", Some(Action::Sign), Some("SignoffRequest") => Some("SignoffCreated"),
         "Sign off a stage in the caller's own sign-off role", post(signoffs::add_signoff)),
-    route!("DELETE" "/api/signoffs/{id}", Some(Action::Sign), None => Some("Written"),
+    route!("DELETE" "/api/signoffs/{id}", Some(Action::WithdrawSignoff), None => Some("Written"),
         "Withdraw one's own sign-off (admin: any)", delete(signoffs::withdraw_signoff)),
     route!("GET" "/api/evaluate", Some(Action::Read), None => Some("Evaluation"),
         "Evaluate on the server: rollout, env, targetingKey, any other parameter is a context attribute (a string). Each parameter at most once; a malformed %-escape or non-UTF-8 text is a 400", get(client::evaluate)),
     route!("GET" "/api/users", Some(Action::ManageUsers), None => Some("UserList"), "Every user (no tokens)", get(users::list_users)),
     route!("POST" "/api/users", Some(Action::ManageUsers), Some("UserRequest") => Some("UserCreated"),
         "Create a user; the answer holds their token, shown this once", post(users::add_user)),
-    route!("DELETE" "/api/users/{name}", Some(Action::ManageUsers), None => None, "Remove a user", delete(users::remove_user)),
+    route!("DELETE" "/api/users/{name}", Some(Action::ManageUsers), None => None,
+        "Remove a user (never the last admin); their sign-offs stop counting", delete(users::remove_user)),
+    route!("PATCH" "/api/users/{name}", Some(Action::ManageUsers), Some("UserRoleRequest") => Some("UserInfo"),
+        "Change a user's role (never the last admin's); sign-offs in the old role stop counting", patch(users::set_user_role)),
+    route!("GET" "/api/users/log", Some(Action::ManageUsers), None => Some("UserLog"),
+        "Every change to the users: who, when, what", get(users::user_log)),
     route!("GET" "/client/{env}.json", None, None => Some("Plan"),
         "The public client document of an environment: no auth, cacheable, CORS open", get(client::client_document)),
     route!("OPTIONS" "/client/{env}.json", None, None => None, "CORS preflight for the client document", options(client::client_preflight)),
@@ -111,13 +121,54 @@ pub const ROUTES: &[Route] = &[
 pub fn app(state: AppState) -> Router {
     let mut router = Router::new();
     for route in ROUTES {
-        router = router.route(&route.router_path(), (route.mount)());
+        let mut methods = (route.mount)();
+        if let Some(action) = route.action {
+            methods = methods.route_layer(middleware::from_fn_with_state(
+                state.clone(),
+                move |State(state): State<AppState>, request: Request, next: Next| {
+                    authorize(state, action, request, next)
+                },
+            ));
+        }
+        router = router.route(&route.router_path(), methods);
     }
     router
         .fallback(fallback)
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(state)
+}
+
+/// The route table's permission: the caller must be signed in and their role
+/// must allow the route's action.
+async fn authorize(state: AppState, action: Action, request: Request, next: Next) -> Response {
+    let (mut parts, body) = request.into_parts();
+    let allowed = match Caller::from_request_parts(&mut parts, &state).await {
+        Ok(caller) => caller.require(action),
+        Err(error) => Err(error),
+    };
+    match allowed {
+        Ok(()) => next.run(Request::from_parts(parts, body)).await,
+        Err(error) => error.into_response(),
+    }
+}
+
+/// Every write to the plan goes through here, then the store's gate: sign-offs
+/// whose signer no longer holds the role they signed in are dropped first.
+pub(crate) async fn write(
+    state: &AppState,
+    change: Change,
+    edit: impl FnOnce(&Plan) -> Result<Plan, ApiError>,
+) -> Result<Arc<Current>, ApiError> {
+    let users = state.users.clone();
+    state
+        .store
+        .write(change, move |old| {
+            let mut plan = edit(old)?;
+            plan.signoffs.retain(|s| users.holds(&s.by, &s.role));
+            Ok(plan)
+        })
+        .await
 }
 
 /// Unknown API paths are JSON 404s; any other GET is the console (SPA fallback).
@@ -173,8 +224,13 @@ pub struct SignoffRequest {
 #[serde(deny_unknown_fields)]
 pub struct UserRequest {
     pub name: String,
-    /// admin, editor, viewer, engineering-lead, product-manager, qa-lead or devops-lead.
-    pub role: String,
+    pub role: Role,
+}
+
+#[derive(Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserRoleRequest {
+    pub role: Role,
 }
 
 #[derive(Serialize, schemars::JsonSchema)]

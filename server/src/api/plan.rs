@@ -11,18 +11,13 @@ use serde_json::json;
 
 use super::{
     AppState, KillSwitchRequest, RevertRequest, RevisionSummary, StageRequest, body, if_match,
-    optional_if_match, plan_response, require_json_content_type,
+    optional_if_match, plan_response, require_json_content_type, write,
 };
-use crate::auth::{Action, Caller};
+use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::gate;
 use crate::store::Change;
 
-pub(super) async fn get_plan(
-    caller: Caller,
-    State(state): State<AppState>,
-) -> Result<Response, ApiError> {
-    caller.require(Action::Read)?;
+pub(super) async fn get_plan(State(state): State<AppState>) -> Result<Response, ApiError> {
     Ok(plan_response(&state.store.current()))
 }
 
@@ -32,7 +27,6 @@ pub(super) async fn put_plan(
     headers: HeaderMap,
     bytes: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    caller.require(Action::EditPlan)?;
     let base = if_match(&headers)?;
     require_json_content_type(&headers)?;
     let bytes = bytes?;
@@ -57,25 +51,20 @@ pub(super) async fn put_plan(
         .get("x-comment")
         .map(|value| String::from_utf8_lossy(value.as_bytes()).trim().to_string())
         .unwrap_or_default();
-    let may_lower_requirements = caller.role == "admin";
     let change = Change {
         author: caller.name,
+        role: caller.role,
         action: "put-plan",
         comment,
         base: Some(base),
     };
-    let current = state
-        .store
-        .write(change, |old| {
-            if !may_lower_requirements {
-                gate::keeps_requirements(old, &plan)?;
-            }
-            Ok(Plan {
-                signoffs: surviving_signoffs(old, &plan),
-                ..plan
-            })
+    let current = write(&state, change, |old| {
+        Ok(Plan {
+            signoffs: surviving_signoffs(old, &plan),
+            ..plan
         })
-        .await?;
+    })
+    .await?;
     Ok(plan_response(&current))
 }
 
@@ -93,10 +82,8 @@ fn surviving_signoffs(old: &Plan, plan: &Plan) -> Vec<Signoff> {
 }
 
 pub(super) async fn list_revisions(
-    caller: Caller,
     State(state): State<AppState>,
 ) -> Result<Json<Vec<RevisionSummary>>, ApiError> {
-    caller.require(Action::Read)?;
     let list = state
         .store
         .audit()
@@ -114,16 +101,16 @@ pub(super) async fn list_revisions(
 }
 
 pub(super) async fn get_revision(
-    caller: Caller,
     State(state): State<AppState>,
     number: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Plan>, ApiError> {
-    caller.require(Action::Read)?;
     let Path(number) = number?;
     let number: u64 = number
         .parse()
         .map_err(|_| ApiError::bad_field("n", format!("revision '{number}' is not a number")))?;
-    Ok(Json(state.store.revision(number).await?))
+    Ok(Json(
+        state.store.revision(number).await.map_err(ApiError::from)?,
+    ))
 }
 
 pub(super) async fn revert(
@@ -132,49 +119,40 @@ pub(super) async fn revert(
     headers: HeaderMap,
     request: Result<Json<RevertRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    caller.require(Action::EditPlan)?;
     let request = body(request)?;
     let base = optional_if_match(&headers)?;
-    let target = state
-        .store
-        .revision(request.revision)
-        .await
-        .map_err(|error| match error {
-            ApiError::NotFound(message) => ApiError::bad_field("revision", message),
-            other => other,
-        })?;
+    let target =
+        state
+            .store
+            .revision(request.revision)
+            .await
+            .map_err(|error| match ApiError::from(error) {
+                ApiError::NotFound(message) => ApiError::bad_field("revision", message),
+                other => other,
+            })?;
     let comment = if request.comment.is_empty() {
         format!("revert to revision {}", request.revision)
     } else {
         request.comment
     };
-    let may_lower_requirements = caller.role == "admin";
     let change = Change {
         author: caller.name,
+        role: caller.role,
         action: "revert",
         comment,
         base,
     };
-    let current = state
-        .store
-        .write(change, |old| {
-            if !may_lower_requirements {
-                gate::keeps_requirements(old, &target)?;
-            }
-            Ok(Plan {
-                signoffs: surviving_signoffs(old, &target),
-                ..target
-            })
+    let current = write(&state, change, |old| {
+        Ok(Plan {
+            signoffs: surviving_signoffs(old, &target),
+            ..target
         })
-        .await?;
+    })
+    .await?;
     Ok(plan_response(&current))
 }
 
-pub(super) async fn audit(
-    caller: Caller,
-    State(state): State<AppState>,
-) -> Result<Response, ApiError> {
-    caller.require(Action::Read)?;
+pub(super) async fn audit(State(state): State<AppState>) -> Result<Response, ApiError> {
     let entries = state.store.audit();
     let newest_first: Vec<&crate::audit::AuditEntry> =
         entries.iter().rev().map(AsRef::as_ref).collect();
@@ -188,11 +166,11 @@ pub(super) async fn set_stage(
     names: Result<Path<(String, String)>, PathRejection>,
     request: Result<Json<StageRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    caller.require(Action::MoveStage)?;
     let Path((rollout, env)) = names?;
     let request = body(request)?;
     let change = Change {
         author: caller.name,
+        role: caller.role,
         action: "stage",
         comment: request.comment,
         base: optional_if_match(&headers)?,
@@ -219,11 +197,11 @@ pub(super) async fn set_kill_switch(
     names: Result<Path<(String, String)>, PathRejection>,
     request: Result<Json<KillSwitchRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    caller.require(Action::KillSwitch)?;
     let Path((rollout, env)) = names?;
     let request = body(request)?;
     let change = Change {
         author: caller.name,
+        role: caller.role,
         action: "kill-switch",
         comment: request.comment,
         base: optional_if_match(&headers)?,
@@ -243,14 +221,12 @@ async fn write_environment(
     env: &str,
     edit: impl FnOnce(&Plan, &mut Environment) -> Result<(), ApiError>,
 ) -> Result<Response, ApiError> {
-    let current = state
-        .store
-        .write(change, |old| {
-            let mut plan = old.clone();
-            edit(old, environment(&mut plan, rollout, env)?)?;
-            Ok(plan)
-        })
-        .await?;
+    let current = write(state, change, |old| {
+        let mut plan = old.clone();
+        edit(old, environment(&mut plan, rollout, env)?)?;
+        Ok(plan)
+    })
+    .await?;
     Ok(plan_response(&current))
 }
 

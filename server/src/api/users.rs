@@ -8,35 +8,32 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::json;
 
-use super::{AppState, UserRequest, body};
-use crate::auth::{Action, Caller};
+use super::{AppState, UserRequest, UserRoleRequest, body, write};
+use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::users::UserError;
+use crate::store::Change;
+use crate::users::{User, UserError};
 
 #[derive(Serialize)]
 struct UserInfo<'a> {
     name: &'a str,
-    role: &'a str,
+    role: evaluator::model::Role,
     created: &'a str,
 }
 
-pub(super) async fn list_users(
-    caller: Caller,
-    State(state): State<AppState>,
-) -> Result<Response, ApiError> {
-    caller.require(Action::ManageUsers)?;
-    let users = state
-        .users
-        .list()
-        .map_err(|error| ApiError::internal(format!("{error:#}")))?;
-    let list: Vec<UserInfo> = users
-        .iter()
-        .map(|u| UserInfo {
-            name: &u.name,
-            role: &u.role,
-            created: &u.created,
-        })
-        .collect();
+impl<'a> From<&'a User> for UserInfo<'a> {
+    fn from(user: &'a User) -> Self {
+        UserInfo {
+            name: &user.name,
+            role: user.role,
+            created: &user.created,
+        }
+    }
+}
+
+pub(super) async fn list_users(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let users = state.users.list();
+    let list: Vec<UserInfo> = users.iter().map(UserInfo::from).collect();
     Ok(Json(list).into_response())
 }
 
@@ -45,11 +42,10 @@ pub(super) async fn add_user(
     State(state): State<AppState>,
     request: Result<Json<UserRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    caller.require(Action::ManageUsers)?;
     let request = body(request)?;
     let users = state.users.clone();
     let (user, token) =
-        tokio::task::spawn_blocking(move || users.add(&request.name, &request.role))
+        tokio::task::spawn_blocking(move || users.add(&request.name, request.role, &caller.name))
             .await
             .map_err(ApiError::internal)?
             .map_err(user_error)?;
@@ -63,22 +59,89 @@ pub(super) async fn remove_user(
     State(state): State<AppState>,
     name: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
-    caller.require(Action::ManageUsers)?;
     let Path(name) = name?;
-    let users = state.users.clone();
-    tokio::task::spawn_blocking(move || users.remove(&name))
+    let (users, by) = (state.users.clone(), caller.name.clone());
+    let removed = tokio::task::spawn_blocking(move || users.remove(&name, &by))
         .await
         .map_err(ApiError::internal)?
         .map_err(user_error)?;
+    withdraw_signoffs_of_former_signers(&state, &caller, &format!("user {} removed", removed.name))
+        .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+pub(super) async fn set_user_role(
+    caller: Caller,
+    State(state): State<AppState>,
+    name: Result<Path<String>, PathRejection>,
+    request: Result<Json<UserRoleRequest>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let Path(name) = name?;
+    let request = body(request)?;
+    let (users, by) = (state.users.clone(), caller.name.clone());
+    let user = tokio::task::spawn_blocking(move || users.set_role(&name, request.role, &by))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(user_error)?;
+    let why = format!("user {} is now {}", user.name, user.role);
+    withdraw_signoffs_of_former_signers(&state, &caller, &why).await?;
+    Ok(Json(UserInfo::from(&user)).into_response())
+}
+
+/// Sign-offs count only while their signer holds the role they signed in: after
+/// a user change, a write drops those that no longer do (nothing is written if
+/// there are none). Every other write drops them too, so the gate never counts one.
+pub(crate) async fn withdraw_signoffs_of_former_signers(
+    state: &AppState,
+    caller: &Caller,
+    why: &str,
+) -> Result<(), ApiError> {
+    let change = Change {
+        author: caller.name.clone(),
+        role: caller.role,
+        action: "withdraw-signoff",
+        comment: format!("{why}: their sign-offs no longer count"),
+        base: None,
+    };
+    write(state, change, |old| Ok(old.clone())).await?;
+    Ok(())
 }
 
 fn user_error(error: UserError) -> ApiError {
     match &error {
         UserError::BadName(_) => ApiError::bad_field("name", error.to_string()),
-        UserError::BadRole(_) => ApiError::bad_field("role", error.to_string()),
-        UserError::Exists(_) => ApiError::Conflict(error.to_string()),
+        UserError::Exists(_) | UserError::LastAdmin(_) => ApiError::Conflict(error.to_string()),
         UserError::Missing(_) => ApiError::NotFound(error.to_string()),
         UserError::Io(_) => ApiError::internal(error),
     }
+}
+
+pub(super) async fn user_log(State(state): State<AppState>) -> Response {
+    let log = state.users.log();
+    let newest_first: Vec<_> = log.iter().rev().collect();
+    Json(newest_first).into_response()
+}
+
+/// Keeps the server's users current when another process (the CLI) changes the
+/// file, and drops the sign-offs that stopped counting.
+pub fn watch_users(state: AppState) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_millis(250));
+        loop {
+            tick.tick().await;
+            let users = state.users.clone();
+            let changed = tokio::task::spawn_blocking(move || users.reload())
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .unwrap_or(false);
+            if changed {
+                let system = Caller {
+                    name: "stagegate".into(),
+                    role: evaluator::model::Role::Admin,
+                };
+                let _ = withdraw_signoffs_of_former_signers(&state, &system, "users changed").await;
+            }
+        }
+    });
 }
