@@ -24,7 +24,7 @@ use evaluator::model::Plan;
 use serde::{Deserialize, Serialize};
 
 use evaluator::gate::Refusal;
-use evaluator::model::Role;
+use evaluator::model::{GATED_ENVIRONMENT, Role};
 use sha2::{Digest, Sha256};
 
 use crate::audit::{AuditEntry, summarize};
@@ -356,7 +356,7 @@ impl Store {
 }
 
 /// Sets what the store owns on the plan a write proposes: the revision number,
-/// when each environment last rolled back (kept from `old`, or this revision if
+/// when production last rolled back (kept from `old`, or this revision if
 /// this write rolls it back) and which revision recorded each sign-off.
 fn settle(old: &Plan, plan: &mut Plan, revision: u64) {
     plan.revision = revision;
@@ -366,7 +366,10 @@ fn settle(old: &Plan, plan: &mut Plan, revision: u64) {
         for (name, env) in rollout.environments.iter_mut() {
             let old_env = before.and_then(|r| r.environments.get(name));
             env.rolled_back_at = old_env.and_then(|e| e.rolled_back_at);
-            let Some(old_env) = old_env else { continue };
+            // Only the gate reads it, and the gate guards one environment.
+            let Some(old_env) = old_env.filter(|_| name == GATED_ENVIRONMENT) else {
+                continue;
+            };
             let position = |id: &Option<String>| {
                 let id = id.as_deref()?;
                 before?.stages.iter().position(|s| s.id == id)

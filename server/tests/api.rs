@@ -66,13 +66,14 @@ async fn me_lists_what_the_role_may_do() {
             "edit-plan",
             "move-stage",
             "kill-switch",
+            "withdraw-signoff",
             "manage-users"
         ])
     );
     let qa = server.user("quinn", "qa-lead");
     assert_eq!(
         server.get("/api/me", &qa).await.json["actions"],
-        json!(["read", "sign"])
+        json!(["read", "sign", "withdraw-signoff"])
     );
 }
 
@@ -432,14 +433,21 @@ async fn production_moves_forward_only_with_current_signoffs() {
         StatusCode::OK
     );
 
-    // Stage 2 has no sign-offs yet: forward is refused, back and off are not.
+    // The kill switch voids the sign-offs: turning it off needs new ones.
+    let kill_switch = PRODUCTION_STAGE.replace("/stage", "/kill-switch");
+    let reply = server
+        .post(&kill_switch, &editor, json!({ "on": false }))
+        .await;
+    assert_error(&reply, StatusCode::CONFLICT, "signoffs_missing");
     assert_eq!(
-        server
-            .post(PRODUCTION_STAGE, &editor, json!({ "stage": "stage-2" }))
-            .await
-            .status,
-        StatusCode::CONFLICT
+        reply.json["details"]["missingRoles"]
+            .as_array()
+            .unwrap()
+            .len(),
+        4
     );
+    assert_eq!(reply.json["details"]["afterRevision"], server.revision());
+    // Going to no stage never waits.
     assert_eq!(
         server
             .post(PRODUCTION_STAGE, &editor, json!({ "stage": null }))
@@ -459,6 +467,11 @@ async fn production_moves_forward_only_with_current_signoffs() {
             .status,
         StatusCode::OK
     );
+    // With no stage live, the kill switch goes off without sign-offs.
+    let reply = server
+        .post(&kill_switch, &editor, json!({ "on": false }))
+        .await;
+    assert_eq!(reply.status, StatusCode::OK);
     let reply = server
         .post(PRODUCTION_STAGE, &editor, json!({ "stage": "stage-1" }))
         .await;
@@ -710,7 +723,17 @@ async fn client_document_is_public_cacheable_and_private_free() {
         .request(Method::GET, "/client/production.json", None, None)
         .await;
     assert_eq!(reply.status, StatusCode::OK);
-    assert_eq!(reply.headers["etag"], "\"2\"");
+    // The ETag is a digest of the body: the sign-off changed nothing public.
+    let etag = reply.headers["etag"].to_str().unwrap().to_string();
+    assert!(etag.len() == 26 && etag.starts_with('"'), "{etag}");
+    assert_eq!(
+        etag,
+        format!(
+            "\"{}\"",
+            &stagegate_server::util::hex(&<sha2::Sha256 as sha2::Digest>::digest(&reply.body))
+                [..24]
+        )
+    );
     assert_eq!(reply.headers["access-control-allow-origin"], "*");
     assert!(
         reply.headers["cache-control"]
@@ -727,16 +750,16 @@ async fn client_document_is_public_cacheable_and_private_free() {
     assert!(evaluator::Evaluator::from_json(&text).is_ok());
 
     let request = Request::get("/client/production.json")
-        .header("if-none-match", "\"2\"")
+        .header("if-none-match", &etag)
         .body(Body::empty())
         .unwrap();
     let reply = server.send(request).await;
     assert_eq!(reply.status, StatusCode::NOT_MODIFIED);
     assert!(reply.body.is_empty());
-    assert_eq!(reply.headers["etag"], "\"2\"");
+    assert_eq!(reply.headers["etag"], etag.as_str());
     assert_eq!(reply.headers["access-control-allow-origin"], "*");
     let request = Request::get("/client/production.json")
-        .header("if-none-match", "\"1\"")
+        .header("if-none-match", "\"2\"")
         .body(Body::empty())
         .unwrap();
     assert_eq!(server.send(request).await.status, StatusCode::OK);

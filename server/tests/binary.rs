@@ -114,7 +114,8 @@ fn serves_over_a_real_socket() {
     assert_eq!(page.status, 200);
     assert!(String::from_utf8_lossy(&page.body).contains("cargo xtask dist"));
 
-    // `stagegate user add` while the server runs: the new token works at once.
+    // `stagegate user add` while the server runs: the server notices the file
+    // change (it checks four times a second) and the new token works.
     let output = Command::new(BINARY)
         .args(["user", "add", "quinn", "--role", "qa-lead", "--data"])
         .arg(dir.path())
@@ -123,14 +124,20 @@ fn serves_over_a_real_socket() {
     assert!(output.status.success());
     let stdout = String::from_utf8(output.stdout).unwrap();
     let token = stdout.lines().last().unwrap();
-    let me = request(
-        server.addr,
-        "GET",
-        "/api/me",
-        &[("Authorization", &format!("Bearer {token}"))],
-        None,
-    )
-    .unwrap();
+    let me = (0..40)
+        .map(|_| {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            request(
+                server.addr,
+                "GET",
+                "/api/me",
+                &[("Authorization", &format!("Bearer {token}"))],
+                None,
+            )
+            .unwrap()
+        })
+        .find(|reply| reply.status == 200)
+        .expect("the CLI's new user is known within two seconds");
     assert_eq!(me.json()["role"], "qa-lead");
     drop(server);
 

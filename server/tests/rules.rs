@@ -47,7 +47,10 @@ fn allowed_roles(method: &str, path: &str) -> &'static [&'static str] {
             "qa-lead",
             "devops-lead",
         ],
-        (_, "/api/users") | ("DELETE", "/api/users/{name}") => &["admin"],
+        (_, "/api/users")
+        | ("GET", "/api/users/log")
+        | ("DELETE", "/api/users/{name}")
+        | ("PATCH", "/api/users/{name}") => &["admin"],
         other => panic!("route {other:?} is missing from the role table of this test"),
     }
 }
@@ -136,6 +139,16 @@ async fn valid_request(
         ("DELETE", "/api/users/{name}") => {
             server.user(&format!("gone{case}"), "viewer");
             request(method, &format!("/api/users/gone{case}"), Some(token), None)
+        }
+        ("PATCH", "/api/users/{name}") => {
+            server.user(&format!("moved{case}"), "viewer");
+            let path = format!("/api/users/moved{case}");
+            request(
+                method,
+                &path,
+                Some(token),
+                Some(&json!({ "role": "editor" })),
+            )
         }
         ("GET", "/api/evaluate") => request(
             method,
@@ -796,7 +809,8 @@ async fn invalid_plan_reports_every_problem() {
 
 async fn sign_all(server: &Server, stage: &str) {
     for (i, role) in SIGNERS.iter().enumerate() {
-        let token = server.user(&format!("{role}-{stage}-{i}"), role);
+        let n = server.state.users.list().len();
+        let token = server.user(&format!("{role}-{stage}-{i}-{n}"), role);
         let reply = server
             .post(
                 "/api/signoffs",
@@ -863,7 +877,20 @@ async fn renaming_or_editing_a_stage_cannot_launder_a_move() {
         .post(PRODUCTION_STAGE, &editor, json!({ "stage": "stage-1" }))
         .await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.json);
-    // And forward again to stage 2 (still signed) is allowed; to stage 3 is not.
+    // The step back was a rollback: going forward again needs sign-offs given
+    // after it, even where stage 2's older ones still match.
+    let reply = server
+        .post(PRODUCTION_STAGE, &editor, json!({ "stage": "stage-2" }))
+        .await;
+    assert_error(&reply, StatusCode::CONFLICT, "signoffs_missing");
+    assert_eq!(
+        reply.json["details"]["missingRoles"]
+            .as_array()
+            .unwrap()
+            .len(),
+        4
+    );
+    sign_all(&server, "stage-2").await;
     let reply = server
         .post(PRODUCTION_STAGE, &editor, json!({ "stage": "stage-2" }))
         .await;
@@ -917,7 +944,8 @@ async fn a_revert_is_gated_like_any_write() {
         .post(PRODUCTION_STAGE, &editor, json!({ "stage": null }))
         .await;
     assert_eq!(reply.status, StatusCode::OK); // revision 7
-    // Withdraw one sign-off; reverting to revision 6 (stage 1 live) is a forward move.
+    // Reverting to revision 6 (stage 1 live) is a forward move, and going to no
+    // stage at revision 7 was a rollback: every sign-off from before it is void.
     let id = server.plan()["signoffs"][0]["id"]
         .as_str()
         .unwrap()
@@ -933,16 +961,22 @@ async fn a_revert_is_gated_like_any_write() {
             .as_array()
             .unwrap()
             .len(),
-        1
+        4
     );
+    assert_eq!(reply.json["details"]["afterRevision"], 7);
     assert_eq!(server.revision(), before);
+    // With fresh sign-offs, the same revert goes through.
+    sign_all(&server, "stage-1").await;
+    let reply = server
+        .post("/api/revert", &editor, json!({ "revision": 6 }))
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.json);
 }
 
-/// Decision: the kill switch is not gated in either direction. On is the
-/// emergency stop; off resumes the live stage, whose content the gate kept
-/// exactly as approved (see `gate::check`).
+/// An incident voids earlier approvals: turning the kill switch off needs a
+/// sign-off from each role the live stage requires, given after it went on.
 #[tokio::test]
-async fn kill_switch_off_in_production_never_waits() {
+async fn kill_switch_off_needs_signoffs_given_after_it_went_on() {
     let server = Server::new();
     let editor = server.user("eddie", "editor");
     sign_all(&server, "stage-1").await;
@@ -950,25 +984,18 @@ async fn kill_switch_off_in_production_never_waits() {
         .post(PRODUCTION_STAGE, &editor, json!({ "stage": "stage-1" }))
         .await;
     assert_eq!(reply.status, StatusCode::OK);
-    for on in [true, false] {
-        let reply = server
-            .post(PRODUCTION_KILL, &editor, json!({ "on": on }))
-            .await;
-        assert_eq!(reply.status, StatusCode::OK, "{}", reply.json);
-        assert_eq!(
-            reply.json["rollouts"][ROLLOUT]["environments"]["production"]["killSwitch"],
-            on
-        );
-    }
-    // Even with every sign-off of the live stage withdrawn meanwhile.
-    server
+    let reply = server
         .post(PRODUCTION_KILL, &editor, json!({ "on": true }))
         .await;
-    for signoff in server.plan()["signoffs"].as_array().unwrap() {
-        let id = signoff["id"].as_str().unwrap();
-        server.withdraw(id, &server.admin).await;
-    }
-    assert!(server.plan().get("signoffs").is_none());
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.json);
+    let killed_at = server.revision();
+    let reply = server
+        .post(PRODUCTION_KILL, &editor, json!({ "on": false }))
+        .await;
+    assert_error(&reply, StatusCode::CONFLICT, "signoffs_missing");
+    assert_eq!(reply.json["details"]["afterRevision"], killed_at);
+    assert_eq!(server.revision(), killed_at);
+    sign_all(&server, "stage-1").await;
     let reply = server
         .post(PRODUCTION_KILL, &editor, json!({ "on": false }))
         .await;
@@ -982,6 +1009,13 @@ async fn client_document_is_private_free_and_evaluates_like_the_server() {
     let server = Server::new();
     let editor = server.user("eddie", "editor");
     let viewer = server.user("vera", "viewer");
+    // Give production targeting so the document must carry it (before the
+    // sign-offs, which pin it).
+    let mut plan = server.plan();
+    let production = &mut plan["rollouts"][ROLLOUT]["environments"]["production"];
+    production["include"] = json!(["tester-1"]);
+    production["exclude"] = json!(["user-42"]);
+    assert_eq!(put(&server, &editor, &plan).await.status, StatusCode::OK);
     sign_all(&server, "stage-1").await;
     sign_all(&server, "stage-2").await;
     for stage in ["stage-1", "stage-2"] {
@@ -990,12 +1024,6 @@ async fn client_document_is_private_free_and_evaluates_like_the_server() {
             .await;
         assert_eq!(reply.status, StatusCode::OK);
     }
-    // Give production targeting so the document must carry it.
-    let mut plan = server.plan();
-    let production = &mut plan["rollouts"][ROLLOUT]["environments"]["production"];
-    production["include"] = json!(["tester-1"]);
-    production["exclude"] = json!(["user-42"]);
-    assert_eq!(put(&server, &editor, &plan).await.status, StatusCode::OK);
     let full = server.plan().to_string();
 
     for env in ["production", "staging"] {
@@ -1042,7 +1070,13 @@ async fn client_document_is_private_free_and_evaluates_like_the_server() {
             .keys()
             .collect();
         assert_eq!(envs, [env]);
-        assert_eq!(document["revision"], server.revision());
+        // The revision that last changed this document: staging's is the seed.
+        let changed = if env == "production" {
+            server.revision()
+        } else {
+            1
+        };
+        assert_eq!(document["revision"], changed);
 
         // Accepted by the evaluator, and it answers as the server does.
         let evaluator = evaluator::Evaluator::from_json(&text).unwrap();
@@ -1057,7 +1091,11 @@ async fn client_document_is_private_free_and_evaluates_like_the_server() {
             "user-99",
         ] {
             let context = evaluator::Context::new(user.to_string());
-            let local = serde_json::to_value(evaluator.evaluate(ROLLOUT, env, &context)).unwrap();
+            let mut local =
+                serde_json::to_value(evaluator.evaluate(ROLLOUT, env, &context)).unwrap();
+            // The client document names the revision that last changed it.
+            assert_eq!(local["revision"], changed);
+            local["revision"] = json!(server.revision());
             let query = format!(
                 "/api/evaluate?rollout={ROLLOUT}&env={env}&targetingKey={}",
                 encode(user)

@@ -40,7 +40,7 @@ describe("console", { timeout: 120_000 }, () => {
   before(async () => {
     server = await startServer();
     browser = await launchBrowser();
-    for (const [role, name] of Object.entries(signers)) tokens[role] = server.addUser(name, role);
+    for (const [role, name] of Object.entries(signers)) tokens[role] = await server.addUser(name, role);
   });
 
   after(async () => {

@@ -1,6 +1,6 @@
 // Shared by the browser tests and the benchmark: a real `stagegate serve` on a
 // fresh data directory and a free loopback port, and headless Chromium.
-import { spawn, execFileSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve, dirname } from "node:path";
@@ -38,10 +38,15 @@ export async function startServer() {
   return {
     url,
     adminToken,
-    /** Creates a user with the CLI (the running server re-reads the users file) and returns the token. */
-    addUser(name, role) {
-      const out = execFileSync(bin, ["user", "add", name, "--role", role, "--data", data], { encoding: "utf8" });
-      return out.trim().split("\n").at(-1).trim();
+    /** Creates a user over the API, as an admin would, and returns the token. */
+    async addUser(name, role) {
+      const response = await fetch(url + "/api/users", {
+        method: "POST",
+        headers: { authorization: `Bearer ${adminToken}`, "content-type": "application/json" },
+        body: JSON.stringify({ name, role }),
+      });
+      if (response.status !== 201) throw new Error(`adding ${name}: ${response.status} ${await response.text()}`);
+      return (await response.json()).token;
     },
     async stop() {
       if (child.exitCode === null) {

@@ -224,13 +224,29 @@ pub struct SignoffRequest {
 #[serde(deny_unknown_fields)]
 pub struct UserRequest {
     pub name: String,
-    pub role: Role,
+    /// Read as text so that an unknown role is a 400 naming the field.
+    #[schemars(with = "Role")]
+    pub role: String,
 }
 
 #[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserRoleRequest {
-    pub role: Role,
+    #[schemars(with = "Role")]
+    pub role: String,
+}
+
+/// A role named in a request body, or a 400 naming the `role` field.
+fn role(name: &str) -> Result<Role, ApiError> {
+    Role::from_name(name).ok_or_else(|| {
+        ApiError::bad_field(
+            "role",
+            format!(
+                "'{name}' is not a role (one of {})",
+                evaluator::model::ROLES.join(", ")
+            ),
+        )
+    })
 }
 
 #[derive(Serialize, schemars::JsonSchema)]

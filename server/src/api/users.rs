@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::json;
 
-use super::{AppState, UserRequest, UserRoleRequest, body, write};
+use super::{AppState, UserRequest, UserRoleRequest, body, role, write};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::store::Change;
@@ -43,9 +43,10 @@ pub(super) async fn add_user(
     request: Result<Json<UserRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let request = body(request)?;
+    let role = role(&request.role)?;
     let users = state.users.clone();
     let (user, token) =
-        tokio::task::spawn_blocking(move || users.add(&request.name, request.role, &caller.name))
+        tokio::task::spawn_blocking(move || users.add(&request.name, role, &caller.name))
             .await
             .map_err(ApiError::internal)?
             .map_err(user_error)?;
@@ -77,9 +78,9 @@ pub(super) async fn set_user_role(
     request: Result<Json<UserRoleRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let Path(name) = name?;
-    let request = body(request)?;
+    let role = role(&body(request)?.role)?;
     let (users, by) = (state.users.clone(), caller.name.clone());
-    let user = tokio::task::spawn_blocking(move || users.set_role(&name, request.role, &by))
+    let user = tokio::task::spawn_blocking(move || users.set_role(&name, role, &by))
         .await
         .map_err(ApiError::internal)?
         .map_err(user_error)?;

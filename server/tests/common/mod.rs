@@ -51,7 +51,8 @@ impl Server {
 
     /// A new user with `role`; returns their token.
     pub fn user(&self, name: &str, role: &str) -> String {
-        self.state.users.add(name, role).unwrap().1
+        let role = evaluator::model::Role::from_name(role).unwrap();
+        self.state.users.add(name, role, "test").unwrap().1
     }
 
     pub async fn send(&self, request: Request<Body>) -> Reply {
