@@ -1,7 +1,7 @@
 //! Sign-offs: given in one's own sign-off role, withdrawn by oneself or an admin.
 
 use axum::Json;
-use axum::extract::rejection::{JsonRejection, PathRejection};
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::http::header::ETAG;
@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use evaluator::model::Signoff;
 use serde_json::json;
 
-use super::{AppState, SignoffRequest, body};
+use super::{AppState, JsonBody, SignoffRequest, body};
 use crate::auth::{Action, Caller, is_signoff_role};
 use crate::error::ApiError;
 use crate::store::Change;
@@ -18,7 +18,7 @@ use crate::util::{now_rfc3339, random_hex};
 pub(super) async fn add_signoff(
     caller: Caller,
     State(state): State<AppState>,
-    request: Result<Json<SignoffRequest>, JsonRejection>,
+    request: Result<JsonBody<SignoffRequest>, ApiError>,
 ) -> Result<Response, ApiError> {
     if !is_signoff_role(&caller.role) {
         return Err(ApiError::Forbidden(format!(

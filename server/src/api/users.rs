@@ -1,14 +1,14 @@
 //! Users over the API (admin only); tokens are shown once, on creation.
 
 use axum::Json;
-use axum::extract::rejection::{JsonRejection, PathRejection};
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::json;
 
-use super::{AppState, UserRequest, body};
+use super::{AppState, JsonBody, UserRequest, body};
 use crate::auth::{Action, Caller};
 use crate::error::ApiError;
 use crate::users::UserError;
@@ -43,7 +43,7 @@ pub(super) async fn list_users(
 pub(super) async fn add_user(
     caller: Caller,
     State(state): State<AppState>,
-    request: Result<Json<UserRequest>, JsonRejection>,
+    request: Result<JsonBody<UserRequest>, ApiError>,
 ) -> Result<Response, ApiError> {
     caller.require(Action::ManageUsers)?;
     let request = body(request)?;
