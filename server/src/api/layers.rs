@@ -24,13 +24,15 @@ pub fn wrap<S: Clone + Send + Sync + 'static>(router: Router<S>) -> Router<S> {
     router.layer(
         ServiceBuilder::new()
             .layer(
-                // One line per request at debug (`RUST_LOG=tower_http=debug`), errors
-                // (5xx) at error. The span has the path, not the query:
+                // One line per request at debug (`RUST_LOG=info,tower_http=debug`),
+                // 5xx at error. The span (at info, so an error logged inside a
+                // handler says which request) has the path, not the query:
                 // /api/evaluate's query holds the users' keys.
                 TraceLayer::new_for_http()
                     .make_span_with(|request: &Request<Body>| {
-                        tracing::debug_span!("request", method = %request.method(), path = %request.uri().path())
+                        tracing::info_span!("request", method = %request.method(), path = %request.uri().path())
                     })
+                    .on_request(())
                     .on_response(DefaultOnResponse::new().level(Level::DEBUG))
                     .on_failure(DefaultOnFailure::new().level(Level::ERROR)),
             )

@@ -19,7 +19,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Value, json};
 
-pub use self::json_body::{JsonBody, JsonValue, require_json_content_type};
+pub use self::json_body::{JsonBody, JsonValue};
 pub use self::layers::REQUEST_TIMEOUT;
 use crate::auth::{Action, Caller};
 use crate::error::ApiError;
