@@ -2,7 +2,6 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -135,8 +134,8 @@ impl Default for ConnectionLimits {
 /// lets open requests finish (for at most `limits.shutdown_grace`).
 ///
 /// hyper's own HTTP/1 connection builder rather than `axum::serve`, which sets no
-/// timer and so no header-read timeout. The request count per head keeps hyper's
-/// default limit of 100 (setting it would move header parsing to the heap).
+/// timer and so no header-read timeout. The header count keeps hyper's default
+/// limit of 100 (setting it explicitly would move header parsing to the heap).
 pub async fn serve(
     listener: TcpListener,
     app: Router,
