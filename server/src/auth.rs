@@ -104,16 +104,21 @@ impl FromRequestParts<AppState> for Caller {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let token = parts
-            .headers
-            .get(AUTHORIZATION)
+        // One Authorization header: with two, which one speaks for the caller is ambiguous.
+        let mut values = parts.headers.get_all(AUTHORIZATION).iter();
+        let (value, extra) = (values.next(), values.next());
+        if extra.is_some() {
+            return Err(ApiError::bad_request(
+                "more than one Authorization header; send exactly one: Authorization: Bearer <token>",
+            ));
+        }
+        // `Bearer <token>`; the scheme is case-insensitive (RFC 7235).
+        let token = value
             .and_then(|value| value.to_str().ok())
-            .and_then(|value| {
-                value
-                    .strip_prefix("Bearer ")
-                    .or_else(|| value.strip_prefix("bearer "))
-            })
-            .map(str::trim)
+            .and_then(|value| value.trim().split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim())
+            .filter(|token| !token.is_empty())
             .ok_or(ApiError::Unauthorized)?;
         let user = state
             .users

@@ -1,7 +1,10 @@
 //! The one error shape of the API: `{"error": "<code>", "message": "…", "details": …}`.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::header::{ETAG, WWW_AUTHENTICATE};
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use evaluator::Problem;
 use serde::Serialize;
@@ -31,9 +34,11 @@ pub enum ApiError {
     PreconditionRequired,
     /// 422: the plan (as it would be after the write) breaks the rules.
     InvalidPlan(Vec<Problem>),
-    /// 4xx that axum's extractors detected (body too large, wrong content type, …).
+    /// 4xx that an extractor or a layer detected (body too large, wrong content
+    /// type, a request that took too long, …).
     Rejected { status: StatusCode, message: String },
-    /// 500: the disk failed us. Nothing was written.
+    /// 500: the disk failed us (or a bug). Nothing was written. The text goes to the
+    /// log only: it can hold file paths and OS errors, which are no client's business.
     Internal(String),
 }
 
@@ -87,9 +92,11 @@ impl ApiError {
             ApiError::PreconditionRequired => "if_match_required",
             ApiError::InvalidPlan(_) => "invalid_plan",
             ApiError::Rejected { status, .. } => match status.as_u16() {
+                408 => "request_timeout",
                 413 => "payload_too_large",
                 415 => "unsupported_media_type",
                 422 => "invalid_body",
+                500..=599 => "internal",
                 _ => "bad_request",
             },
             ApiError::Internal(_) => "internal",
@@ -110,7 +117,7 @@ impl ApiError {
             ApiError::NoRoute => "no such route".into(),
             ApiError::MethodNotAllowed => "this route does not take that method".into(),
             ApiError::Stale { current } => {
-                format!("the plan has changed: If-Match names an older revision; the current one is {current}")
+                format!("the plan has changed: If-Match does not name the current revision, which is {current}")
             }
             ApiError::PreconditionRequired => {
                 "a write needs If-Match: \"<revision>\" (the ETag of the plan it is based on)".into()
@@ -119,7 +126,7 @@ impl ApiError {
                 let count = problems.len();
                 format!("the plan is invalid: {count} problem{}", if count == 1 { "" } else { "s" })
             }
-            ApiError::Internal(message) => format!("internal error, nothing was written: {message}"),
+            ApiError::Internal(_) => "internal error, nothing was written".into(),
         }
     }
 
@@ -155,19 +162,37 @@ pub struct ErrorBody {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        if let ApiError::Internal(message) = &self {
-            eprintln!("stagegate: internal error: {message}");
+        let mut body = self.body();
+        if let ApiError::Internal(cause) = &self {
+            // The client gets an id to quote; the log gets the cause under the same id.
+            let id = incident_id();
+            tracing::error!(incident = %id, "internal error: {cause}");
+            body.message = format!("{} (see the server log, incident {id})", body.message);
+            body.details = json!({ "incident": id });
         }
-        let mut response = (self.status(), Json(self.body())).into_response();
-        if let ApiError::Stale { current } = self
-            && let Ok(etag) = format!("\"{current}\"").parse()
-        {
-            response
-                .headers_mut()
-                .insert(axum::http::header::ETAG, etag);
+        let mut response = (self.status(), Json(body)).into_response();
+        let headers = response.headers_mut();
+        match self {
+            ApiError::Stale { current } => {
+                if let Ok(etag) = format!("\"{current}\"").parse() {
+                    headers.insert(ETAG, etag);
+                }
+            }
+            // RFC 7235: a 401 names the scheme that would work.
+            ApiError::Unauthorized => {
+                headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            _ => {}
         }
         response
     }
+}
+
+/// A short random id tying an internal error's answer to its log line.
+fn incident_id() -> String {
+    static FALLBACK: AtomicU64 = AtomicU64::new(1);
+    crate::util::random_hex(6)
+        .unwrap_or_else(|_| format!("n{}", FALLBACK.fetch_add(1, Ordering::Relaxed)))
 }
 
 impl From<evaluator::Invalid> for ApiError {

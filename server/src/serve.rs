@@ -2,8 +2,20 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
+use axum::Router;
+use axum::body::Body;
+use axum::http::Request;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio_io_timeout::TimeoutWriter;
+use tower::ServiceExt as _;
 
 use crate::api::{AppState, app};
 use crate::store::Store;
@@ -48,6 +60,7 @@ pub fn open_state(
 }
 
 pub fn run(options: ServeOptions) -> anyhow::Result<()> {
+    init_logging();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -67,11 +80,133 @@ pub fn run(options: ServeOptions) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("listening on {}", options.addr))?;
         println!("stagegate listening on http://{}", listener.local_addr()?);
-        axum::serve(listener, app(state))
-            .with_graceful_shutdown(shutdown())
-            .await?;
+        serve(
+            listener,
+            app(state),
+            ConnectionLimits::default(),
+            shutdown(),
+        )
+        .await;
         Ok(())
     })
+}
+
+/// Logs go to stderr (stdout carries the startup notes, the admin token among
+/// them). `RUST_LOG` picks what is shown; the default is `info`.
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Fails only if a subscriber is already set (a test, an embedding program): keep theirs.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+}
+
+/// What a connection may take from the server before it is closed.
+#[derive(Clone, Copy, Debug)]
+pub struct ConnectionLimits {
+    /// From the connection's start, or the end of its previous response, to the end
+    /// of the next request's head. This is also the keep-alive idle timeout: a
+    /// connection that sends nothing is closed after it, and so is one that
+    /// trickles its headers (slowloris).
+    pub header_read_timeout: Duration,
+    /// How long a response write may make no progress (a client that stops reading).
+    pub write_timeout: Duration,
+    /// The request line and headers together; more is answered 431.
+    pub max_header_bytes: usize,
+    /// After a shutdown signal, how long open requests may take to finish.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        ConnectionLimits {
+            header_read_timeout: Duration::from_secs(10),
+            write_timeout: Duration::from_secs(30),
+            max_header_bytes: 32 * 1024,
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Serves `app` on `listener` until `signal` completes, then stops accepting and
+/// lets open requests finish (for at most `limits.shutdown_grace`).
+///
+/// hyper's own HTTP/1 connection builder rather than `axum::serve`, which sets no
+/// timer and so no header-read timeout. The header count keeps hyper's default
+/// limit of 100 (setting it explicitly would move header parsing to the heap).
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    limits: ConnectionLimits,
+    signal: impl Future<Output = ()>,
+) {
+    let mut http = http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .max_header_size(limits.max_header_bytes)
+        .max_buf_size(MAX_BUFFER_BYTES)
+        .keep_alive(true);
+    let graceful = GracefulShutdown::new();
+    let mut signal = std::pin::pin!(signal);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    accept_failed(error).await;
+                    continue;
+                }
+            },
+            () = &mut signal => break,
+        };
+        // Small responses go out at once rather than waiting on Nagle's algorithm.
+        let _ = stream.set_nodelay(true);
+        let mut stream = TimeoutWriter::new(stream);
+        stream.set_timeout(Some(limits.write_timeout));
+        let io = TokioIo::new(Box::pin(stream));
+        let service = TowerToHyperService::new(
+            app.clone()
+                .map_request(|request: Request<Incoming>| request.map(Body::new)),
+        );
+        let connection = graceful.watch(http.serve_connection(io, service));
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                // A client gone, a header timeout, malformed HTTP: theirs, not ours.
+                tracing::debug!(%peer, %error, "connection closed");
+            }
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(limits.shutdown_grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "shutdown: requests still open after {:?}; closing them",
+            limits.shutdown_grace
+        );
+    }
+}
+
+/// The read buffer of a connection (hyper's default is ~400 KB): the request head
+/// must fit in it, bodies stream through it.
+const MAX_BUFFER_BYTES: usize = 64 * 1024;
+
+/// Connection-level accept errors are the client's; others (out of file
+/// descriptors) are ours: log, and wait a moment for descriptors to free up.
+async fn accept_failed(error: std::io::Error) {
+    use std::io::ErrorKind::{ConnectionAborted, ConnectionRefused, ConnectionReset};
+    if matches!(
+        error.kind(),
+        ConnectionAborted | ConnectionRefused | ConnectionReset
+    ) {
+        return;
+    }
+    tracing::error!(%error, "accept failed; retrying in 1 s");
+    tokio::time::sleep(Duration::from_secs(1)).await;
 }
 
 async fn shutdown() {

@@ -324,8 +324,8 @@ async fn every_refusal_writes_nothing() {
             Some(&editor),
             vec![json_type, ("if-match", "W/\"x\"")],
             &good,
-            StatusCode::PRECONDITION_FAILED,
-            "stale_revision",
+            StatusCode::BAD_REQUEST,
+            "bad_request",
         ),
         case(
             "PUT",

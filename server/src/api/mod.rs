@@ -1,6 +1,8 @@
 //! The HTTP API: one route table, shared helpers, and `app()`.
 
 mod client;
+mod json_body;
+mod layers;
 mod plan;
 mod signoffs;
 mod users;
@@ -10,10 +12,9 @@ pub use users::watch_users;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{DefaultBodyLimit, FromRequestParts, Request, State};
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, ETAG, IF_MATCH};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::http::{HeaderMap, HeaderValue, Method, Uri};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, delete, get, options, patch, post, put};
@@ -21,6 +22,8 @@ use axum::{Json, Router};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Value, json};
 
+pub use self::json_body::{JsonBody, JsonValue};
+pub use self::layers::REQUEST_TIMEOUT;
 use crate::auth::{Action, Caller};
 use crate::error::ApiError;
 use crate::store::{Change, Current, Store};
@@ -132,11 +135,13 @@ pub fn app(state: AppState) -> Router {
         }
         router = router.route(&route.router_path(), methods);
     }
-    router
+    let router = router
         .fallback(fallback)
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .with_state(state)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT));
+    // Request logs, a deadline per request, JSON for whatever a layer answers.
+    let router = layers::wrap(router);
+    router.with_state(state)
 }
 
 /// The route table's permission: the caller must be signed in and their role
@@ -263,8 +268,9 @@ fn required_nullable<'de, D: Deserializer<'de>>(de: D) -> Result<Option<String>,
     Option::deserialize(de)
 }
 
-/// The body, or our error for why there is none.
-fn body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
+/// The body, or our error for why there is none (extracted as a `Result` so a
+/// handler checks the caller's role before it reports a bad body).
+fn body<T>(body: Result<JsonBody<T>, ApiError>) -> Result<T, ApiError> {
     Ok(body?.0)
 }
 
@@ -295,21 +301,37 @@ fn plan_response(current: &Current) -> Response {
 }
 
 /// The revision named by If-Match. A write must name one (428 without it); `*`
-/// would be a blind overwrite, so it is refused too.
+/// would be a blind overwrite, so it is refused too. The value must be exactly
+/// one ETag as `GET /api/plan` gives it (`"12"`); anything else is a 400 saying
+/// so, never a 412 that would claim it names an older revision.
 fn if_match(headers: &HeaderMap) -> Result<u64, ApiError> {
-    let value = headers
-        .get(IF_MATCH)
-        .ok_or(ApiError::PreconditionRequired)?;
-    let text = value
-        .to_str()
-        .map_err(|_| ApiError::bad_request("If-Match is not ASCII"))?
-        .trim();
-    if text == "*" {
+    let mut values = headers.get_all(IF_MATCH).iter();
+    let (value, extra) = (values.next(), values.next());
+    let value = value.ok_or(ApiError::PreconditionRequired)?;
+    let text = value.to_str().unwrap_or("\u{fffd}").trim();
+    if text == "*" && extra.is_none() {
         return Err(ApiError::PreconditionRequired);
     }
-    let tag = text.strip_prefix("W/").unwrap_or(text).trim_matches('"');
-    // Anything that is not a revision number cannot match the current one.
-    Ok(tag.parse().unwrap_or(u64::MAX))
+    let revision = text
+        .strip_prefix('"')
+        .and_then(|rest| rest.strip_suffix('"'))
+        .filter(|digits| {
+            // Digits as the server writes them: no sign, no leading zero.
+            (*digits == "0" || !digits.starts_with('0'))
+                && !digits.is_empty()
+                && digits.bytes().all(|b| b.is_ascii_digit())
+        })
+        .and_then(|digits| digits.parse::<u64>().ok());
+    match revision {
+        Some(revision) if extra.is_none() => Ok(revision),
+        _ => Err(ApiError::BadRequest {
+            message: format!(
+                "If-Match must be one revision's ETag, such as If-Match: \"12\" (the ETag of GET /api/plan); got {}",
+                shown_header(headers, IF_MATCH)
+            ),
+            details: json!({ "field": "If-Match" }),
+        }),
+    }
 }
 
 /// The optional If-Match of the targeted writes (stage, kill switch, revert).
@@ -321,22 +343,20 @@ fn optional_if_match(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
     }
 }
 
-fn require_json_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
-    let ok = headers
-        .get(CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.split(';').next())
-        .is_some_and(|mime| {
-            let mime = mime.trim().to_ascii_lowercase();
-            mime == "application/json"
-                || (mime.starts_with("application/") && mime.ends_with("+json"))
-        });
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::Rejected {
-            status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            message: "expected Content-Type: application/json".into(),
-        })
+/// A header's values as the client sent them, for an error message (JSON-quoted,
+/// so control bytes and quotes stay visible and harmless).
+fn shown_header(headers: &HeaderMap, name: axum::http::HeaderName) -> String {
+    let values: Vec<String> = headers
+        .get_all(name)
+        .iter()
+        .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
+        .collect();
+    match values.as_slice() {
+        [one] => serde_json::to_string(one).unwrap_or_default(),
+        many => format!(
+            "{} values {}",
+            many.len(),
+            serde_json::to_string(many).unwrap_or_default()
+        ),
     }
 }

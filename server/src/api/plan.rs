@@ -1,17 +1,15 @@
 //! The plan and its history: read, replace, revert, audit, stages, kill switches.
 
 use axum::Json;
-use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, JsonRejection, PathRejection};
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use evaluator::model::{Environment, Plan, Signoff};
-use serde_json::json;
 
 use super::{
-    AppState, KillSwitchRequest, RevertRequest, RevisionSummary, StageRequest, body, if_match,
-    optional_if_match, plan_response, require_json_content_type, write,
+    AppState, JsonBody, JsonValue, KillSwitchRequest, RevertRequest, RevisionSummary, StageRequest,
+    body, if_match, optional_if_match, plan_response, write,
 };
 use crate::auth::Caller;
 use crate::error::ApiError;
@@ -25,20 +23,11 @@ pub(super) async fn put_plan(
     caller: Caller,
     State(state): State<AppState>,
     headers: HeaderMap,
-    bytes: Result<Bytes, BytesRejection>,
+    body: Result<JsonValue, ApiError>,
 ) -> Result<Response, ApiError> {
     let base = if_match(&headers)?;
-    require_json_content_type(&headers)?;
-    let bytes = bytes?;
-    let text = std::str::from_utf8(&bytes).map_err(|error| ApiError::BadRequest {
-        message: format!("the body is not UTF-8: {error}"),
-        details: json!([{ "path": "", "message": "the body is not UTF-8" }]),
-    })?;
-    // The evaluator's own parser: numbers stay exact decimals, duplicate keys are refused.
-    let mut value = evaluator::json::parse(text).map_err(|error| ApiError::BadRequest {
-        message: format!("the body is not JSON: {error}"),
-        details: json!([{ "path": "", "message": error.message, "line": error.line, "column": error.column }]),
-    })?;
+    // The evaluator's own parser (in `JsonValue`): numbers stay exact decimals.
+    let JsonValue(mut value) = body?;
     // Sign-offs are records of people approving; they change only through
     // /api/signoffs, never by editing the plan.
     if let evaluator::json::Value::Object(map) = &mut value {
@@ -117,7 +106,7 @@ pub(super) async fn revert(
     caller: Caller,
     State(state): State<AppState>,
     headers: HeaderMap,
-    request: Result<Json<RevertRequest>, JsonRejection>,
+    request: Result<JsonBody<RevertRequest>, ApiError>,
 ) -> Result<Response, ApiError> {
     let request = body(request)?;
     let base = optional_if_match(&headers)?;
@@ -164,7 +153,7 @@ pub(super) async fn set_stage(
     State(state): State<AppState>,
     headers: HeaderMap,
     names: Result<Path<(String, String)>, PathRejection>,
-    request: Result<Json<StageRequest>, JsonRejection>,
+    request: Result<JsonBody<StageRequest>, ApiError>,
 ) -> Result<Response, ApiError> {
     let Path((rollout, env)) = names?;
     let request = body(request)?;
@@ -195,7 +184,7 @@ pub(super) async fn set_kill_switch(
     State(state): State<AppState>,
     headers: HeaderMap,
     names: Result<Path<(String, String)>, PathRejection>,
-    request: Result<Json<KillSwitchRequest>, JsonRejection>,
+    request: Result<JsonBody<KillSwitchRequest>, ApiError>,
 ) -> Result<Response, ApiError> {
     let Path((rollout, env)) = names?;
     let request = body(request)?;

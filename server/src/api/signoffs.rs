@@ -1,7 +1,7 @@
 //! Sign-offs: given in one's own sign-off role, withdrawn by oneself or an admin.
 
 use axum::Json;
-use axum::extract::rejection::{JsonRejection, PathRejection};
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::http::header::ETAG;
@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use evaluator::model::Signoff;
 use serde_json::json;
 
-use super::{AppState, SignoffRequest, body, write};
+use super::{AppState, JsonBody, SignoffRequest, body, write};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::store::Change;
@@ -19,7 +19,7 @@ use evaluator::model::Role;
 pub(super) async fn add_signoff(
     caller: Caller,
     State(state): State<AppState>,
-    request: Result<Json<SignoffRequest>, JsonRejection>,
+    request: Result<JsonBody<SignoffRequest>, ApiError>,
 ) -> Result<Response, ApiError> {
     let request = body(request)?;
     let id = format!("so_{}", random_hex(8).map_err(ApiError::internal)?);

@@ -1,14 +1,14 @@
 //! Users over the API (admin only); tokens are shown once, on creation.
 
 use axum::Json;
-use axum::extract::rejection::{JsonRejection, PathRejection};
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::json;
 
-use super::{AppState, UserRequest, UserRoleRequest, body, role, write};
+use super::{AppState, JsonBody, UserRequest, UserRoleRequest, body, role, write};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::store::Change;
@@ -40,7 +40,7 @@ pub(super) async fn list_users(State(state): State<AppState>) -> Result<Response
 pub(super) async fn add_user(
     caller: Caller,
     State(state): State<AppState>,
-    request: Result<Json<UserRequest>, JsonRejection>,
+    request: Result<JsonBody<UserRequest>, ApiError>,
 ) -> Result<Response, ApiError> {
     let request = body(request)?;
     let role = role(&request.role)?;
@@ -75,7 +75,7 @@ pub(super) async fn set_user_role(
     caller: Caller,
     State(state): State<AppState>,
     name: Result<Path<String>, PathRejection>,
-    request: Result<Json<UserRoleRequest>, JsonRejection>,
+    request: Result<JsonBody<UserRoleRequest>, ApiError>,
 ) -> Result<Response, ApiError> {
     let Path(name) = name?;
     let role = role(&body(request)?.role)?;
