@@ -144,10 +144,12 @@ fn production_answers(
         return Ok(());
     };
     let (old_env, new_env) = (production(old), production(Some(new)));
-    let unkilled = old_env.is_some_and(|env| env.kill_switch);
-    if !unkilled && steps_back(key, old, new, stage) {
+    // A step back starts from a live stage, so turning the kill switch off is
+    // never one.
+    if steps_back(key, old, new, stage) {
         return Ok(());
     }
+    let unkilled = old_env.is_some_and(|env| env.kill_switch);
     let old_stage = old.and_then(|rollout| rollout.stage(&stage.id));
     let missing: Vec<Role> = required(stage, old_stage)
         .into_iter()
