@@ -337,7 +337,14 @@ fn signoffs(list: &Value) -> Vec<(String, String, String, u64)> {
         let revision = words.get(3).map_or(1, |r| r.parse().unwrap());
         return evaluator::model::SIGNOFF_ROLES
             .iter()
-            .map(|role| (words[1].to_string(), role.to_string(), "before".into(), revision))
+            .map(|role| {
+                (
+                    words[1].to_string(),
+                    role.to_string(),
+                    "before".into(),
+                    revision,
+                )
+            })
             .collect();
     }
     list.as_array()
