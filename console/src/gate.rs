@@ -4,7 +4,7 @@
 use evaluator::Plan;
 
 use crate::api::Me;
-use evaluator::model::{GATED_ENVIRONMENT, Rollout, SIGNOFF_ROLES, Signoff, Stage};
+use evaluator::model::{GATED_ENVIRONMENT, Role, Rollout, SIGNOFF_ROLES, Signoff, Stage};
 
 /// `Ok` if the user may write the plan and move stages, else why not.
 pub fn may_edit(me: &Me) -> Result<(), String> {
@@ -56,7 +56,17 @@ pub fn next_stage<'a>(rollout: &'a Rollout, environment: &str) -> Option<&'a Sta
     }
 }
 
-/// Why moving `environment` forward to `stage` must wait, if it must.
+/// Why the server would refuse a write that turns `old` into `new` by someone
+/// in `role`: the server's own rule (`evaluator::gate::check`), before saving.
+pub fn refused(role: &str, old: &Plan, new: &Plan) -> Option<String> {
+    let role = Role::from_name(role)?;
+    evaluator::gate::check(old, new, role)
+        .err()
+        .map(|refusal| refusal.message)
+}
+
+/// Why moving `environment` forward to `stage` must wait, if it must: the gate
+/// asked about the plan with that move made.
 pub fn advance_blocked(
     plan: &Plan,
     rollout: &str,
@@ -66,14 +76,24 @@ pub fn advance_blocked(
     if environment != GATED_ENVIRONMENT {
         return None;
     }
-    let missing = plan.missing_signoffs(rollout, stage);
-    (!missing.is_empty()).then(|| {
-        format!(
-            "{} still needs sign-off from: {}",
-            stage.name,
-            missing.join(", ")
-        )
-    })
+    let mut moved = plan.clone();
+    let env = moved
+        .rollouts
+        .get_mut(rollout)?
+        .environments
+        .get_mut(environment)?;
+    env.active_stage = Some(stage.id.clone());
+    let refusal = evaluator::gate::check(plan, &moved, Role::Editor).err()?;
+    let names: Vec<&str> = refusal.missing.iter().map(|role| role.name()).collect();
+    let after = match refusal.after_revision {
+        Some(revision) => format!(" (given after the rollback at revision {revision})"),
+        None => String::new(),
+    };
+    Some(format!(
+        "{} still needs sign-off from: {}{after}",
+        stage.name,
+        names.join(", ")
+    ))
 }
 
 #[cfg(test)]
@@ -86,7 +106,7 @@ mod tests {
 
     fn sign(plan: &mut Plan, role: &str) {
         let rollout = &plan.rollouts["domain-migration"];
-        let digest = evaluator::stage_digest(&rollout.stages[0]);
+        let digest = evaluator::stage_digest("domain-migration", rollout, &rollout.stages[0]);
         plan.signoffs.push(Signoff {
             id: format!("s-{role}"),
             rollout: "domain-migration".into(),
@@ -95,6 +115,7 @@ mod tests {
             by: "someone".into(),
             at: "2026-11-24T10:00:00Z".into(),
             stage_digest: digest,
+            revision: 1,
             comment: None,
         });
     }
@@ -130,5 +151,38 @@ mod tests {
         rollout.stages[0].percentage = 6.into();
         let stage = rollout.stages[0].clone();
         assert_eq!(plan.missing_signoffs("domain-migration", &stage).len(), 4);
+    }
+
+    #[test]
+    fn the_editor_sees_what_the_server_would_refuse() {
+        let mut plan = plan();
+        plan.signoffs.clear();
+        for role in SIGNOFF_ROLES {
+            sign(&mut plan, role);
+        }
+        let mut live = plan.clone();
+        let rollout = live.rollouts.get_mut("domain-migration").unwrap();
+        rollout
+            .environments
+            .get_mut("production")
+            .unwrap()
+            .active_stage = Some("stage-1".into());
+        assert_eq!(refused("editor", &plan, &live), None);
+        // Widening production's include list while stage 1 is live needs new sign-offs.
+        let mut widened = live.clone();
+        let rollout = widened.rollouts.get_mut("domain-migration").unwrap();
+        rollout.environments.get_mut("production").unwrap().include = vec!["vip".into()];
+        let why = refused("editor", &live, &widened).unwrap();
+        assert!(why.contains("qa-lead"), "{why}");
+        // An editor may not drop a role; an admin may.
+        let mut lowered = plan.clone();
+        let rollout = lowered.rollouts.get_mut("domain-migration").unwrap();
+        rollout.stages[2].required_signoffs.truncate(1);
+        assert!(
+            refused("editor", &plan, &lowered)
+                .unwrap()
+                .contains("only an admin")
+        );
+        assert_eq!(refused("admin", &plan, &lowered), None);
     }
 }

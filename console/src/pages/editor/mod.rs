@@ -214,7 +214,12 @@ fn PlanEditor(initial: Loaded) -> impl IntoView {
         } else if !dirty.get() {
             Some("Nothing has changed yet.".to_string())
         } else {
-            None
+            // The server's gate, asked before saving.
+            draft.base.with(|base| {
+                draft
+                    .plan
+                    .with(|plan| gate::refused(&me.role, &base.plan, plan))
+            })
         }
     });
     let rollouts = move || {
