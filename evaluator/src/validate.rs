@@ -6,9 +6,9 @@ use std::fmt;
 use crate::json::{SyntaxError, Value};
 
 use crate::bucket::basis_points;
-use crate::evaluate::SortedSet;
 use crate::model::{Constraint, Plan, Rollout, SCHEMA_VERSION, SIGNOFF_ROLES};
 use crate::semver::Version;
+use crate::sort::SortedSet;
 
 /// One thing wrong with a plan.
 #[derive(Clone, Debug, PartialEq, Eq)]
