@@ -10,10 +10,11 @@ use crate::json::{Map, Object, Value, WriteJson};
 
 use crate::bucket::{Salt, basis_points};
 use crate::context::{Attribute, Attributes, Context, KeyOnly};
+use crate::load::{parse_plan, plan_from_value, read_plan};
 use crate::model::{Constraint, FlagType, Operator, Plan};
+use crate::problem::Invalid;
 use crate::semver::{OwnedVersion, Version};
 use crate::sort::SortedSet;
-use crate::validate::{Invalid, parse_plan, plan_from_value, read_plan};
 
 /// Why a unit got the values it got (OpenFeature's resolution reasons).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

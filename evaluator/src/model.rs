@@ -417,7 +417,7 @@ impl Plan {
 impl<'de> serde::Deserialize<'de> for Plan {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         use serde::de::Error;
-        crate::validate::plan_from_value(Value::deserialize(deserializer)?)
+        crate::load::plan_from_value(Value::deserialize(deserializer)?)
             .map_err(D::Error::custom)
     }
 }
