@@ -41,3 +41,13 @@ fn syntax_problem(error: SyntaxError) -> Problem {
         column: Some(error.column),
     }
 }
+
+/// A plan deserializes through `read` and `validate`: every path into a `Plan`
+/// (the server's request bodies, the console's responses) gets the same checks.
+#[cfg(feature = "serde")]
+impl<'de> serde::Deserialize<'de> for Plan {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        plan_from_value(Value::deserialize(deserializer)?).map_err(D::Error::custom)
+    }
+}
