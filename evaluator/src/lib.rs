@@ -30,6 +30,7 @@ pub mod murmur3;
 pub mod problem;
 mod read;
 pub mod semver;
+pub mod signoff;
 mod sort;
 pub mod validate;
 

@@ -330,34 +330,6 @@ impl Rollout {
 }
 
 impl Plan {
-    /// The roles `stage` (of `rollout`) requires that have no current sign-off.
-    pub fn missing_signoffs<'a>(&self, rollout: &str, stage: &'a Stage) -> Vec<&'a str> {
-        let digest = crate::digest::stage_digest(stage);
-        stage
-            .required_signoffs
-            .iter()
-            .filter(|role| {
-                !self.signoffs.iter().any(|signoff| {
-                    signoff.rollout == rollout
-                        && signoff.stage == stage.id
-                        && &signoff.role == *role
-                        && signoff.stage_digest == digest
-                })
-            })
-            .map(String::as_str)
-            .collect()
-    }
-
-    /// Whether `signoff` still approves its stage as it is now.
-    pub fn is_current(&self, signoff: &Signoff) -> bool {
-        self.rollouts
-            .get(&signoff.rollout)
-            .and_then(|rollout| rollout.stage(&signoff.stage))
-            .is_some_and(|stage| crate::digest::stage_digest(stage) == signoff.stage_digest)
-    }
-}
-
-impl Plan {
     /// The public document apps download for one environment: everything evaluation
     /// needs there, nothing about people (no sign-offs, checklist, triggers or
     /// descriptions). `None` if no rollout has that environment.
@@ -413,54 +385,7 @@ impl Plan {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-
-    fn default_plan() -> Plan {
-        crate::parse_plan(include_str!("../../static/default-plan.json")).unwrap()
-    }
-
-    fn sign(plan: &mut Plan, stage: usize, role: &str) {
-        let rollout = &plan.rollouts["domain-migration"];
-        let stage = &rollout.stages[stage];
-        plan.signoffs.push(Signoff {
-            id: format!("{}-{role}", stage.id),
-            rollout: "domain-migration".into(),
-            stage: stage.id.clone(),
-            role: role.into(),
-            by: "someone".into(),
-            at: "2026-11-24T10:00:00Z".into(),
-            stage_digest: crate::stage_digest(stage),
-            comment: None,
-        });
-    }
-
-    #[test]
-    fn a_stage_lacks_each_role_until_signed_and_again_once_changed() {
-        let mut plan = default_plan();
-        let stage = plan.rollouts["domain-migration"].stages[0].clone();
-        assert_eq!(
-            plan.missing_signoffs("domain-migration", &stage),
-            SIGNOFF_ROLES
-        );
-        sign(&mut plan, 0, "qa-lead");
-        sign(&mut plan, 1, "devops-lead"); // another stage's sign-off does not count
-        assert_eq!(
-            plan.missing_signoffs("domain-migration", &stage),
-            ["engineering-lead", "product-manager", "devops-lead"]
-        );
-        for role in ["engineering-lead", "product-manager", "devops-lead"] {
-            sign(&mut plan, 0, role);
-        }
-        assert!(plan.missing_signoffs("domain-migration", &stage).is_empty());
-        assert!(plan.signoffs.iter().all(|signoff| plan.is_current(signoff)));
-
-        let mut changed = stage.clone();
-        changed.percentage = 6.into();
-        assert_eq!(
-            plan.missing_signoffs("domain-migration", &changed),
-            SIGNOFF_ROLES
-        );
-    }
+    use crate::signoff::tests::{default_plan, sign};
 
     #[cfg(feature = "serde")]
     #[test]
