@@ -20,6 +20,7 @@
 //! ```
 
 pub mod bucket;
+pub mod client;
 pub mod context;
 pub mod digest;
 pub mod evaluate;
