@@ -28,6 +28,7 @@ pub mod json;
 pub mod load;
 pub mod model;
 pub mod murmur3;
+pub mod packed;
 pub mod problem;
 mod read;
 pub mod semver;
