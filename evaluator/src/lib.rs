@@ -20,15 +20,20 @@
 //! ```
 
 pub mod bucket;
+pub mod client;
 pub mod context;
 pub mod digest;
 pub mod evaluate;
 pub mod gate;
 pub mod json;
+pub mod load;
 pub mod model;
 pub mod murmur3;
+pub mod packed;
+pub mod problem;
 mod read;
 pub mod semver;
+pub mod signoff;
 mod sort;
 pub mod validate;
 
@@ -39,5 +44,7 @@ pub use bucket::{Salt, bucket};
 pub use context::{Attributes, Context, KeyOnly};
 pub use digest::stage_digest;
 pub use evaluate::{ErrorCode, Evaluation, Evaluator, Gate, Reason, Resolution, evaluate_once};
+pub use load::{parse_plan, plan_from_value};
 pub use model::Plan;
-pub use validate::{Invalid, Problem, parse_plan, validate};
+pub use problem::{Invalid, Problem};
+pub use validate::validate;

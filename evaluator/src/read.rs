@@ -9,7 +9,7 @@ use crate::model::{
     ChecklistItem, Constraint, Environment, Flag, FlagType, Operator, Plan, RollbackTrigger,
     Rollout, Signoff, Stage,
 };
-use crate::validate::{Problem, escape};
+use crate::problem::{Problem, escape};
 
 /// What a JSON value must look like.
 enum Shape {

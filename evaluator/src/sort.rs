@@ -1,50 +1,45 @@
-//! Heapsort: O(n log n) in a dozen lines, with no allocation. The standard
-//! library's sorts are faster on big inputs but cost kilobytes of wasm, and what
-//! stagegate sorts (user-id lists, object keys) it sorts once.
+//! Sorted lists of strings, for membership tests without hashing.
 
-pub(crate) fn heapsort<T>(items: &mut [T], less: impl Fn(&T, &T) -> bool) {
-    let sift_down = |items: &mut [T], mut root: usize, end: usize| loop {
-        let mut child = 2 * root + 1;
-        if child >= end {
-            return;
-        }
-        if child + 1 < end && less(&items[child], &items[child + 1]) {
-            child += 1;
-        }
-        if !less(&items[root], &items[child]) {
-            return;
-        }
-        items.swap(root, child);
-        root = child;
-    };
-    let len = items.len();
-    for start in (0..len / 2).rev() {
-        sift_down(items, start, len);
+/// A set of strings as a sorted list: lists of user ids are read far more often
+/// than written, and a binary search needs no hashing code in the wasm package.
+#[derive(Debug)]
+pub(crate) struct SortedSet(Vec<Box<str>>);
+
+impl SortedSet {
+    pub(crate) fn new(items: &[String]) -> Self {
+        let mut items: Vec<Box<str>> = items.iter().map(|item| item.as_str().into()).collect();
+        crate::json::sort::heapsort(&mut items, |a, b| a < b);
+        items.dedup();
+        SortedSet(items)
     }
-    for end in (1..len).rev() {
-        items.swap(0, end);
-        sift_down(items, 0, end);
+
+    pub(crate) fn contains(&self, item: &str) -> bool {
+        !self.0.is_empty() && self.0.binary_search_by(|probe| (**probe).cmp(item)).is_ok()
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::heapsort;
+    use super::SortedSet;
 
     #[test]
-    fn sorts_like_the_standard_library() {
+    fn holds_exactly_its_items() {
         let mut state = 0x9e37_79b9_u32;
-        for len in [0, 1, 2, 3, 10, 100, 1000] {
-            let mut items: Vec<u32> = (0..len)
-                .map(|_| {
-                    state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-                    state % 50
-                })
-                .collect();
-            let mut expected = items.clone();
-            expected.sort_unstable();
-            heapsort(&mut items, |a, b| a < b);
-            assert_eq!(items, expected);
+        let items: Vec<String> = (0..500)
+            .map(|_| {
+                state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                format!("user-{}", state % 300)
+            })
+            .collect();
+        let set = SortedSet::new(&items);
+        assert!(
+            set.0.windows(2).all(|pair| pair[0] < pair[1]),
+            "sorted, no duplicates"
+        );
+        for i in 0..400 {
+            let key = format!("user-{i}");
+            assert_eq!(set.contains(&key), items.contains(&key), "{key}");
         }
+        assert!(!SortedSet::new(&[]).contains(""));
     }
 }

@@ -1,123 +1,13 @@
-//! Reading a plan document and checking it: every problem, each with a JSON
-//! Pointer (RFC 6901) to where it is and a sentence saying what is wrong.
+//! The rules across fields of a plan whose shape has been read: every problem
+//! found, not just the first.
 
-use std::fmt;
-
-use crate::json::{SyntaxError, Value};
+use crate::json::Value;
 
 use crate::bucket::basis_points;
-use crate::evaluate::SortedSet;
 use crate::model::{Constraint, Plan, Rollout, SCHEMA_VERSION, SIGNOFF_ROLES};
+use crate::problem::{Problem, escape};
 use crate::semver::Version;
-
-/// One thing wrong with a plan.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize))]
-pub struct Problem {
-    /// JSON Pointer to the offending value; "" is the whole document.
-    pub path: String,
-    pub message: String,
-    /// Where in the text, for problems found while reading JSON.
-    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
-    pub line: Option<usize>,
-    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
-    pub column: Option<usize>,
-}
-
-impl Problem {
-    fn at(path: impl Into<String>, message: impl Into<String>) -> Self {
-        Problem {
-            path: path.into(),
-            message: message.into(),
-            line: None,
-            column: None,
-        }
-    }
-}
-
-impl fmt::Display for Problem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let path = if self.path.is_empty() {
-            "/"
-        } else {
-            &self.path
-        };
-        match (self.line, self.column) {
-            (Some(line), Some(column)) => {
-                write!(f, "{path} (line {line}, column {column}): {}", self.message)
-            }
-            _ => write!(f, "{path}: {}", self.message),
-        }
-    }
-}
-
-/// All problems of a plan, as one error (for `?` and for JavaScript's `Error`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Invalid(pub Vec<Problem>);
-
-impl fmt::Display for Invalid {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let count = self.0.len();
-        write!(
-            f,
-            "invalid plan: {count} problem{}",
-            if count == 1 { "" } else { "s" }
-        )?;
-        for problem in &self.0 {
-            write!(f, "\n  {problem}")?;
-        }
-        Ok(())
-    }
-}
-
-impl std::error::Error for Invalid {}
-
-/// Reads and validates a plan from JSON text.
-pub fn parse_plan(text: &str) -> Result<Plan, Invalid> {
-    checked(read_plan(text)?)
-}
-
-/// Reads a plan from JSON text, checking its shape but not the rules across fields.
-pub fn read_plan(text: &str) -> Result<Plan, Invalid> {
-    let value = crate::json::parse(text).map_err(|error| Invalid(vec![syntax_problem(error)]))?;
-    crate::read::plan(value).map_err(Invalid)
-}
-
-/// Reads and validates a plan from an already-parsed JSON value.
-pub fn plan_from_value(value: Value) -> Result<Plan, Invalid> {
-    checked(crate::read::plan(value).map_err(Invalid)?)
-}
-
-fn checked(plan: Plan) -> Result<Plan, Invalid> {
-    let problems = validate(&plan);
-    if problems.is_empty() {
-        Ok(plan)
-    } else {
-        Err(Invalid(problems))
-    }
-}
-
-fn syntax_problem(error: SyntaxError) -> Problem {
-    Problem {
-        path: String::new(),
-        message: error.message,
-        line: Some(error.line),
-        column: Some(error.column),
-    }
-}
-
-/// Escapes a key for use in a JSON Pointer (RFC 6901).
-pub(crate) fn escape(segment: &str) -> String {
-    let mut out = String::with_capacity(segment.len());
-    for c in segment.chars() {
-        match c {
-            '~' => out.push_str("~0"),
-            '/' => out.push_str("~1"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+use crate::sort::SortedSet;
 
 /// Rules across fields, checked on a plan that has the right shape.
 pub fn validate(plan: &Plan) -> Vec<Problem> {
@@ -472,6 +362,7 @@ fn unknown_role(role: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::load::parse_plan;
 
     fn plan(flags: usize, stages: usize, environments: usize) -> String {
         let flags: Vec<String> = (0..flags)

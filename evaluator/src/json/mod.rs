@@ -13,6 +13,7 @@ mod number;
 mod parse;
 #[cfg(feature = "serde")]
 mod serde;
+pub(crate) mod sort;
 mod write;
 
 pub use number::Number;
@@ -284,7 +285,7 @@ impl<V> Map<V> {
     /// one first in sorted order is named.)
     pub(crate) fn duplicate(&self) -> Option<usize> {
         let mut keys: Vec<Box<str>> = self.keys().map(|key| key.as_str().into()).collect();
-        crate::sort::heapsort(&mut keys, |a, b| a < b);
+        sort::heapsort(&mut keys, |a, b| a < b);
         let twice = keys.windows(2).find_map(|pair| match pair {
             [a, b] if a == b => Some(a),
             _ => None,

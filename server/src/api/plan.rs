@@ -34,7 +34,7 @@ pub(super) async fn put_plan(
         map.remove("signoffs");
         map.remove("revision");
     }
-    let plan = evaluator::validate::plan_from_value(value)?;
+    let plan = evaluator::plan_from_value(value)?;
     // The comment rides in a header (the body is the plan); raw UTF-8 is accepted.
     let comment = headers
         .get("x-comment")
