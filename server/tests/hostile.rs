@@ -208,13 +208,14 @@ async fn user_changes_are_audited_and_the_last_admin_stays() {
         .await;
     assert_eq!(reply.status, StatusCode::CREATED);
     let patch = |name: &str, role: &str| {
-        let body = json!({ "role": role });
-        server.request(
-            Method::PATCH,
-            &format!("/api/users/{name}"),
-            Some(&admin),
-            Some(body),
-        )
+        let (path, body) = (format!("/api/users/{name}"), json!({ "role": role }));
+        let admin = admin.clone();
+        let server = &server;
+        async move {
+            server
+                .request(Method::PATCH, &path, Some(&admin), Some(body))
+                .await
+        }
     };
     assert_eq!(patch("ann", "qa-lead").await.status, StatusCode::OK);
     assert_error(
