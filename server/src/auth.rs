@@ -1,13 +1,15 @@
 //! Who is calling, and what their role lets them do.
 
-use axum::extract::FromRequestParts;
+use std::sync::Arc;
+
+use axum::extract::{FromRef, FromRequestParts};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use evaluator::model::Role;
 use serde::Serialize;
 
-use crate::api::AppState;
 use crate::error::ApiError;
+use crate::users::Users;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
@@ -97,13 +99,16 @@ impl Caller {
     }
 }
 
-impl FromRequestParts<AppState> for Caller {
+/// Any state that holds the users authenticates callers: auth knows the users,
+/// not the router's state.
+impl<S> FromRequestParts<S> for Caller
+where
+    Arc<Users>: FromRef<S>,
+    S: Send + Sync,
+{
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         // One Authorization header: with two, which one speaks for the caller is ambiguous.
         let mut values = parts.headers.get_all(AUTHORIZATION).iter();
         let (value, extra) = (values.next(), values.next());
@@ -120,8 +125,7 @@ impl FromRequestParts<AppState> for Caller {
             .map(|(_, token)| token.trim())
             .filter(|token| !token.is_empty())
             .ok_or(ApiError::Unauthorized)?;
-        let user = state
-            .users
+        let user = Arc::<Users>::from_ref(state)
             .authenticate(token)
             .ok_or(ApiError::Unauthorized)?;
         Ok(Caller {

@@ -357,3 +357,51 @@ fn a_damaged_or_lost_history_stops_the_server_instead_of_being_rewritten() {
     std::fs::remove_dir(&revisions).unwrap();
     assert!(serve(dir.path()).is_err());
 }
+
+/// What each route declares in the route table (`ROUTES`, read by the router,
+/// the OpenAPI document and this test) is what it enforces: every role the
+/// declared action allows gets past authorization, every other role gets 403.
+#[tokio::test]
+async fn every_route_enforces_exactly_its_declared_permission() {
+    use stagegate_server::api::ROUTES;
+    use stagegate_server::auth::allows;
+    let server = Server::new();
+    let mut checked = 0;
+    for role in evaluator::model::Role::ALL {
+        let token = server.user(&format!("who-{}", role.name()), role.name());
+        for route in ROUTES {
+            let Some(action) = route.action else { continue };
+            let path = route
+                .path
+                .replace("{rollout}", ROLLOUT)
+                .replace("{env}", "staging")
+                .replace("{n}", "1")
+                .replace("{id}", "nobody")
+                .replace("{name}", "nobody");
+            let method: Method = route.method.parse().unwrap();
+            // A body the handler will refuse: only authorization may answer 403.
+            let reply = server
+                .request(
+                    method,
+                    &path,
+                    Some(&token),
+                    Some(json!({ "unknown": true })),
+                )
+                .await;
+            let context = format!(
+                "{} {} as {}: {}",
+                route.method,
+                route.path,
+                role.name(),
+                reply.json
+            );
+            if allows(role, action) {
+                assert!(![401, 403].contains(&reply.status.as_u16()), "{context}");
+            } else {
+                assert_error(&reply, StatusCode::FORBIDDEN, "forbidden");
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 7 * 15, "{checked}");
+}

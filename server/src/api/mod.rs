@@ -46,6 +46,12 @@ pub struct AppState {
     pub console: Option<Arc<PathBuf>>,
 }
 
+impl axum::extract::FromRef<AppState> for Arc<Users> {
+    fn from_ref(state: &AppState) -> Self {
+        state.users.clone()
+    }
+}
+
 /// One row of the route table that both the router and the OpenAPI test read.
 pub struct Route {
     pub method: &'static str,
