@@ -4,7 +4,9 @@
 use evaluator::Plan;
 
 use crate::api::Me;
-use evaluator::model::{GATED_ENVIRONMENT, Role, Rollout, SIGNOFF_ROLES, Signoff, Stage};
+use evaluator::model::{
+    Environment, GATED_ENVIRONMENT, Role, Rollout, SIGNOFF_ROLES, Signoff, Stage,
+};
 
 /// `Ok` if the user may write the plan and move stages, else why not.
 pub fn may_edit(me: &Me) -> Result<(), String> {
@@ -73,25 +75,48 @@ pub fn advance_blocked(
     environment: &str,
     stage: &Stage,
 ) -> Option<String> {
+    let what = stage.name.clone();
+    blocked(plan, rollout, environment, &what, |env| {
+        env.active_stage = Some(stage.id.clone())
+    })
+}
+
+/// Why turning the kill switch off in `environment` must wait, if it must: an
+/// incident voids earlier sign-offs of the live stage.
+pub fn kill_off_blocked(plan: &Plan, rollout: &str, environment: &str) -> Option<String> {
+    blocked(plan, rollout, environment, "Turning the kill switch off", |env| {
+        env.kill_switch = false
+    })
+}
+
+/// The gate's answer to `edit` of one environment, as a sentence naming the roles
+/// whose sign-off is missing.
+fn blocked(
+    plan: &Plan,
+    rollout: &str,
+    environment: &str,
+    what: &str,
+    edit: impl FnOnce(&mut Environment),
+) -> Option<String> {
     if environment != GATED_ENVIRONMENT {
         return None;
     }
-    let mut moved = plan.clone();
-    let env = moved
-        .rollouts
-        .get_mut(rollout)?
-        .environments
-        .get_mut(environment)?;
-    env.active_stage = Some(stage.id.clone());
-    let refusal = evaluator::gate::check(plan, &moved, Role::Editor).err()?;
+    let mut changed = plan.clone();
+    edit(
+        changed
+            .rollouts
+            .get_mut(rollout)?
+            .environments
+            .get_mut(environment)?,
+    );
+    let refusal = evaluator::gate::check(plan, &changed, Role::Editor).err()?;
     let names: Vec<&str> = refusal.missing.iter().map(|role| role.name()).collect();
     let after = match refusal.after_revision {
-        Some(revision) => format!(" (given after the rollback at revision {revision})"),
+        Some(revision) => format!(" (given after the rollback or kill switch at revision {revision})"),
         None => String::new(),
     };
     Some(format!(
-        "{} still needs sign-off from: {}{after}",
-        stage.name,
+        "{what} still needs sign-off from: {}{after}",
         names.join(", ")
     ))
 }

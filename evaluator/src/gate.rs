@@ -15,7 +15,7 @@ pub struct Refusal {
     pub stage: Option<String>,
     /// The roles with no sign-off that counts.
     pub missing: Vec<Role>,
-    /// Sign-offs must have been recorded after this revision (the last rollback).
+    /// Sign-offs must have been recorded after this revision (the last rollback or kill switch).
     pub after_revision: Option<u64>,
     /// The whole reason, in words.
     pub message: String,
@@ -177,7 +177,7 @@ fn production_answers(
         names.join(", ")
     );
     if let Some(revision) = after_revision {
-        message += &format!(" (recorded after revision {revision}, the last rollback)");
+        message += &format!(" (recorded after revision {revision}, the last rollback or kill switch)");
     }
     Err(Refusal {
         kind: RefusalKind::SignoffsMissing,

@@ -36,6 +36,20 @@ async function shot(page, name) {
 const percentage = (page, stage) => page.locator(`li[data-stage="${stage}"] [data-testid=percentage]`);
 const productionCard = (page) => page.locator('article[data-env="production"]');
 
+/** Each of `roles` signs off production's stage 1 in a browser of their own. */
+async function signAll(roles) {
+  for (const role of roles) {
+    const signer = await signedIn(tokens[role]);
+    await signer.goto(server.url + "/signoffs");
+    await signer.getByTestId("signoff-stage").selectOption("domain-migration/stage-1");
+    await signer.getByTestId("sign").click();
+    // A new sign-off replaces a void one in the same cell: wait for one that counts.
+    const row = signer.getByTestId("signoff-table").locator("tr", { has: signer.locator("th", { hasText: role }) });
+    await row.locator("td.signed:not(:has(.badge))").getByText(signers[role], { exact: true }).waitFor();
+    await signer.context().close();
+  }
+}
+
 describe("console", { timeout: 120_000 }, () => {
   before(async () => {
     server = await startServer();
@@ -132,14 +146,7 @@ describe("console", { timeout: 120_000 }, () => {
     await card.getByText("still needs sign-off from: engineering-lead, product-manager, devops-lead").waitFor();
     assert.equal(await advance.isDisabled(), true);
 
-    for (const role of ["engineering-lead", "product-manager", "devops-lead"]) {
-      const signer = await signedIn(tokens[role]);
-      await signer.goto(server.url + "/signoffs");
-      await signer.getByTestId("signoff-stage").selectOption("domain-migration/stage-1");
-      await signer.getByTestId("sign").click();
-      await signer.getByTestId("signoff-table").getByText(signers[role], { exact: true }).waitFor();
-      await signer.context().close();
-    }
+    await signAll(["engineering-lead", "product-manager", "devops-lead"]);
     await admin.reload();
     await productionCard(admin).getByText("all sign-offs present").waitFor();
     await productionCard(admin).getByRole("textbox").fill("go 10%");
@@ -148,7 +155,7 @@ describe("console", { timeout: 120_000 }, () => {
     await shot(admin, "overview-advanced");
   });
 
-  test("kill switch on and off, with a confirmation", async () => {
+  test("kill switch on at once; off only with sign-offs given after it", async () => {
     const card = productionCard(admin);
     await card.getByTestId("kill-switch").click();
     await card.getByText("Kill switch ON", { exact: true }).waitFor();
@@ -156,8 +163,21 @@ describe("console", { timeout: 120_000 }, () => {
     await admin.setViewportSize({ width: 375, height: 812 });
     await shot(admin, "overview-375");
     await admin.setViewportSize({ width: 1280, height: 800 });
+
+    // The incident voids the four sign-offs that let stage 1 go live.
+    const why = card.getByTestId("kill-switch-blocked");
+    await why.getByText(/still needs sign-off from: engineering-lead, product-manager, qa-lead, devops-lead \(given after the rollback or kill switch at revision \d+\)/).waitFor();
+    assert.equal(await card.getByTestId("kill-switch").isDisabled(), true);
+    await admin.getByRole("link", { name: "Sign-offs" }).click();
+    assert.equal(await admin.getByTestId("signoff-table").getByText("void", { exact: true }).count(), 4);
+    await shot(admin, "signoffs-void");
+
+    await signAll(Object.keys(signers));
+    await admin.getByRole("link", { name: "Overview" }).click();
+    await admin.reload();
     await card.getByTestId("kill-switch").click();
     await card.getByText("Live", { exact: true }).waitFor();
+    await card.getByTestId("active-stage").getByText("Stage 1: 5%").waitFor();
   });
 
   test("another tab of the same browser follows a write without a reload", async () => {
@@ -173,6 +193,8 @@ describe("console", { timeout: 120_000 }, () => {
     await productionCard(admin).getByTestId("kill-switch").click();
     await productionCard(admin).getByText("Kill switch ON", { exact: true }).waitFor();
     await productionCard(twin).getByText("Kill switch ON", { exact: true }).waitFor();
+    await signAll(Object.keys(signers));
+    await admin.reload();
     await productionCard(admin).getByTestId("kill-switch").click();
     await productionCard(twin).getByText("Live", { exact: true }).waitFor();
     await twin.close();

@@ -228,6 +228,7 @@ fn EnvironmentCard(rollout: String, environment: String) -> impl IntoView {
                 }
                 {
                     let may_edit = may_edit.clone();
+                    let reason_id = reason_id.clone();
                     move || state.get().map(|s| {
                     let on = !s.kill_switch;
                     let question = if on {
@@ -235,17 +236,23 @@ fn EnvironmentCard(rollout: String, environment: String) -> impl IntoView {
                     } else {
                         format!("Turn the kill switch OFF in {env_label}? Users in the active stage get its values again.")
                     };
-                    let may_edit = may_edit.clone();
+                    // Turning it on is never gated; off may wait for fresh sign-offs.
+                    let blocked = may_edit.clone().or(s.kill_off_blocked.clone());
+                    let described = s.kill_off_blocked.as_ref().map(|_| format!("{reason_id}-kill"));
                     view! {
                         <button
                             class=if on { "danger" } else { "secondary" }
                             data-testid="kill-switch"
-                            disabled=may_edit.is_some()
-                            title=may_edit.clone().unwrap_or_default()
+                            disabled=blocked.is_some()
+                            title=blocked.clone().unwrap_or_default()
+                            aria-describedby=described.clone()
                             on:click=move |_| if confirm(&question) { send.run(Command::KillSwitch(on)); }
                         >
                             {if on { "Kill switch on…" } else { "Kill switch off…" }}
                         </button>
+                        {s.kill_off_blocked.clone().zip(described).map(|(why, id)| view! {
+                            <p class="blocked" data-testid="kill-switch-blocked" id=id>{why}</p>
+                        })}
                     }
                     .into_any()
                 })}
@@ -274,6 +281,8 @@ struct CardState {
     next_id: Option<(String, String)>,
     /// Why advancing must wait (production only).
     blocked: Option<String>,
+    /// Why turning the kill switch off must wait (production, switch on).
+    kill_off_blocked: Option<String>,
     /// Stages before the active one, as (id, name).
     earlier: Vec<(String, String)>,
 }
@@ -302,6 +311,10 @@ impl CardState {
             next_id: next.map(|stage| (stage.id.clone(), stage.name.clone())),
             blocked: next
                 .and_then(|stage| gate::advance_blocked(plan, rollout_key, environment, stage)),
+            kill_off_blocked: env
+                .kill_switch
+                .then(|| gate::kill_off_blocked(plan, rollout_key, environment))
+                .flatten(),
             earlier: rollout.stages[..active.unwrap_or(0)]
                 .iter()
                 .map(|s| (s.id.clone(), s.name.clone()))

@@ -2,6 +2,7 @@
 //! signing or withdrawing in one's own role.
 
 use evaluator::Plan;
+use evaluator::model::{GATED_ENVIRONMENT, Role, Signoff};
 use evaluator::model::SIGNOFF_ROLES;
 use leptos::prelude::*;
 use serde_json::{Value, json};
@@ -188,6 +189,11 @@ fn signoff_cell(
             .into_any();
     };
     let stale = !plan.is_current(&signoff);
+    // Current but given before production's last rollback or kill switch: an
+    // incident voids earlier approvals, so it no longer counts (SPEC: the gate).
+    let void = (!stale)
+        .then(|| voided_at(plan, rollout, stage, role, &signoff))
+        .flatten();
     let withdrawable = signoff.by == me || is_admin;
     let id = signoff.id.clone();
     view! {
@@ -195,6 +201,11 @@ fn signoff_cell(
             <span class="who">{signoff.by.clone()}</span>
             <span class="when">{short_time(&signoff.at)}</span>
             {stale.then(|| view! { <span class="badge warn" title="The stage changed after this sign-off">"stale"</span> })}
+            {void.map(|revision| view! {
+                <span class="badge warn" title=format!("Given before the rollback or kill switch at revision {revision}: sign again")>
+                    "void"
+                </span>
+            })}
             {signoff.comment.clone().map(|c| view! { <span class="comment">{c}</span> })}
             {withdrawable.then(|| view! {
                 <button class="secondary small" on:click=move |_| { send(Request::Withdraw(id.clone())); }>
@@ -204,4 +215,18 @@ fn signoff_cell(
         </td>
     }
     .into_any()
+}
+
+/// The revision of production's rollback or kill switch that voids `signoff`,
+/// if one does.
+fn voided_at(plan: &Plan, rollout: &str, stage: &str, role: &str, signoff: &Signoff) -> Option<u64> {
+    let stage = plan.rollouts.get(rollout)?.stage(stage)?;
+    let role = Role::from_name(role)?;
+    if evaluator::gate::counts(plan, rollout, stage, role, signoff) {
+        return None;
+    }
+    plan.rollouts[rollout]
+        .environments
+        .get(GATED_ENVIRONMENT)?
+        .rolled_back_at
 }
