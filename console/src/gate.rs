@@ -84,9 +84,13 @@ pub fn advance_blocked(
 /// Why turning the kill switch off in `environment` must wait, if it must: an
 /// incident voids earlier sign-offs of the live stage.
 pub fn kill_off_blocked(plan: &Plan, rollout: &str, environment: &str) -> Option<String> {
-    blocked(plan, rollout, environment, "Turning the kill switch off", |env| {
-        env.kill_switch = false
-    })
+    blocked(
+        plan,
+        rollout,
+        environment,
+        "Turning the kill switch off",
+        |env| env.kill_switch = false,
+    )
 }
 
 /// The gate's answer to `edit` of one environment, as a sentence naming the roles
@@ -112,7 +116,9 @@ fn blocked(
     let refusal = evaluator::gate::check(plan, &changed, Role::Editor).err()?;
     let names: Vec<&str> = refusal.missing.iter().map(|role| role.name()).collect();
     let after = match refusal.after_revision {
-        Some(revision) => format!(" (given after the rollback or kill switch at revision {revision})"),
+        Some(revision) => {
+            format!(" (given after the rollback or kill switch at revision {revision})")
+        }
         None => String::new(),
     };
     Some(format!(

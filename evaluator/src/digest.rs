@@ -17,11 +17,20 @@ use crate::model::{Constraint, GATED_ENVIRONMENT, Operator, Rollout, Stage};
 pub fn stage_digest(key: &str, rollout: &Rollout, stage: &Stage) -> String {
     let mut canonical = String::new();
     write_answers(key, rollout, stage, &mut canonical);
-    let digest = Sha256::digest(canonical.as_bytes());
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    digest
+    hex(&Sha256::digest(canonical.as_bytes()))
+}
+
+/// Bytes as lowercase hex (the server's tokens and ETags use it too).
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    bytes
         .iter()
-        .flat_map(|byte| [HEX[usize::from(byte >> 4)], HEX[usize::from(byte & 0xF)]])
+        .flat_map(|byte| {
+            [
+                DIGITS[usize::from(byte >> 4)],
+                DIGITS[usize::from(byte & 0xF)],
+            ]
+        })
         .map(char::from)
         .collect()
 }

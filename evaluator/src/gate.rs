@@ -177,7 +177,8 @@ fn production_answers(
         names.join(", ")
     );
     if let Some(revision) = after_revision {
-        message += &format!(" (recorded after revision {revision}, the last rollback or kill switch)");
+        message +=
+            &format!(" (recorded after revision {revision}, the last rollback or kill switch)");
     }
     Err(Refusal {
         kind: RefusalKind::SignoffsMissing,

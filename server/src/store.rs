@@ -28,7 +28,9 @@ use evaluator::model::{GATED_ENVIRONMENT, Role};
 use sha2::{Digest, Sha256};
 
 use crate::audit::{AuditEntry, summarize};
-use crate::util::{hex, now_rfc3339, remove_temp_files, write_atomic};
+use evaluator::digest::hex;
+
+use crate::util::{now_rfc3339, remove_temp_files, write_atomic};
 
 /// Why the store refused or failed a write.
 #[derive(Debug)]

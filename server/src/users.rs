@@ -18,7 +18,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::util::{hex, now_rfc3339, random_hex, write_atomic};
+use evaluator::digest::hex;
+
+use crate::util::{now_rfc3339, random_hex, write_atomic};
 
 pub const USERS_FILE: &str = "users.json";
 const LOCK_FILE: &str = ".lock-users";

@@ -86,17 +86,7 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 pub fn random_hex(bytes: usize) -> std::io::Result<String> {
     let mut buf = vec![0u8; bytes];
     getrandom::fill(&mut buf).map_err(|error| std::io::Error::other(error.to_string()))?;
-    Ok(hex(&buf))
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for byte in bytes {
-        out.push(DIGITS[usize::from(byte >> 4)] as char);
-        out.push(DIGITS[usize::from(byte & 15)] as char);
-    }
-    out
+    Ok(evaluator::digest::hex(&buf))
 }
 
 #[cfg(test)]

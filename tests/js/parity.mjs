@@ -1,5 +1,5 @@
 // Reads contexts as JSON lines on stdin; writes [bucket, isEnabled, evaluation in
-// production (constraints), evaluation in staging (none)] per line, computed by the npm package. Driven by tests/parity.rs.
+// production (constraints), evaluation in staging (none)] per line, computed by the npm package. Driven by tests/it/parity.rs.
 import { readFileSync } from "node:fs";
 import { createInterface } from "node:readline";
 

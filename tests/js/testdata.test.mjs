@@ -1,5 +1,5 @@
 // Runs every file under tests/testdata against the npm package in Node, as
-// tests/testdata.rs does against the native crate (and tests/e2e/npm-browser.test.mjs
+// tests/it/testdata.rs does against the native crate (and tests/e2e/npm-browser.test.mjs
 // in Chromium).
 import { test } from "node:test";
 import assert from "node:assert/strict";

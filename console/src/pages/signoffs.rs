@@ -2,8 +2,8 @@
 //! signing or withdrawing in one's own role.
 
 use evaluator::Plan;
-use evaluator::model::{GATED_ENVIRONMENT, Role, Signoff};
 use evaluator::model::SIGNOFF_ROLES;
+use evaluator::model::{GATED_ENVIRONMENT, Role, Signoff};
 use leptos::prelude::*;
 use serde_json::{Value, json};
 
@@ -219,7 +219,13 @@ fn signoff_cell(
 
 /// The revision of production's rollback or kill switch that voids `signoff`,
 /// if one does.
-fn voided_at(plan: &Plan, rollout: &str, stage: &str, role: &str, signoff: &Signoff) -> Option<u64> {
+fn voided_at(
+    plan: &Plan,
+    rollout: &str,
+    stage: &str,
+    role: &str,
+    signoff: &Signoff,
+) -> Option<u64> {
     let stage = plan.rollouts.get(rollout)?.stage(stage)?;
     let role = Role::from_name(role)?;
     if evaluator::gate::counts(plan, rollout, stage, role, signoff) {

@@ -5,15 +5,14 @@ use std::collections::HashSet;
 use axum::Json;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
-use axum::http::header::{
-    ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS, ACCESS_CONTROL_ALLOW_ORIGIN,
-    ACCESS_CONTROL_EXPOSE_HEADERS, ACCESS_CONTROL_MAX_AGE, CACHE_CONTROL, CONTENT_TYPE, ETAG,
-    IF_NONE_MATCH,
-};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
+use std::time::Duration;
+
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, ETAG, IF_NONE_MATCH};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use evaluator::Context;
 use evaluator::json::Value;
+use tower_http::cors::{Any, CorsLayer};
 
 use super::{AppState, CLIENT_MAX_AGE, JSON_TYPE};
 use crate::error::ApiError;
@@ -127,26 +126,30 @@ pub(super) async fn client_document(
     };
     let current = state.store.current();
     let Some(document) = current.clients.get(env) else {
-        let mut response =
-            ApiError::NotFound(format!("no rollout has an environment '{env}'")).into_response();
-        response
-            .headers_mut()
-            .insert(ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
-        return response;
+        return ApiError::NotFound(format!("no rollout has an environment '{env}'"))
+            .into_response();
     };
-    let cors = [
-        (ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*")),
-        (
-            ACCESS_CONTROL_EXPOSE_HEADERS,
-            HeaderValue::from_static("ETag"),
-        ),
+    let caching = [
         (CACHE_CONTROL, HeaderValue::from_static(CLIENT_MAX_AGE)),
         (ETAG, document.etag.clone()),
     ];
     if none_match(&headers, &document.etag) {
-        return (StatusCode::NOT_MODIFIED, cors).into_response();
+        return (StatusCode::NOT_MODIFIED, caching).into_response();
     }
-    (cors, [(CONTENT_TYPE, JSON_TYPE)], document.body.clone()).into_response()
+    (caching, [(CONTENT_TYPE, JSON_TYPE)], document.body.clone()).into_response()
+}
+
+/// The client documents are public: any origin may read them and their ETag,
+/// and revalidate with If-None-Match. The layer answers every OPTIONS request
+/// (the preflight) itself. No `Vary: Origin`: the answer is the same for all.
+pub(super) fn cors() -> CorsLayer {
+    CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([Method::GET, Method::HEAD])
+        .allow_headers([IF_NONE_MATCH])
+        .expose_headers([ETAG])
+        .max_age(Duration::from_secs(86_400))
+        .vary([])
 }
 
 /// Whether If-None-Match lists `etag` (or is `*`); weak tags compare equal.
@@ -161,23 +164,10 @@ fn none_match(headers: &HeaderMap, etag: &HeaderValue) -> bool {
         .any(|tag| tag == "*" || tag.strip_prefix("W/").unwrap_or(tag) == etag)
 }
 
-pub(super) async fn client_preflight() -> Response {
-    (
-        StatusCode::NO_CONTENT,
-        [
-            (ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*")),
-            (
-                ACCESS_CONTROL_ALLOW_METHODS,
-                HeaderValue::from_static("GET, HEAD, OPTIONS"),
-            ),
-            (
-                ACCESS_CONTROL_ALLOW_HEADERS,
-                HeaderValue::from_static("If-None-Match"),
-            ),
-            (ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("86400")),
-        ],
-    )
-        .into_response()
+/// Never reached: `cors()` answers every OPTIONS request itself. The route is
+/// in the table so that the OpenAPI document lists the preflight.
+pub(super) async fn preflight() -> StatusCode {
+    StatusCode::NO_CONTENT
 }
 
 #[cfg(test)]

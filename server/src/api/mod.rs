@@ -122,8 +122,8 @@ pub const ROUTES: &[Route] = &[
     route!("GET" "/api/users/log", Some(Action::ManageUsers), None => Some("UserLog"),
         "Every change to the users: who, when, what", get(users::user_log)),
     route!("GET" "/client/{env}.json", None, None => Some("Plan"),
-        "The public client document of an environment: no auth, cacheable, CORS open", get(client::client_document)),
-    route!("OPTIONS" "/client/{env}.json", None, None => None, "CORS preflight for the client document", options(client::client_preflight)),
+        "The public client document of an environment: no auth, cacheable, CORS open", get(client::client_document).layer(client::cors())),
+    route!("OPTIONS" "/client/{env}.json", None, None => None, "CORS preflight for the client document", options(client::preflight).layer(client::cors())),
 ];
 
 /// The whole application: API, client documents and console.

@@ -1,15 +1,9 @@
 //! Every route and every error, through the router in-process (`oneshot`).
-#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
-mod common;
-
+use crate::common::*;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
-use common::{Reply, Server, assert_error};
 use serde_json::{Value, json};
-
-const ROLLOUT: &str = "domain-migration";
-const PRODUCTION_STAGE: &str = "/api/rollouts/domain-migration/environments/production/stage";
 
 fn plan_text(server: &Server) -> String {
     server.plan().to_string()
@@ -568,7 +562,7 @@ async fn kill_switch_never_waits() {
     let server = Server::new();
     let editor = server.user("eddie", "editor");
     let qa = server.user("quinn", "qa-lead");
-    let path = "/api/rollouts/domain-migration/environments/production/kill-switch";
+    let path = PRODUCTION_KILL;
     assert_error(
         &server.post(path, &qa, json!({ "on": true })).await,
         StatusCode::FORBIDDEN,
@@ -730,8 +724,7 @@ async fn client_document_is_public_cacheable_and_private_free() {
         etag,
         format!(
             "\"{}\"",
-            &stagegate_server::util::hex(&<sha2::Sha256 as sha2::Digest>::digest(&reply.body))
-                [..24]
+            &evaluator::digest::hex(&<sha2::Sha256 as sha2::Digest>::digest(&reply.body))[..24]
         )
     );
     assert_eq!(reply.headers["access-control-allow-origin"], "*");
@@ -764,11 +757,31 @@ async fn client_document_is_public_cacheable_and_private_free() {
         .unwrap();
     assert_eq!(server.send(request).await.status, StatusCode::OK);
 
+    // A browser's preflight before a revalidating cross-origin GET.
+    let preflight = Request::options("/client/production.json")
+        .header("origin", "https://app.example")
+        .header("access-control-request-method", "GET")
+        .header("access-control-request-headers", "if-none-match")
+        .body(Body::empty())
+        .unwrap();
+    let reply = server.send(preflight).await;
+    assert!(reply.status.is_success(), "{}", reply.status);
+    let header = |name: &str| reply.headers[name].to_str().unwrap().to_ascii_lowercase();
+    assert_eq!(header("access-control-allow-origin"), "*");
+    assert!(header("access-control-allow-methods").contains("get"));
+    assert!(header("access-control-allow-headers").contains("if-none-match"));
+    assert_eq!(header("access-control-max-age"), "86400");
+    // The ETag is readable by a page on another origin.
     let reply = server
-        .request(Method::OPTIONS, "/client/production.json", None, None)
+        .request(Method::GET, "/client/production.json", None, None)
         .await;
-    assert_eq!(reply.status, StatusCode::NO_CONTENT);
-    assert_eq!(reply.headers["access-control-allow-origin"], "*");
+    assert!(
+        reply.headers["access-control-expose-headers"]
+            .to_str()
+            .unwrap()
+            .to_ascii_lowercase()
+            .contains("etag")
+    );
 
     assert_error(
         &server

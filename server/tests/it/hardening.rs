@@ -4,18 +4,17 @@
 //! must not show the server's files. Connection behaviour runs on a real socket
 //! (short timeouts, bounded connection counts and times); the rest goes through
 //! `oneshot`.
-#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
-mod common;
+use crate::common;
 
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use crate::common::{Server, assert_error};
 use axum::body::{Body, Bytes};
 use axum::http::{Method, Request, StatusCode};
-use common::{Server, assert_error};
 use serde_json::{Value, json};
 use stagegate_server::app;
 use stagegate_server::serve::{ConnectionLimits, serve};

@@ -1,5 +1,4 @@
 //! The offline commands: validate, eval, bucket, user.
-#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
 use std::io::{Read, Write};
 use std::process::{Command, Output, Stdio};

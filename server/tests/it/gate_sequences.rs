@@ -2,13 +2,12 @@
 //! random sequences of writes by an editor go through the real store, and after
 //! every accepted one, what production serves is checked against the sign-offs
 //! with a rule written here independently of the gate.
-#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
 use evaluator::json::Value;
 use evaluator::model::{GATED_ENVIRONMENT, Plan, Role, SIGNOFF_ROLES, Signoff};
 use stagegate_server::store::{Change, Store, StoreError};
 
-const ROLLOUT: &str = "domain-migration";
+use crate::common::ROLLOUT;
 
 /// A small deterministic generator (xorshift64*), so a failure names its seed.
 struct Dice(u64);

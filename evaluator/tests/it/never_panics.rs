@@ -1,7 +1,6 @@
 //! Arbitrary plans and contexts: reading, validating and evaluating never panic,
 //! and an evaluation always answers with a reason (and an error code exactly when
 //! the reason is ERROR).
-#![allow(clippy::unwrap_used)] // a test that cannot read its own data should stop loudly
 
 use evaluator::{Context, Evaluator, Reason, evaluate_once, parse_plan};
 use proptest::prelude::*;

@@ -1,8 +1,7 @@
 //! The committed OpenAPI document is the one the code generates, and it lists
 //! exactly the routes the router serves.
-#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 
@@ -24,7 +23,7 @@ fn committed_document_is_current() {
     }
     assert!(
         COMMITTED == generated,
-        "server/openapi.json is stale: run `UPDATE_OPENAPI=1 cargo test -p stagegate-server --test openapi`"
+        "server/openapi.json is stale: run `UPDATE_OPENAPI=1 cargo test -p stagegate-server --test it openapi`"
     );
 }
 

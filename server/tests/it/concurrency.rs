@@ -1,11 +1,8 @@
 //! Many writers against the same base revision: exactly one wins per round, the
 //! rest get 412, and no acknowledged write is lost.
-#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
-mod common;
-
+use crate::common::Server;
 use axum::http::StatusCode;
-use common::Server;
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -158,3 +158,50 @@ pub fn assert_error(reply: &Reply, status: StatusCode, code: &str) {
         reply.json
     );
 }
+
+pub const ROLLOUT: &str = "domain-migration";
+pub const PRODUCTION_STAGE: &str = "/api/rollouts/domain-migration/environments/production/stage";
+pub const PRODUCTION_KILL: &str =
+    "/api/rollouts/domain-migration/environments/production/kill-switch";
+
+/// What is on disk and in memory, to compare before and after a refusal.
+pub fn snapshot(server: &Server) -> (u64, usize, usize, String, Vec<u8>) {
+    (
+        server.revision(),
+        revision_files(server),
+        server.state.store.audit().len(),
+        server.plan().to_string(),
+        std::fs::read(server.dir.path().join("users.json")).unwrap_or_default(),
+    )
+}
+
+/// How many revision files the data directory holds.
+pub fn revision_files(server: &Server) -> usize {
+    std::fs::read_dir(server.dir.path().join("revisions")).map_or(0, Iterator::count)
+}
+
+/// PUTs `plan` over the current revision.
+pub async fn put(server: &Server, token: &str, plan: &Value) -> Reply {
+    let etag = format!("\"{}\"", server.revision());
+    server.put_plan(token, Some(&etag), &plan.to_string()).await
+}
+
+/// A new user in each sign-off role signs `stage` as it is now; their tokens,
+/// in the order of `SIGNOFF_ROLES`.
+pub async fn sign_all(server: &Server, stage: &str) -> Vec<String> {
+    let mut tokens = Vec::new();
+    for role in evaluator::model::SIGNOFF_ROLES {
+        let n = server.state.users.list().len();
+        let token = server.user(&format!("{role}-{stage}-{n}"), role);
+        let reply = server
+            .post(
+                "/api/signoffs",
+                &token,
+                serde_json::json!({ "rollout": ROLLOUT, "stage": stage }),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.json);
+        tokens.push(token);
+    }
+    tokens
+}

@@ -1,7 +1,4 @@
 //! The real binary over a real socket: end to end, and killed mid-write.
-#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
-
-mod common;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -12,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::http::request;
+use crate::common::http::request;
 use serde_json::json;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_stagegate");

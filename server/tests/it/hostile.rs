@@ -1,49 +1,12 @@
 //! The probes of a hostile reviewer, each a row: gate bypasses across several
 //! writes, sign-offs of people who left, user changes, empty writes, and data
 //! directories damaged from outside.
-#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
-
-mod common;
 
 use std::process::Command;
 
+use crate::common::*;
 use axum::http::{Method, StatusCode};
-use common::{Server, assert_error};
-use evaluator::model::SIGNOFF_ROLES;
 use serde_json::{Value, json};
-
-const ROLLOUT: &str = "domain-migration";
-const PRODUCTION_STAGE: &str = "/api/rollouts/domain-migration/environments/production/stage";
-
-async fn put(server: &Server, token: &str, plan: &Value) -> common::Reply {
-    let etag = format!("\"{}\"", server.revision());
-    server.put_plan(token, Some(&etag), &plan.to_string()).await
-}
-
-/// Every lead signs `stage` as it is now; returns their tokens by role.
-async fn sign_all(server: &Server, stage: &str) -> Vec<String> {
-    let mut tokens = Vec::new();
-    for role in SIGNOFF_ROLES {
-        let n = server.state.users.list().len();
-        let token = server.user(&format!("{role}-{n}"), role);
-        let reply = server
-            .post(
-                "/api/signoffs",
-                &token,
-                json!({ "rollout": ROLLOUT, "stage": stage }),
-            )
-            .await;
-        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.json);
-        tokens.push(token);
-    }
-    tokens
-}
-
-fn files(server: &Server) -> usize {
-    std::fs::read_dir(server.dir.path().join("revisions"))
-        .unwrap()
-        .count()
-}
 
 #[tokio::test]
 async fn deleting_and_re_adding_a_rollout_does_not_walk_around_the_gate() {
@@ -284,7 +247,7 @@ async fn writes_that_change_nothing_write_nothing() {
     let server = Server::new();
     let editor = server.user("eddie", "editor");
     let qa = server.user("quinn", "qa-lead");
-    let (revision, count) = (server.revision(), files(&server));
+    let (revision, count) = (server.revision(), revision_files(&server));
 
     // An identical PUT.
     let reply = put(&server, &editor, &server.plan()).await;
@@ -299,7 +262,10 @@ async fn writes_that_change_nothing_write_nothing() {
         .post(stage, &editor, json!({ "stage": "stage-4" }))
         .await;
     assert_eq!(reply.json["revision"], revision);
-    assert_eq!((server.revision(), files(&server)), (revision, count));
+    assert_eq!(
+        (server.revision(), revision_files(&server)),
+        (revision, count)
+    );
 
     // Signing what one's own sign-off already approves.
     let body = json!({ "rollout": ROLLOUT, "stage": "stage-1" });
@@ -345,14 +311,14 @@ fn a_damaged_or_lost_history_stops_the_server_instead_of_being_rewritten() {
     for damage in ["", "{\"audit\":", "garbage"] {
         let good = std::fs::read(&newest).unwrap();
         std::fs::write(&newest, damage).unwrap();
-        let error = serve(dir.path()).err().expect("refuses to start");
+        let error = serve(dir.path()).expect_err("refuses to start");
         assert!(error.contains("000001.json"), "{error}");
         assert!(error.contains("000001.json.damaged"), "{error}");
         std::fs::write(&newest, good).unwrap();
     }
     // Revisions gone while users remain: no new history over the old one.
     std::fs::rename(&newest, dir.path().join("elsewhere.json")).unwrap();
-    let error = serve(dir.path()).err().expect("refuses to start");
+    let error = serve(dir.path()).expect_err("refuses to start");
     assert!(error.contains("refusing to start a new history"), "{error}");
     std::fs::remove_dir(&revisions).unwrap();
     assert!(serve(dir.path()).is_err());

@@ -2,7 +2,6 @@
 //! (ASCII, non-ASCII, empty, very long) go through the native crate and through
 //! the npm package in Node (tests/js/parity.mjs), and every bucket, `isEnabled`
 //! and full evaluation of the default plan must be identical.
-#![allow(clippy::unwrap_used)] // a test that cannot read its own data should stop loudly
 
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::process::{Command, Stdio};

@@ -1,6 +1,5 @@
 //! The committed JSON Schema of the plan document must match the Rust types.
-//! Regenerate with `STAGEGATE_BLESS=1 cargo test -p stagegate-tests --test schema`.
-#![allow(clippy::unwrap_used)] // a test that cannot read its own data should stop loudly
+//! Regenerate with `STAGEGATE_BLESS=1 cargo test -p stagegate-tests --test it schema`.
 
 use evaluator::Plan;
 
@@ -14,7 +13,7 @@ fn committed_schema_is_current() {
     let committed = std::fs::read_to_string(&path).unwrap_or_default();
     assert!(
         committed == generated,
-        "{} is stale: run STAGEGATE_BLESS=1 cargo test -p stagegate-tests --test schema",
+        "{} is stale: run STAGEGATE_BLESS=1 cargo test -p stagegate-tests --test it schema",
         path.display()
     );
 }

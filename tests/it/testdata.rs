@@ -1,6 +1,5 @@
 //! Runs every file under tests/testdata against the native evaluator. The
 //! JavaScript tests (tests/js) run the same files against the npm package.
-#![allow(clippy::unwrap_used)] // a test that cannot read its own data should stop loudly
 
 use evaluator::json::WriteJson;
 use evaluator::model::FlagType;

@@ -1,0 +1,17 @@
+//! The server's integration tests, linked into one binary (`cargo test -p
+//! stagegate-server --test it`; one module a topic).
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
+mod api;
+mod binary;
+mod cli;
+mod client_document;
+mod common;
+mod concurrency;
+mod gate;
+mod gate_sequences;
+mod hardening;
+mod hostile;
+mod openapi;
+mod refusals;
+mod roles;
