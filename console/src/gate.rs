@@ -216,4 +216,24 @@ mod tests {
         );
         assert_eq!(refused("admin", &plan, &lowered), None);
     }
+
+    /// The gate's data file (tests/testdata/gate) through what the editor asks
+    /// before it offers a save: refused exactly when the server refuses, and
+    /// the reason names every role still missing.
+    #[test]
+    fn the_editor_refuses_what_the_gate_cases_refuse() {
+        for case in stagegate_tests::gate_cases() {
+            let shown = refused(case.role.name(), &case.old, &case.new);
+            if case.expect == "allowed" {
+                assert_eq!(shown, None, "{}", case.name);
+                continue;
+            }
+            let reason = shown.unwrap_or_else(|| panic!("{}: offered", case.name));
+            let missing = case.expect["missingRoles"].as_array().cloned();
+            for role in missing.unwrap_or_default() {
+                let role = role.as_str().unwrap();
+                assert!(reason.contains(role), "{}: {reason}", case.name);
+            }
+        }
+    }
 }

@@ -230,42 +230,11 @@ fn default_plan_encodes_the_rollout_plan() {
 #[test]
 fn gate_cases() {
     use evaluator::gate::RefusalKind;
-    use evaluator::model::Role;
-    let file = read_json(&testdata("gate/cases.json"));
-    let cases = file["cases"].as_array().unwrap();
-    for case in cases {
-        let name = case["name"].as_str().unwrap();
-        let mut before = stagegate_tests::default_plan();
-        edit(&mut before, &case["before"], &case["beforeRemove"]);
-        let mut after = before.clone();
-        edit(&mut after, &case["after"], &case["remove"]);
-        let (mut old, mut new) = (plan(&before, name), plan(&after, name));
-        for (i, signoff) in signoffs(&case["signoffs"]).into_iter().enumerate() {
-            let (stage, role, on, revision) = signoff;
-            let pinned = if on == "after" { &new } else { &old };
-            let rollout = &pinned.rollouts["domain-migration"];
-            let digest = evaluator::stage_digest(
-                "domain-migration",
-                rollout,
-                rollout.stage(&stage).unwrap(),
-            );
-            let signoff = evaluator::model::Signoff {
-                id: format!("s{i}"),
-                rollout: "domain-migration".into(),
-                stage,
-                role,
-                by: format!("person-{i}"),
-                at: "2026-11-24T10:00:00Z".into(),
-                stage_digest: digest,
-                revision,
-                comment: None,
-            };
-            old.signoffs.push(signoff.clone());
-            new.signoffs.push(signoff);
-        }
-        let role = Role::from_name(case["role"].as_str().unwrap()).unwrap();
-        let result = evaluator::gate::check(&old, &new, role);
-        let expect = &case["expect"];
+    let cases = stagegate_tests::gate_cases();
+    for case in &cases {
+        let name = &case.name;
+        let result = evaluator::gate::check(&case.old, &case.new, case.role);
+        let expect = &case.expect;
         if expect == "allowed" {
             assert!(result.is_ok(), "{name}: refused: {result:?}");
             continue;
@@ -290,72 +259,4 @@ fn gate_cases() {
         assert!(!refusal.message.is_empty());
     }
     assert!(cases.len() >= 40, "only {} gate cases", cases.len());
-}
-
-/// Applies `set` (pointer → value; a new key or index one past the end adds)
-/// and `remove` (pointers) to a plan.
-fn edit(plan: &mut Value, set: &Value, remove: &Value) {
-    for (pointer, value) in set.as_object().into_iter().flatten() {
-        let (parent, key) = pointer.rsplit_once('/').unwrap();
-        match plan.pointer_mut(parent).unwrap() {
-            Value::Object(map) => {
-                map.insert(key.to_string(), value.clone());
-            }
-            Value::Array(items) => {
-                let i: usize = key.parse().unwrap();
-                if i == items.len() {
-                    items.push(value.clone());
-                } else {
-                    items[i] = value.clone();
-                }
-            }
-            other => panic!("{pointer}: parent is {other}"),
-        }
-    }
-    for pointer in remove.as_array().into_iter().flatten() {
-        let (parent, key) = pointer.as_str().unwrap().rsplit_once('/').unwrap();
-        plan.pointer_mut(parent)
-            .unwrap()
-            .as_object_mut()
-            .unwrap()
-            .remove(key)
-            .unwrap();
-    }
-}
-
-/// A case's plan, which must be valid (the gate only ever sees valid plans).
-fn plan(value: &Value, name: &str) -> evaluator::Plan {
-    parse_plan(&value.to_string()).unwrap_or_else(|e| panic!("{name}: {e}"))
-}
-
-/// `(stage, role, on, revision)` of each sign-off a case lists.
-fn signoffs(list: &Value) -> Vec<(String, String, String, u64)> {
-    if let Some(short) = list.as_str() {
-        // `all STAGE` or `all STAGE at REVISION`
-        let words: Vec<&str> = short.split(' ').collect();
-        let revision = words.get(3).map_or(1, |r| r.parse().unwrap());
-        return evaluator::model::SIGNOFF_ROLES
-            .iter()
-            .map(|role| {
-                (
-                    words[1].to_string(),
-                    role.to_string(),
-                    "before".into(),
-                    revision,
-                )
-            })
-            .collect();
-    }
-    list.as_array()
-        .into_iter()
-        .flatten()
-        .map(|s| {
-            (
-                s["stage"].as_str().unwrap().to_string(),
-                s["role"].as_str().unwrap().to_string(),
-                s["on"].as_str().unwrap_or("before").to_string(),
-                s["revision"].as_u64().unwrap_or(1),
-            )
-        })
-        .collect()
 }

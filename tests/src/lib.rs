@@ -1,9 +1,13 @@
 //! Helpers shared by the cross-crate tests: where the test data is, and how a
 //! case file names its plan.
 
+mod gate_cases;
+
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
+
+pub use gate_cases::{GateCase, gate_cases};
 
 pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
