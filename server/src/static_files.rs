@@ -72,7 +72,9 @@ pub async fn serve(console: Option<&Path>, request: Request) -> Response {
     let (dir, inside) = match looked {
         Ok(Some(found)) => found,
         Ok(None) => return secured(placeholder()),
-        Err(error) => return ApiError::internal(format!("looking up a file: {error}")).into_response(),
+        Err(error) => {
+            return ApiError::internal(format!("looking up a file: {error}")).into_response();
+        }
     };
     if !inside {
         return secured(not_found());
@@ -80,20 +82,17 @@ pub async fn serve(console: Option<&Path>, request: Request) -> Response {
 
     let files = ServeDir::new(&dir).precompressed_br().precompressed_gzip();
     let hashed = relative.starts_with(IMMUTABLE_DIR);
-    let Ok(mut response) = (if hashed {
-        // A missing hashed file is a 404: index.html in its place would be
-        // taken for a script by a stale page.
+    // A missing hashed file is a 404: index.html in its place would be taken
+    // for a script by a stale page.
+    let Ok(mut response) = if hashed {
         files.oneshot(request).await.map(|r| r.map(Body::new))
     } else {
         let index = ServeFile::new(dir.join("index.html"))
             .precompressed_br()
             .precompressed_gzip();
-        files
-            .fallback(index)
-            .oneshot(request)
-            .await
-            .map(|r| r.map(Body::new))
-    });
+        let files = files.fallback(index);
+        files.oneshot(request).await.map(|r| r.map(Body::new))
+    };
     let status = response.status();
     if status == StatusCode::NOT_FOUND {
         return secured(not_found());

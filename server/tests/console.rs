@@ -64,13 +64,16 @@ async fn files_are_sent_in_the_encoding_the_client_accepts() {
         (Some("identity"), "identity js", None),
         (None, "identity js", None),
     ] {
-        let headers: Vec<(&str, &str)> = accept.map(|a| ("accept-encoding", a)).into_iter().collect();
+        let headers: Vec<(&str, &str)> =
+            accept.map(|a| ("accept-encoding", a)).into_iter().collect();
         let reply = fetch(&server, js, &headers).await;
         assert_eq!(reply.status, StatusCode::OK, "{accept:?}");
         assert_eq!(text(&reply), body, "{accept:?}");
         assert_eq!(header(&reply, "content-encoding"), encoding, "{accept:?}");
         assert!(
-            header(&reply, "content-type").unwrap().starts_with("text/javascript"),
+            header(&reply, "content-type")
+                .unwrap()
+                .starts_with("text/javascript"),
             "{accept:?}"
         );
         assert_eq!(header(&reply, "vary"), Some("accept-encoding"));
@@ -99,7 +102,11 @@ async fn deep_links_reload_the_console_compressed() {
         assert_eq!(reply.status, StatusCode::OK, "{path}");
         assert_eq!(text(&reply), "brotli index", "{path}");
         assert_eq!(header(&reply, "content-encoding"), Some("br"), "{path}");
-        assert!(header(&reply, "content-type").unwrap().starts_with("text/html"));
+        assert!(
+            header(&reply, "content-type")
+                .unwrap()
+                .starts_with("text/html")
+        );
         assert_eq!(header(&reply, "cache-control"), Some("no-cache"), "{path}");
         let reply = fetch(&server, path, &[]).await;
         assert_eq!(text(&reply), "<html>identity index</html>", "{path}");
@@ -134,7 +141,9 @@ async fn hashed_assets_are_immutable_and_the_page_is_revalidated() {
     for path in ["/", "/index.html", "/signoffs"] {
         let reply = fetch(&server, path, &[("accept-encoding", "br")]).await;
         assert_eq!(header(&reply, "cache-control"), Some("no-cache"), "{path}");
-        let modified = header(&reply, "last-modified").expect("Last-Modified").to_string();
+        let modified = header(&reply, "last-modified")
+            .expect("Last-Modified")
+            .to_string();
         let again = fetch(
             &server,
             path,
@@ -165,12 +174,20 @@ async fn links_out_of_the_console_are_not_followed() {
     let secret = secret_dir.join("secret.txt");
     std::fs::write(&secret, "stagegate secret").unwrap();
     symlink(&secret, console.join("leak.txt")).unwrap();
-    symlink("../../private/secret.txt", console.join("assets/relative-leak.txt")).unwrap();
+    symlink(
+        "../../private/secret.txt",
+        console.join("assets/relative-leak.txt"),
+    )
+    .unwrap();
     symlink(&secret_dir, console.join("linked")).unwrap();
     symlink(&secret, console.join("assets/console-1a2b3c.css.br")).unwrap();
     std::fs::write(console.join("assets/console-1a2b3c.css"), "identity css").unwrap();
     // A link that stays inside is served.
-    symlink(console.join("assets/console-1a2b3c.js"), console.join("alias.js")).unwrap();
+    symlink(
+        console.join("assets/console-1a2b3c.js"),
+        console.join("alias.js"),
+    )
+    .unwrap();
     let server = Server::with_console(Some(console.clone()));
 
     for (path, accept) in [
@@ -183,7 +200,8 @@ async fn links_out_of_the_console_are_not_followed() {
         ("/assets/console-1a2b3c.css", Some("br")),
         ("/assets/console-1a2b3c.css", None),
     ] {
-        let headers: Vec<(&str, &str)> = accept.map(|a| ("accept-encoding", a)).into_iter().collect();
+        let headers: Vec<(&str, &str)> =
+            accept.map(|a| ("accept-encoding", a)).into_iter().collect();
         let reply = fetch(&server, path, &headers).await;
         assert_error(&reply, StatusCode::NOT_FOUND, "not_found");
         assert!(!text(&reply).contains("stagegate secret"), "{path}");
@@ -222,11 +240,18 @@ async fn console_pages_may_not_be_framed_sniffed_or_run_foreign_code() {
             "object-src 'none'",
             "frame-ancestors 'none'",
         ] {
-            assert!(policy.split("; ").any(|d| d == directive), "{path}: {policy}");
+            assert!(
+                policy.split("; ").any(|d| d == directive),
+                "{path}: {policy}"
+            );
         }
         assert!(!policy.contains("unsafe-inline"), "{policy}");
         assert_eq!(header(&reply, "x-frame-options"), Some("DENY"), "{path}");
-        assert_eq!(header(&reply, "x-content-type-options"), Some("nosniff"), "{path}");
+        assert_eq!(
+            header(&reply, "x-content-type-options"),
+            Some("nosniff"),
+            "{path}"
+        );
     }
     let reply = fetch(&built, "/healthz", &[]).await;
     assert_eq!(header(&reply, "x-content-type-options"), Some("nosniff"));
@@ -242,7 +267,11 @@ async fn without_a_built_console_a_placeholder_page() {
             let reply = fetch(&server, path, &[("accept-encoding", "br")]).await;
             assert_eq!(reply.status, StatusCode::OK, "{console:?} {path}");
             assert!(text(&reply).contains("cargo xtask dist"), "{console:?}");
-            assert!(header(&reply, "content-type").unwrap().starts_with("text/html"));
+            assert!(
+                header(&reply, "content-type")
+                    .unwrap()
+                    .starts_with("text/html")
+            );
         }
         assert_error(
             &fetch(&server, "/api/nope", &[]).await,
@@ -292,9 +321,22 @@ async fn larger_json_answers_are_compressed_smaller_ones_not() {
         assert_eq!(header(&reply, "etag"), header(&plain, "etag"));
     }
 
-    // The client document: compressed, and still a 304 for the copy an app has.
-    let path = "/client/production.json";
+    // The client document: compressed once it is large (a long include list),
+    // and still a 304 for the copy an app has.
+    let path = "/client/staging.json";
+    let small = fetch(&server, path, &[("accept-encoding", "gzip")]).await;
+    assert!(small.body.len() < 1024);
+    assert_eq!(header(&small, "content-encoding"), None);
+    let mut plan = server.plan();
+    plan["rollouts"]["domain-migration"]["environments"]["staging"]["include"] =
+        (0..100).map(|i| format!("user-{i}")).collect();
+    let etag = header(&plain, "etag").unwrap();
+    let put = server
+        .put_plan(&server.admin, Some(etag), &plan.to_string())
+        .await;
+    assert_eq!(put.status, StatusCode::OK, "{}", text(&put));
     let whole = fetch(&server, path, &[]).await;
+    assert!(whole.body.len() > 1024);
     let reply = fetch(&server, path, &[("accept-encoding", "gzip")]).await;
     assert_eq!(header(&reply, "content-encoding"), Some("gzip"));
     assert_eq!(gunzip(&reply.body), whole.body);

@@ -132,7 +132,11 @@ fn precompress(file: &Path) -> anyhow::Result<()> {
     let brotli = brotli.into_inner();
     let mut unpacked = Vec::with_capacity(bytes.len());
     brotli::Decompressor::new(&brotli[..], 64 * 1024).read_to_end(&mut unpacked)?;
-    anyhow::ensure!(unpacked == bytes, "brotli of {} does not read back", file.display());
+    anyhow::ensure!(
+        unpacked == bytes,
+        "brotli of {} does not read back",
+        file.display()
+    );
     let mut gzip = GzEncoder::new(Vec::new(), Compression::best());
     gzip.write_all(&bytes)?;
     let gzip = gzip.finish()?;
