@@ -1,6 +1,7 @@
 //! The console as the server sends it: precompressed copies by Accept-Encoding,
 //! the SPA fallback, cache headers by dist's layout, links that lead out of the
 //! console refused, security headers, the placeholder, and compressed JSON.
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
 mod common;
 
