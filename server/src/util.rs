@@ -89,6 +89,40 @@ pub fn random_hex(bytes: usize) -> std::io::Result<String> {
     Ok(evaluator::digest::hex(&buf))
 }
 
+/// Why text does not percent-decode.
+#[derive(Debug, PartialEq)]
+pub enum PercentError {
+    /// A `%` not followed by two hex digits.
+    Malformed,
+    /// The decoded bytes are not UTF-8.
+    NotUtf8,
+}
+
+/// `%XX` escapes decoded, strictly (paths and query components alike): a lenient
+/// decoder would turn a malformed escape into U+FFFD or a literal `%` and answer
+/// for a name nobody asked about.
+pub fn percent_decode(text: &str) -> Result<String, PercentError> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let byte = bytes
+                .get(i + 1..i + 3)
+                .and_then(|hex| std::str::from_utf8(hex).ok())
+                .filter(|hex| hex.bytes().all(|b| b.is_ascii_hexdigit()))
+                .and_then(|hex| u8::from_str_radix(hex, 16).ok())
+                .ok_or(PercentError::Malformed)?;
+            out.push(byte);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).map_err(|_| PercentError::NotUtf8)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -107,5 +141,26 @@ mod tests {
         write_atomic(dir.path(), "a.json", b"two").unwrap();
         assert_eq!(fs::read(dir.path().join("a.json")).unwrap(), b"two");
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn percent_decoding_is_strict() {
+        assert_eq!(percent_decode("/a%20b.js").as_deref(), Ok("/a b.js"));
+        assert_eq!(percent_decode("/%2e%2E/x").as_deref(), Ok("/../x"));
+        assert_eq!(percent_decode("x+y%2B%E3%83%A6").as_deref(), Ok("x+y+ユ"));
+        for malformed in ["/%2", "/%zz", "%", "%%41", "%+1"] {
+            assert_eq!(
+                percent_decode(malformed),
+                Err(PercentError::Malformed),
+                "{malformed}"
+            );
+        }
+        for not_utf8 in ["/%ff", "%C3", "%FF%FE"] {
+            assert_eq!(
+                percent_decode(not_utf8),
+                Err(PercentError::NotUtf8),
+                "{not_utf8}"
+            );
+        }
     }
 }

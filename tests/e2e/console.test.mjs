@@ -20,6 +20,10 @@ async function signedIn(token, viewport = { width: 1280, height: 800 }) {
   const context = await browser.newContext({ viewport });
   const page = await context.newPage();
   page.on("pageerror", (error) => assert.fail(`page error: ${error.message}`));
+  // The server's Content-Security-Policy must let the console do all it does.
+  page.on("console", (message) => {
+    if (/Content Security Policy/i.test(message.text())) assert.fail(`CSP violation: ${message.text()}`);
+  });
   page.on("dialog", (dialog) => dialog.accept());
   await page.goto(server.url + "/");
   await page.fill("#token", token);

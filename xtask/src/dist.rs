@@ -1,9 +1,12 @@
 //! `cargo xtask dist`: the npm package (dist/evaluator) and the console (dist/console).
 
 use std::fs;
+use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use flate2::Compression;
+use flate2::write::GzEncoder;
 use sha2::{Digest, Sha256};
 
 use crate::util::{cargo, command, npm_ci, root, run};
@@ -59,7 +62,11 @@ fn npm_package() -> anyhow::Result<PathBuf> {
     Ok(out)
 }
 
-/// dist/console: the Leptos console, with content-hashed asset names.
+/// dist/console: the Leptos console. Its layout is a contract with the server
+/// (server/src/static_files.rs): `assets/` holds only files whose names carry
+/// their content's hash, so they may be cached forever; everything else (just
+/// `index.html`) is revalidated. Each text or wasm file has `.br` and `.gz`
+/// copies beside it, which the server sends by the request's Accept-Encoding.
 fn console() -> anyhow::Result<PathBuf> {
     let root = root();
     let out = root.join("dist/console");
@@ -70,14 +77,23 @@ fn console() -> anyhow::Result<PathBuf> {
     wasm_opt(&staging.join("console_bg.wasm"))?;
 
     fresh_dir(&out)?;
+    let assets = out.join("assets");
+    fs::create_dir(&assets)?;
     let wasm_name = hashed(&staging.join("console_bg.wasm"), "console", "_bg.wasm")?;
     let css_name = hashed(&root.join("static/console.css"), "console", ".css")?;
     // The glue names its wasm file; it is given the hashed one explicitly instead.
     let js = fs::read(staging.join("console.js"))?;
     let js_name = format!("console-{}.js", short_hash(&js));
-    fs::write(out.join(&js_name), js)?;
-    fs::copy(staging.join("console_bg.wasm"), out.join(&wasm_name))?;
-    fs::copy(root.join("static/console.css"), out.join(&css_name))?;
+    fs::write(assets.join(&js_name), js)?;
+    fs::copy(staging.join("console_bg.wasm"), assets.join(&wasm_name))?;
+    fs::copy(root.join("static/console.css"), assets.join(&css_name))?;
+    // A file, not an inline script: the Content-Security-Policy allows scripts
+    // from the server only.
+    let boot = format!(
+        "import init from \"/assets/{js_name}\";\ninit({{ module_or_path: \"/assets/{wasm_name}\" }});\n"
+    );
+    let boot_name = format!("boot-{}.js", short_hash(boot.as_bytes()));
+    fs::write(assets.join(&boot_name), boot)?;
 
     let template =
         fs::read_to_string(root.join("static/index.html")).context("reading static/index.html")?;
@@ -86,15 +102,53 @@ fn console() -> anyhow::Result<PathBuf> {
         template.contains(marker),
         "static/index.html has no {marker} marker"
     );
-    let assets = format!(
-        "<link rel=\"stylesheet\" href=\"/{css_name}\">\n\
-         <link rel=\"modulepreload\" href=\"/{js_name}\">\n\
-         <link rel=\"preload\" href=\"/{wasm_name}\" as=\"fetch\" type=\"application/wasm\" crossorigin>\n\
-         <script type=\"module\">import init from \"/{js_name}\"; init({{ module_or_path: \"/{wasm_name}\" }});</script>"
+    let links = format!(
+        "<link rel=\"stylesheet\" href=\"/assets/{css_name}\">\n\
+         <link rel=\"modulepreload\" href=\"/assets/{js_name}\">\n\
+         <link rel=\"preload\" href=\"/assets/{wasm_name}\" as=\"fetch\" type=\"application/wasm\" crossorigin>\n\
+         <script type=\"module\" src=\"/assets/{boot_name}\"></script>"
     );
-    fs::write(out.join("index.html"), template.replace(marker, &assets))?;
+    fs::write(out.join("index.html"), template.replace(marker, &links))?;
+    for file in [
+        out.join("index.html"),
+        assets.join(&js_name),
+        assets.join(&wasm_name),
+        assets.join(&css_name),
+        assets.join(&boot_name),
+    ] {
+        precompress(&file)?;
+    }
     eprintln!("built {}", out.display());
     Ok(out)
+}
+
+/// Writes `FILE.br` (brotli at its best) and `FILE.gz` (gzip -9) beside `file`,
+/// each only if it is smaller than the file itself.
+fn precompress(file: &Path) -> anyhow::Result<()> {
+    let bytes = fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let mut brotli = brotli::CompressorWriter::new(Vec::new(), 64 * 1024, 11, 24);
+    brotli.write_all(&bytes)?;
+    // `into_inner` finishes the stream but drops any error: read it back.
+    let brotli = brotli.into_inner();
+    let mut unpacked = Vec::with_capacity(bytes.len());
+    brotli::Decompressor::new(&brotli[..], 64 * 1024).read_to_end(&mut unpacked)?;
+    anyhow::ensure!(
+        unpacked == bytes,
+        "brotli of {} does not read back",
+        file.display()
+    );
+    let mut gzip = GzEncoder::new(Vec::new(), Compression::best());
+    gzip.write_all(&bytes)?;
+    let gzip = gzip.finish()?;
+    for (suffix, compressed) in [("br", brotli), ("gz", gzip)] {
+        if compressed.len() < bytes.len() {
+            let mut name = file.as_os_str().to_owned();
+            name.push(".");
+            name.push(suffix);
+            fs::write(&name, compressed)?;
+        }
+    }
+    Ok(())
 }
 
 /// rust-toolchain.toml lists the wasm target; older rustups only honour that when

@@ -5,7 +5,9 @@ use leptos::prelude::*;
 #[component]
 pub fn PercentBar(points: u32, #[prop(optional)] off: bool) -> impl IntoView {
     let percentage = percent(points.min(10_000));
-    let width = format!("width: {percentage}%");
+    // A CSSOM property, not a `style` attribute: the Content-Security-Policy
+    // refuses inline style attributes.
+    let width = format!("{percentage}%");
     let label = if off {
         format!("{percentage}% (kill switch on: 0% effective)")
     } else {
@@ -14,7 +16,7 @@ pub fn PercentBar(points: u32, #[prop(optional)] off: bool) -> impl IntoView {
     let aria_label = label.clone();
     view! {
         <div class="bar" class:off=off role="img" aria-label=aria_label>
-            <div class="bar-fill" style=width></div>
+            <div class="bar-fill" style:width=width></div>
             <span class="bar-label">{label}</span>
         </div>
     }

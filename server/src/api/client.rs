@@ -16,6 +16,7 @@ use tower_http::cors::{Any, CorsLayer};
 
 use super::{AppState, CLIENT_MAX_AGE, JSON_TYPE};
 use crate::error::ApiError;
+use crate::util::{PercentError, percent_decode};
 
 pub(super) async fn evaluate(
     State(state): State<AppState>,
@@ -80,35 +81,17 @@ pub fn parse_query(query: &str) -> Result<Vec<(String, String)>, ApiError> {
     Ok(pairs)
 }
 
+/// A form-encoded component: `+` is a space, `%2B` a plus.
 fn decode_component(text: &str) -> Result<String, ApiError> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' => {
-                let escape = bytes
-                    .get(i + 1..i + 3)
-                    .and_then(|hex| std::str::from_utf8(hex).ok())
-                    .filter(|hex| hex.bytes().all(|b| b.is_ascii_hexdigit()))
-                    .and_then(|hex| u8::from_str_radix(hex, 16).ok());
-                let Some(byte) = escape else {
-                    return Err(ApiError::bad_request(format!(
-                        "malformed percent-escape in query component '{text}': '%' must be followed by two hex digits"
-                    )));
-                };
-                out.push(byte);
-                i += 2;
+    percent_decode(&text.replace('+', " ")).map_err(|error| {
+        ApiError::bad_request(match error {
+            PercentError::Malformed => format!(
+                "malformed percent-escape in query component '{text}': '%' must be followed by two hex digits"
+            ),
+            PercentError::NotUtf8 => {
+                format!("query component '{text}' does not decode to UTF-8 text")
             }
-            byte => out.push(byte),
-        }
-        i += 1;
-    }
-    String::from_utf8(out).map_err(|_| {
-        ApiError::bad_request(format!(
-            "query component '{text}' does not decode to UTF-8 text"
-        ))
+        })
     })
 }
 

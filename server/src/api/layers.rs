@@ -1,15 +1,18 @@
-//! What wraps every route: request logs, a deadline per request, a JSON answer
-//! for a panic, and the API's error shape on whatever a layer answers itself.
+//! What wraps every route: request logs, compression of larger JSON answers, a
+//! deadline per request, a JSON answer for a panic, the API's error shape on
+//! whatever a layer answers itself, and `X-Content-Type-Options: nosniff`.
 
 use std::time::Duration;
 
 use axum::body::{Body, Bytes, HttpBody};
-use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
-use axum::http::{Request, StatusCode};
+use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE, X_CONTENT_TYPE_OPTIONS};
+use axum::http::{Extensions, HeaderMap, HeaderValue, Request, StatusCode, Version};
 use axum::response::{IntoResponse, Response};
 use axum::{BoxError, Router};
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::compression::CompressionLayer;
+use tower_http::compression::predicate::{Predicate as _, SizeAbove};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnFailure, DefaultOnResponse, TraceLayer};
 use tracing::Level;
@@ -19,6 +22,9 @@ use crate::error::ApiError;
 /// From the request's head to the response's head, body reading included: a
 /// client that trickles its body gets a 408 after this.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// JSON answers from this size on are compressed (br or gzip, as the client
+/// accepts); below it the encoding's overhead outweighs the bytes saved.
+pub const COMPRESS_FROM_BYTES: u16 = 1024;
 
 pub fn wrap<S: Clone + Send + Sync + 'static>(router: Router<S>) -> Router<S> {
     router.layer(
@@ -36,6 +42,18 @@ pub fn wrap<S: Clone + Send + Sync + 'static>(router: Router<S>) -> Router<S> {
                     .on_response(DefaultOnResponse::new().level(Level::DEBUG))
                     .on_failure(DefaultOnFailure::new().level(Level::ERROR)),
             )
+            // JSON only: the console's files come precompressed from disk (and
+            // a response with Content-Encoding is never compressed again).
+            .layer(
+                CompressionLayer::new()
+                    .compress_when(SizeAbove::new(COMPRESS_FROM_BYTES).and(is_json)),
+            )
+            .map_response(|mut response: Response| {
+                response
+                    .headers_mut()
+                    .insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+                response
+            })
             .map_response(json_for_bare_errors)
             .layer(CatchPanicLayer::custom(|panic: Box<dyn std::any::Any + Send>| {
                 let what = panic
@@ -50,6 +68,12 @@ pub fn wrap<S: Clone + Send + Sync + 'static>(router: Router<S>) -> Router<S> {
                 REQUEST_TIMEOUT,
             )),
     )
+}
+
+fn is_json(_: StatusCode, _: Version, headers: &HeaderMap, _: &Extensions) -> bool {
+    headers
+        .get(CONTENT_TYPE)
+        .is_some_and(|value| value.as_bytes().starts_with(b"application/json"))
 }
 
 /// An error status without a body type was answered by a layer (the timeout, or

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use axum::extract::{DefaultBodyLimit, FromRequestParts, Request, State};
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, ETAG, IF_MATCH};
-use axum::http::{HeaderMap, HeaderValue, Method, Uri};
+use axum::http::{HeaderMap, HeaderValue, Method};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, delete, get, options, patch, post, put};
@@ -183,15 +183,16 @@ pub(crate) async fn write(
 }
 
 /// Unknown API paths are JSON 404s; any other GET is the console (SPA fallback).
-async fn fallback(State(state): State<AppState>, method: Method, uri: Uri) -> Response {
-    let path = uri.path();
+async fn fallback(State(state): State<AppState>, request: Request) -> Response {
+    let path = request.uri().path();
     let reserved = ["/api", "/client", "/healthz"]
         .iter()
         .any(|prefix| path == *prefix || path.starts_with(&format!("{prefix}/")));
+    let method = request.method();
     if reserved || !(method == Method::GET || method == Method::HEAD) {
         return ApiError::NoRoute.into_response();
     }
-    crate::static_files::serve(state.console.as_deref().map(PathBuf::as_path), path).await
+    crate::static_files::serve(state.console.as_deref().map(PathBuf::as_path), request).await
 }
 
 // ---- bodies ----

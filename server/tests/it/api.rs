@@ -942,14 +942,20 @@ async fn console_files_with_cache_headers_and_spa_fallback() {
     std::fs::create_dir(&console).unwrap();
     std::fs::write(outer.path().join("stagegate-secret.txt"), "secret").unwrap();
     std::fs::write(console.join("index.html"), "<html>console</html>").unwrap();
-    std::fs::write(console.join("console-1a2b3c4d5e6f7a8b.js"), "js").unwrap();
+    std::fs::create_dir(console.join("assets")).unwrap();
+    std::fs::write(console.join("assets/console-1a2b3c4d5e6f7a8b.js"), "js").unwrap();
     let server = Server::with_console(Some(console.clone()));
 
     let reply = server.request(Method::GET, "/", None, None).await;
     assert_eq!(reply.body, b"<html>console</html>");
     assert_eq!(reply.headers["cache-control"], "no-cache");
     let reply = server
-        .request(Method::GET, "/console-1a2b3c4d5e6f7a8b.js", None, None)
+        .request(
+            Method::GET,
+            "/assets/console-1a2b3c4d5e6f7a8b.js",
+            None,
+            None,
+        )
         .await;
     assert_eq!(reply.body, b"js");
     assert!(

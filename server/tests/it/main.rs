@@ -8,6 +8,7 @@ mod cli;
 mod client_document;
 mod common;
 mod concurrency;
+mod console;
 mod gate;
 mod gate_sequences;
 mod hardening;
