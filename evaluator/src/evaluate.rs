@@ -19,6 +19,7 @@ use crate::sort::SortedSet;
 /// Why a unit got the values it got (OpenFeature's resolution reasons).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[cfg_attr(feature = "serde", serde(rename_all = "SCREAMING_SNAKE_CASE"))]
 pub enum Reason {
     /// Decided by the unit's bucket against the active stage's percentage.
@@ -36,6 +37,7 @@ pub enum Reason {
 /// OpenFeature's error codes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[cfg_attr(feature = "serde", serde(rename_all = "SCREAMING_SNAKE_CASE"))]
 pub enum ErrorCode {
     /// Unknown rollout, environment or flag.
@@ -55,6 +57,7 @@ pub enum ErrorCode {
 /// The answer for one unit in one rollout and environment.
 #[derive(Clone, Debug, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[cfg_attr(feature = "serde", serde(rename_all = "camelCase"))]
 pub struct Evaluation<'a> {
     /// Every flag of the rollout (none when the rollout is unknown).

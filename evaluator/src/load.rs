@@ -4,7 +4,7 @@
 
 use crate::json::{SyntaxError, Value};
 
-use crate::model::Plan;
+use crate::model::{Plan, Signoff};
 use crate::problem::{Invalid, Problem};
 use crate::validate::validate;
 
@@ -49,5 +49,21 @@ impl<'de> serde::Deserialize<'de> for Plan {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         use serde::de::Error;
         plan_from_value(Value::deserialize(deserializer)?).map_err(D::Error::custom)
+    }
+}
+
+/// A sign-off on its own (the server's answer to signing) deserializes through
+/// the same shape table as the sign-offs in a plan.
+#[cfg(feature = "serde")]
+impl<'de> serde::Deserialize<'de> for Signoff {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        crate::read::signoff_from(Value::deserialize(deserializer)?).map_err(|problems| {
+            let problems: Vec<String> = problems
+                .iter()
+                .map(|problem| format!("{}: {}", problem.path, problem.message))
+                .collect();
+            D::Error::custom(format_args!("invalid sign-off: {}", problems.join("; ")))
+        })
     }
 }
