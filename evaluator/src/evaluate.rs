@@ -65,6 +65,7 @@ pub struct Evaluation<'a> {
     /// The environment's active stage, when one applies.
     pub stage: Option<Cow<'a, str>>,
     /// The unit's bucket (0..=9999), when there is a unit and an active stage.
+    #[cfg_attr(feature = "schema", schemars(range(max = 9999)))]
     pub bucket: Option<u16>,
     /// Whether the unit gets the active stage's values.
     pub in_rollout: bool,
