@@ -234,7 +234,7 @@ pub async fn save_plan(plan: &Plan, etag: &str, comment: &str) -> Result<Loaded,
         })
         .collect();
     let headers = [("If-Match", etag), ("X-Comment", comment.as_str())];
-    request(Method::PUT, "/api/plan", Some(&body), &headers)
+    request(Method::PUT, "/api/plan", Some(body), &headers)
         .await
         .map(Loaded::from_answer)
 }

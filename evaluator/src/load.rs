@@ -4,7 +4,7 @@
 
 use crate::json::{SyntaxError, Value};
 
-use crate::model::{Plan, Signoff};
+use crate::model::Plan;
 use crate::problem::{Invalid, Problem};
 use crate::validate::validate;
 
@@ -55,7 +55,7 @@ impl<'de> serde::Deserialize<'de> for Plan {
 /// A sign-off on its own (the server's answer to signing) deserializes through
 /// the same shape table as the sign-offs in a plan.
 #[cfg(feature = "serde")]
-impl<'de> serde::Deserialize<'de> for Signoff {
+impl<'de> serde::Deserialize<'de> for crate::model::Signoff {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         use serde::de::Error;
         crate::read::signoff_from(Value::deserialize(deserializer)?).map_err(|problems| {
