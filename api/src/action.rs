@@ -2,11 +2,11 @@
 //! `GET /api/me`, which tells the console what its user's role allows.
 
 use evaluator::model::Role;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 
 /// What a route requires of the caller's role (`x-required-action` in the
 /// OpenAPI document); written in kebab-case: `edit-plan`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum Action {
@@ -56,6 +56,13 @@ impl Action {
             .into_iter()
             .filter(|action| allows(role, *action))
             .collect()
+    }
+}
+
+/// Read by name (as `Serialize` writes it): far less wasm than a derived enum.
+impl<'de> Deserialize<'de> for Action {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        evaluator::json::deserialize_named(deserializer, &Action::ALL, Action::name)
     }
 }
 

@@ -7,11 +7,10 @@ use std::fmt;
 use evaluator::{Evaluation, Plan};
 use gloo_net::http::{Method, RequestBuilder};
 use serde::Serialize;
-use serde::de::DeserializeOwned;
+use serde::de::{DeserializeOwned, IgnoredAny};
 use serde_json::Value;
 use stagegate_api::{
-    AuditEntry, ErrorBody, KillSwitchRequest, Me, RevertRequest, SignoffCreated, SignoffRequest,
-    StageRequest, Written,
+    AuditEntry, ErrorBody, KillSwitchRequest, Me, RevertRequest, SignoffRequest, StageRequest,
 };
 
 use crate::session;
@@ -283,14 +282,19 @@ pub async fn set_kill_switch(
     write_plan(&path, request).await
 }
 
-pub async fn sign(request: &SignoffRequest) -> Result<SignoffCreated, ApiError> {
-    post("/api/signoffs", request).await
+// The answers to signing (`SignoffCreated`) and withdrawing (`Written`) are
+// checked to be JSON but not read: the page reloads the plan either way, and
+// reading them would cost the wasm a deserializer each.
+
+pub async fn sign(request: &SignoffRequest) -> Result<(), ApiError> {
+    post::<IgnoredAny>("/api/signoffs", request).await?;
+    Ok(())
 }
 
-pub async fn withdraw_signoff(id: &str) -> Result<Written, ApiError> {
-    Ok(request(Method::DELETE, &format!("/api/signoffs/{id}"), None, &[])
-        .await?
-        .body)
+pub async fn withdraw_signoff(id: &str) -> Result<(), ApiError> {
+    let path = format!("/api/signoffs/{id}");
+    request::<IgnoredAny>(Method::DELETE, &path, None, &[]).await?;
+    Ok(())
 }
 
 /// The server's own answer for one unit (`query` as built by the preview).

@@ -18,7 +18,7 @@ use crate::sort::SortedSet;
 
 /// Why a unit got the values it got (OpenFeature's resolution reasons).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[cfg_attr(feature = "serde", serde(rename_all = "SCREAMING_SNAKE_CASE"))]
 pub enum Reason {
@@ -36,7 +36,7 @@ pub enum Reason {
 
 /// OpenFeature's error codes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[cfg_attr(feature = "serde", serde(rename_all = "SCREAMING_SNAKE_CASE"))]
 pub enum ErrorCode {
@@ -126,7 +126,22 @@ pub struct Resolution<'a> {
     pub revision: u64,
 }
 
+#[cfg(feature = "serde")]
+impl<'de> serde::Deserialize<'de> for Reason {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        crate::json::deserialize_named(deserializer, &Reason::ALL, Reason::name)
+    }
+}
+
 impl Reason {
+    pub const ALL: [Reason; 5] = [
+        Reason::Split,
+        Reason::TargetingMatch,
+        Reason::Disabled,
+        Reason::Default,
+        Reason::Error,
+    ];
+
     /// The name on the wire (OpenFeature's).
     pub fn name(self) -> &'static str {
         match self {
@@ -139,7 +154,23 @@ impl Reason {
     }
 }
 
+#[cfg(feature = "serde")]
+impl<'de> serde::Deserialize<'de> for ErrorCode {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        crate::json::deserialize_named(deserializer, &ErrorCode::ALL, ErrorCode::name)
+    }
+}
+
 impl ErrorCode {
+    pub const ALL: [ErrorCode; 6] = [
+        ErrorCode::FlagNotFound,
+        ErrorCode::ParseError,
+        ErrorCode::TypeMismatch,
+        ErrorCode::TargetingKeyMissing,
+        ErrorCode::InvalidContext,
+        ErrorCode::General,
+    ];
+
     /// The name on the wire (OpenFeature's).
     pub fn name(self) -> &'static str {
         match self {

@@ -46,9 +46,8 @@ pub fn Signoffs() -> impl IntoView {
                     stage,
                     comment,
                 })
-                .await
-                .map(drop),
-                Request::Withdraw(id) => api::withdraw_signoff(&id).await.map(drop),
+                .await,
+                Request::Withdraw(id) => api::withdraw_signoff(&id).await,
             };
             if result.is_ok() {
                 comment.set(String::new());

@@ -17,6 +17,8 @@ pub(crate) mod sort;
 mod write;
 
 pub use number::Number;
+#[cfg(feature = "serde")]
+pub use serde::deserialize_named;
 pub use parse::{MAX_DEPTH, SyntaxError, parse};
 pub use write::{Object, WriteJson, write_string};
 
