@@ -4,14 +4,25 @@
 
 use std::collections::BTreeMap;
 
-use evaluator::{Context, Evaluation, Evaluator, Plan};
+use evaluator::{Context, Evaluator, Plan};
 use leptos::prelude::*;
+use serde_json::Value;
 
 use crate::api;
 use crate::components::percent_bar::{percent, share};
 use crate::components::{CollectAny, ErrorNote};
 use crate::store::use_store;
 use crate::task::Fetched;
+
+/// The fields both answers must agree on.
+const COMPARED: [&str; 6] = [
+    "values",
+    "stage",
+    "bucket",
+    "inRollout",
+    "reason",
+    "errorCode",
+];
 
 #[component]
 pub fn Preview() -> impl IntoView {
@@ -180,44 +191,43 @@ fn evaluate_here(
     rollout: &str,
     environment: &str,
     context: &Context,
-) -> Result<Evaluation<'static>, String> {
+) -> Result<Value, String> {
     let evaluator = Evaluator::from_plan(plan).map_err(|invalid| invalid.to_string())?;
-    Ok(evaluator.evaluate(rollout, environment, context).into_owned())
+    serde_json::to_value(evaluator.evaluate(rollout, environment, context))
+        .map_err(|e| e.to_string())
 }
 
-/// The fields (as the API names them) in which the two answers differ; the
-/// error message and the revision may.
-fn disagreements(here: &Evaluation, there: &Evaluation) -> Vec<&'static str> {
-    [
-        ("values", here.values == there.values),
-        ("stage", here.stage == there.stage),
-        ("bucket", here.bucket == there.bucket),
-        ("inRollout", here.in_rollout == there.in_rollout),
-        ("reason", here.reason == there.reason),
-        ("errorCode", here.error_code == there.error_code),
-    ]
-    .into_iter()
-    .filter(|(_, same)| !same)
-    .map(|(field, _)| field)
-    .collect()
+fn disagreements(here: &Value, there: &Value) -> Vec<&'static str> {
+    COMPARED
+        .into_iter()
+        .filter(|field| here.get(field) != there.get(field))
+        .collect()
 }
 
 #[component]
-fn AnswerView(answer: Evaluation<'static>) -> impl IntoView {
-    let shown = |text: Option<String>| text.unwrap_or_else(|| "—".to_string());
+fn AnswerView(answer: Value) -> impl IntoView {
+    let field = |name: &str| match answer.get(name) {
+        None | Some(Value::Null) => "—".to_string(),
+        Some(Value::String(text)) => text.clone(),
+        Some(other) => other.to_string(),
+    };
     let values = answer
-        .values
-        .iter()
-        .map(|(name, value)| view! { <tr><th scope="row"><code>{name.clone()}</code></th><td>{value.to_string()}</td></tr> })
-        .collect_any();
+        .get("values")
+        .and_then(Value::as_object)
+        .map(|values| {
+            values
+                .iter()
+                .map(|(name, value)| view! { <tr><th scope="row"><code>{name.clone()}</code></th><td>{value.to_string()}</td></tr> })
+                .collect_any()
+        });
     view! {
         <dl class="answer">
-            <dt>"Reason"</dt><dd data-testid="reason">{answer.reason.name()}</dd>
-            <dt>"Stage"</dt><dd>{shown(answer.stage.as_deref().map(String::from))}</dd>
-            <dt>"Bucket"</dt><dd>{shown(answer.bucket.map(|bucket| bucket.to_string()))}</dd>
-            <dt>"In rollout"</dt><dd>{answer.in_rollout.to_string()}</dd>
-            <dt>"Error"</dt><dd>{shown(answer.error_code.map(|code| code.name().to_string()))} " " {shown(answer.error_message.clone())}</dd>
-            <dt>"Revision"</dt><dd>{answer.revision}</dd>
+            <dt>"Reason"</dt><dd data-testid="reason">{field("reason")}</dd>
+            <dt>"Stage"</dt><dd>{field("stage")}</dd>
+            <dt>"Bucket"</dt><dd>{field("bucket")}</dd>
+            <dt>"In rollout"</dt><dd>{field("inRollout")}</dd>
+            <dt>"Error"</dt><dd>{field("errorCode")} " " {field("errorMessage")}</dd>
+            <dt>"Revision"</dt><dd>{field("revision")}</dd>
         </dl>
         <table class="values"><tbody>{values}</tbody></table>
     }
