@@ -87,14 +87,20 @@ mod tests {
         let to_none: StageRequest = serde_json::from_str(r#"{"stage":null}"#).unwrap();
         assert_eq!(to_none.stage, None);
         let error = serde_json::from_str::<StageRequest>("{}").unwrap_err();
-        assert!(error.to_string().contains("missing field `stage`"), "{error}");
+        assert!(
+            error.to_string().contains("missing field `stage`"),
+            "{error}"
+        );
         let request = StageRequest {
             stage: Some("stage-2".into()),
             comment: "go".into(),
         };
         let wire = serde_json::to_string(&request).unwrap();
         assert_eq!(wire, r#"{"stage":"stage-2","comment":"go"}"#);
-        assert_eq!(serde_json::from_str::<StageRequest>(&wire).unwrap(), request);
+        assert_eq!(
+            serde_json::from_str::<StageRequest>(&wire).unwrap(),
+            request
+        );
     }
 
     #[test]

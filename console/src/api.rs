@@ -189,7 +189,9 @@ async fn get<T: DeserializeOwned>(path: &str) -> Result<T, ApiError> {
 }
 
 async fn post<T: DeserializeOwned>(path: &str, body: &impl Serialize) -> Result<T, ApiError> {
-    Ok(request(Method::POST, path, Some(to_value(body)?), &[]).await?.body)
+    Ok(request(Method::POST, path, Some(to_value(body)?), &[])
+        .await?
+        .body)
 }
 
 /// The plan as the store has it, with the ETag a write must send back.

@@ -16,9 +16,9 @@ mod store;
 mod task;
 
 use api::ApiError;
-use stagegate_api::Me;
 use nav::Link;
 use session::{Session, use_session};
+use stagegate_api::Me;
 use store::PlanStore;
 
 #[wasm_bindgen(start)]

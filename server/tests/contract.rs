@@ -102,7 +102,10 @@ async fn every_answer_reads_as_its_contract_type() {
         .call(Method::POST, "/api/users", &admin, body(&request))
         .await;
     assert_eq!(status, StatusCode::CREATED);
-    assert_eq!((created.name.as_str(), created.role), ("quinn", Role::QaLead));
+    assert_eq!(
+        (created.name.as_str(), created.role),
+        ("quinn", Role::QaLead)
+    );
     let quinn = created.token;
     let signer: Me = api.get("/api/me", &quinn).await;
     assert_eq!(signer.actions, Action::allowed_to(Role::QaLead));
@@ -140,7 +143,10 @@ async fn every_answer_reads_as_its_contract_type() {
     let revisions: Vec<RevisionSummary> = api.get("/api/revisions", &admin).await;
     let audit: Vec<AuditEntry> = api.get("/api/audit", &admin).await;
     assert_eq!(revisions.len(), audit.len());
-    assert_eq!((audit[0].revision, audit[0].action.as_str()), (plan.revision, "stage"));
+    assert_eq!(
+        (audit[0].revision, audit[0].action.as_str()),
+        (plan.revision, "stage")
+    );
 
     let path = "/api/evaluate?rollout=domain-migration&env=staging&targetingKey=user-42";
     let answer: Evaluation = api.get(path, &admin).await;
@@ -158,6 +164,9 @@ async fn every_answer_reads_as_its_contract_type() {
     assert_eq!(log[0].previous_role, Some(Role::QaLead));
 
     let (status, error): (_, ErrorBody) = api.call(Method::GET, "/api/users", &quinn, None).await;
-    assert_eq!((status, error.error.as_str()), (StatusCode::FORBIDDEN, "forbidden"));
+    assert_eq!(
+        (status, error.error.as_str()),
+        (StatusCode::FORBIDDEN, "forbidden")
+    );
     assert!(error.message.contains("manage-users"), "{}", error.message);
 }

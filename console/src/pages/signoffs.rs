@@ -41,12 +41,14 @@ pub fn Signoffs() -> impl IntoView {
                     rollout,
                     stage,
                     comment,
-                } => api::sign(&SignoffRequest {
-                    rollout,
-                    stage,
-                    comment,
-                })
-                .await,
+                } => {
+                    api::sign(&SignoffRequest {
+                        rollout,
+                        stage,
+                        comment,
+                    })
+                    .await
+                }
                 Request::Withdraw(id) => api::withdraw_signoff(&id).await,
             };
             if result.is_ok() {

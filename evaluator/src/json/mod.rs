@@ -17,9 +17,9 @@ pub(crate) mod sort;
 mod write;
 
 pub use number::Number;
+pub use parse::{MAX_DEPTH, SyntaxError, parse};
 #[cfg(feature = "serde")]
 pub use serde::deserialize_named;
-pub use parse::{MAX_DEPTH, SyntaxError, parse};
 pub use write::{Object, WriteJson, write_string};
 
 #[derive(Clone, Debug, Default, PartialEq)]

@@ -25,10 +25,7 @@ pub fn deserialize_named<'de, D: Deserializer<'de>, T: Copy>(
         .find(|item| name(*item) == text)
         .ok_or_else(|| {
             let names: Vec<&str> = all.iter().map(|item| name(*item)).collect();
-            de::Error::custom(format_args!(
-                "'{text}' is not one of {}",
-                names.join(", ")
-            ))
+            de::Error::custom(format_args!("'{text}' is not one of {}", names.join(", ")))
         })
 }
 

@@ -12,8 +12,8 @@ use axum::http::header::{
 };
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use evaluator::{Context, Evaluation};
 use evaluator::json::Value;
+use evaluator::{Context, Evaluation};
 
 use super::{AppState, CLIENT_MAX_AGE, JSON_TYPE};
 use crate::error::ApiError;
