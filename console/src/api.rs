@@ -1,13 +1,17 @@
 //! The `stagegate serve` API as the console uses it: one request function, one
-//! error type that every view knows how to show.
+//! error type that every view knows how to show. Every body is a type of the
+//! API contract (`stagegate_api`) or of the evaluator: the console keeps no copy.
 
 use std::fmt;
 
 use evaluator::Plan;
 use gloo_net::http::{Method, RequestBuilder};
-use serde::Deserialize;
-use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde::de::{DeserializeOwned, IgnoredAny};
 use serde_json::Value;
+use stagegate_api::{
+    AuditEntry, ErrorBody, KillSwitchRequest, Me, RevertRequest, SignoffRequest, StageRequest,
+};
 
 use crate::session;
 
@@ -101,12 +105,32 @@ pub struct Answer<T> {
 }
 
 /// Sends one request with the session's token and reads a JSON answer.
-pub async fn request<T: DeserializeOwned>(
+async fn request<T: DeserializeOwned>(
     method: Method,
     path: &str,
-    body: Option<&Value>,
+    body: Option<Value>,
     headers: &[(&str, &str)],
 ) -> Result<Answer<T>, ApiError> {
+    let (text, etag) = send(method, path, body, headers).await?;
+    // 204 and empty bodies read as JSON null.
+    let text = if text.trim().is_empty() {
+        "null"
+    } else {
+        &text
+    };
+    let body =
+        serde_json::from_str(text).map_err(|error| ApiError::Unreadable(error.to_string()))?;
+    Ok(Answer { body, etag })
+}
+
+/// The request itself, apart from the answer's type (so it is compiled once):
+/// the answer's text and ETag, or the error.
+async fn send(
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+    headers: &[(&str, &str)],
+) -> Result<(String, Option<String>), ApiError> {
     let mut builder = RequestBuilder::new(path).method(method);
     if let Some(token) = session::stored_token() {
         builder = builder.header("Authorization", &format!("Bearer {token}"));
@@ -115,7 +139,7 @@ pub async fn request<T: DeserializeOwned>(
         builder = builder.header(name, value);
     }
     let request = match body {
-        Some(body) => builder.json(body),
+        Some(body) => builder.json(&body),
         None => builder.build(),
     }
     .map_err(|error| ApiError::Network(error.to_string()))?;
@@ -132,28 +156,17 @@ pub async fn request<T: DeserializeOwned>(
     if !(200..300).contains(&status) {
         return Err(status_error(status, &text));
     }
-    // 204 and empty bodies read as JSON null.
-    let text = if text.trim().is_empty() {
-        "null"
-    } else {
-        &text
-    };
-    let body =
-        serde_json::from_str(text).map_err(|error| ApiError::Unreadable(error.to_string()))?;
-    Ok(Answer { body, etag })
+    Ok((text, etag))
 }
 
+/// An error answer: the API's error body, or the text of whatever answered
+/// instead (a proxy's page, say).
 fn status_error(status: u16, text: &str) -> ApiError {
-    #[derive(Deserialize, Default)]
-    struct Body {
-        #[serde(default)]
-        error: String,
-        #[serde(default)]
-        message: String,
-        #[serde(default)]
-        details: Value,
-    }
-    let body: Body = serde_json::from_str(text).unwrap_or_default();
+    let body = serde_json::from_str::<ErrorBody>(text).unwrap_or_else(|_| ErrorBody {
+        error: String::new(),
+        message: String::new(),
+        details: Value::Null,
+    });
     let message = if body.message.is_empty() {
         text.trim().to_string()
     } else {
@@ -167,16 +180,18 @@ fn status_error(status: u16, text: &str) -> ApiError {
     }
 }
 
-pub async fn get<T: DeserializeOwned>(path: &str) -> Result<T, ApiError> {
+fn to_value(body: &impl Serialize) -> Result<Value, ApiError> {
+    serde_json::to_value(body).map_err(|error| ApiError::Unreadable(error.to_string()))
+}
+
+async fn get<T: DeserializeOwned>(path: &str) -> Result<T, ApiError> {
     Ok(request(Method::GET, path, None, &[]).await?.body)
 }
 
-pub async fn post<T: DeserializeOwned>(path: &str, body: &Value) -> Result<T, ApiError> {
-    Ok(request(Method::POST, path, Some(body), &[]).await?.body)
-}
-
-pub async fn delete(path: &str) -> Result<Value, ApiError> {
-    Ok(request(Method::DELETE, path, None, &[]).await?.body)
+async fn post<T: DeserializeOwned>(path: &str, body: &impl Serialize) -> Result<T, ApiError> {
+    Ok(request(Method::POST, path, Some(to_value(body)?), &[])
+        .await?
+        .body)
 }
 
 /// The plan as the store has it, with the ETag a write must send back.
@@ -207,8 +222,7 @@ pub async fn load_plan() -> Result<Loaded, ApiError> {
 /// Writes the whole plan, based on the revision `etag` names; the comment goes to
 /// the history.
 pub async fn save_plan(plan: &Plan, etag: &str, comment: &str) -> Result<Loaded, ApiError> {
-    let body =
-        serde_json::to_value(plan).map_err(|error| ApiError::Unreadable(error.to_string()))?;
+    let body = to_value(plan)?;
     // Header values must be Latin-1 for fetch; the server reads ASCII.
     let comment: String = comment
         .chars()
@@ -221,44 +235,74 @@ pub async fn save_plan(plan: &Plan, etag: &str, comment: &str) -> Result<Loaded,
         })
         .collect();
     let headers = [("If-Match", etag), ("X-Comment", comment.as_str())];
-    request(Method::PUT, "/api/plan", Some(&body), &headers)
+    request(Method::PUT, "/api/plan", Some(body), &headers)
         .await
         .map(Loaded::from_answer)
 }
 
-/// Who the token belongs to (`GET /api/me`).
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-pub struct Me {
-    pub name: String,
-    pub role: String,
-    /// What the server lets this role do ("edit-plan", "move-stage", "sign", …):
-    /// the console asks rather than keeping its own copy of the role table.
-    pub actions: Vec<String>,
-}
-
-/// One stored revision of the plan: the server's audit entry for the write that made it.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RevisionInfo {
-    pub revision: u64,
-    pub author: String,
-    /// RFC 3339, UTC.
-    pub at: String,
-    /// What kind of write: seed, put-plan, revert, stage, kill-switch, signoff, …
-    #[serde(default)]
-    pub action: String,
-    /// One readable line per change.
-    #[serde(default)]
-    pub summary: Vec<String>,
-    #[serde(default)]
-    pub comment: String,
+/// Who the token belongs to and what their role allows.
+pub async fn me() -> Result<Me, ApiError> {
+    get("/api/me").await
 }
 
 /// Every revision's audit entry, newest first.
-pub async fn revisions() -> Result<Vec<RevisionInfo>, ApiError> {
+pub async fn revisions() -> Result<Vec<AuditEntry>, ApiError> {
     get("/api/audit").await
 }
 
-pub async fn revision(number: u64) -> Result<Value, ApiError> {
+/// One stored revision of the plan.
+pub async fn revision(number: u64) -> Result<Plan, ApiError> {
     get(&format!("/api/revisions/{number}")).await
+}
+
+/// A write that answers with the plan as it now is, and its ETag.
+async fn write_plan(path: &str, body: &impl Serialize) -> Result<Loaded, ApiError> {
+    request(Method::POST, path, Some(to_value(body)?), &[])
+        .await
+        .map(Loaded::from_answer)
+}
+
+pub async fn revert(request: &RevertRequest) -> Result<Loaded, ApiError> {
+    write_plan("/api/revert", request).await
+}
+
+pub async fn set_stage(
+    rollout: &str,
+    environment: &str,
+    request: &StageRequest,
+) -> Result<Loaded, ApiError> {
+    let path = format!("/api/rollouts/{rollout}/environments/{environment}/stage");
+    write_plan(&path, request).await
+}
+
+pub async fn set_kill_switch(
+    rollout: &str,
+    environment: &str,
+    request: &KillSwitchRequest,
+) -> Result<Loaded, ApiError> {
+    let path = format!("/api/rollouts/{rollout}/environments/{environment}/kill-switch");
+    write_plan(&path, request).await
+}
+
+// The answers to signing (`SignoffCreated`) and withdrawing (`Written`) are
+// checked to be JSON but not read: the page reloads the plan either way, and
+// reading them would cost the wasm a deserializer each.
+
+pub async fn sign(request: &SignoffRequest) -> Result<(), ApiError> {
+    post::<IgnoredAny>("/api/signoffs", request).await?;
+    Ok(())
+}
+
+pub async fn withdraw_signoff(id: &str) -> Result<(), ApiError> {
+    let path = format!("/api/signoffs/{id}");
+    request::<IgnoredAny>(Method::DELETE, &path, None, &[]).await?;
+    Ok(())
+}
+
+/// The server's own answer for one unit (`query` as built by the preview): an
+/// `evaluator::Evaluation`, read as JSON because the preview compares it field by
+/// field with the browser's answer written the same way (a typed reader costs the
+/// wasm about 2.5 KB gzip).
+pub async fn evaluate(query: &str) -> Result<Value, ApiError> {
+    get(&format!("/api/evaluate?{query}")).await
 }

@@ -2,15 +2,13 @@
 //! plan with the evaluator's own types so the console and the server agree.
 
 use evaluator::Plan;
+use evaluator::model::{Environment, GATED_ENVIRONMENT, Role, Rollout, Signoff, Stage};
+use stagegate_api::{Action, Me};
 
-use crate::api::Me;
-use evaluator::model::{
-    Environment, GATED_ENVIRONMENT, Role, Rollout, SIGNOFF_ROLES, Signoff, Stage,
-};
-
-/// `Ok` if the user may write the plan and move stages, else why not.
-pub fn may_edit(me: &Me) -> Result<(), String> {
-    if me.actions.iter().any(|action| action == "edit-plan") {
+/// `Ok` if the server lets the user make this change to the plan (edit it, move
+/// a stage, flip a kill switch), else why not.
+pub fn may_change(me: &Me, action: Action) -> Result<(), String> {
+    if me.may(action) {
         Ok(())
     } else {
         Err(format!(
@@ -18,14 +16,6 @@ pub fn may_edit(me: &Me) -> Result<(), String> {
             me.role
         ))
     }
-}
-
-/// The sign-off role the user signs in, if any.
-pub fn signoff_role(role: &str) -> Option<&'static str> {
-    SIGNOFF_ROLES
-        .iter()
-        .copied()
-        .find(|candidate| *candidate == role)
 }
 
 /// Sign-offs of one stage in one role, newest last.
@@ -60,8 +50,7 @@ pub fn next_stage<'a>(rollout: &'a Rollout, environment: &str) -> Option<&'a Sta
 
 /// Why the server would refuse a write that turns `old` into `new` by someone
 /// in `role`: the server's own rule (`evaluator::gate::check`), before saving.
-pub fn refused(role: &str, old: &Plan, new: &Plan) -> Option<String> {
-    let role = Role::from_name(role)?;
+pub fn refused(role: Role, old: &Plan, new: &Plan) -> Option<String> {
     evaluator::gate::check(old, new, role)
         .err()
         .map(|refusal| refusal.message)
@@ -130,6 +119,7 @@ fn blocked(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use evaluator::model::SIGNOFF_ROLES;
 
     fn plan() -> Plan {
         evaluator::parse_plan(include_str!("../../static/default-plan.json")).unwrap()
@@ -198,23 +188,23 @@ mod tests {
             .get_mut("production")
             .unwrap()
             .active_stage = Some("stage-1".into());
-        assert_eq!(refused("editor", &plan, &live), None);
+        assert_eq!(refused(Role::Editor, &plan, &live), None);
         // Widening production's include list while stage 1 is live needs new sign-offs.
         let mut widened = live.clone();
         let rollout = widened.rollouts.get_mut("domain-migration").unwrap();
         rollout.environments.get_mut("production").unwrap().include = vec!["vip".into()];
-        let why = refused("editor", &live, &widened).unwrap();
+        let why = refused(Role::Editor, &live, &widened).unwrap();
         assert!(why.contains("qa-lead"), "{why}");
         // An editor may not drop a role; an admin may.
         let mut lowered = plan.clone();
         let rollout = lowered.rollouts.get_mut("domain-migration").unwrap();
         rollout.stages[2].required_signoffs.truncate(1);
         assert!(
-            refused("editor", &plan, &lowered)
+            refused(Role::Editor, &plan, &lowered)
                 .unwrap()
                 .contains("only an admin")
         );
-        assert_eq!(refused("admin", &plan, &lowered), None);
+        assert_eq!(refused(Role::Admin, &plan, &lowered), None);
     }
 
     /// The gate's data file (tests/testdata/gate) through what the editor asks
@@ -223,7 +213,7 @@ mod tests {
     #[test]
     fn the_editor_refuses_what_the_gate_cases_refuse() {
         for case in stagegate_tests::gate_cases() {
-            let shown = refused(case.role.name(), &case.old, &case.new);
+            let shown = refused(case.role, &case.old, &case.new);
             if case.expect == "allowed" {
                 assert_eq!(shown, None, "{}", case.name);
                 continue;

@@ -15,9 +15,10 @@ mod session;
 mod store;
 mod task;
 
-use api::{ApiError, Me};
+use api::ApiError;
 use nav::Link;
 use session::{Session, use_session};
+use stagegate_api::Me;
 use store::PlanStore;
 
 #[wasm_bindgen(start)]
@@ -75,7 +76,7 @@ fn Console(me: Me) -> impl IntoView {
                 <Link href="/preview">"Preview"</Link>
             </nav>
             <span class="who" data-testid="who">
-                {me.name.clone()} " · " <span class="role">{me.role.clone()}</span>
+                {me.name.clone()} " · " <span class="role">{me.role.name()}</span>
             </span>
             <button class="secondary" on:click=move |_| session.sign_out()>"Sign out"</button>
         </header>

@@ -3,7 +3,9 @@
 
 use leptos::prelude::*;
 
-use crate::api::{self, ApiError, Me};
+use stagegate_api::Me;
+
+use crate::api::{self, ApiError};
 use crate::task::Fetched;
 
 const TOKEN_KEY: &str = "stagegate.token";
@@ -41,7 +43,7 @@ impl Session {
         let me = Fetched::new(|| {
             Box::pin(async move {
                 match stored_token() {
-                    Some(_) => Some(api::get::<Me>("/api/me").await),
+                    Some(_) => Some(api::me().await),
                     None => None,
                 }
             })

@@ -7,13 +7,15 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
 use web_sys::{BroadcastChannel, MessageEvent};
 
-use crate::api::{self, ApiError, Loaded, RevisionInfo};
+use stagegate_api::AuditEntry;
+
+use crate::api::{self, ApiError, Loaded};
 use crate::task::Fetched;
 
 #[derive(Clone, Copy)]
 pub struct PlanStore {
     pub plan: Fetched<Result<Loaded, ApiError>>,
-    pub revisions: Fetched<Result<Vec<RevisionInfo>, ApiError>>,
+    pub revisions: Fetched<Result<Vec<AuditEntry>, ApiError>>,
     tabs: StoredValue<Option<Tabs>, LocalStorage>,
 }
 

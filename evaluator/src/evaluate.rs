@@ -18,7 +18,8 @@ use crate::sort::SortedSet;
 
 /// Why a unit got the values it got (OpenFeature's resolution reasons).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[cfg_attr(feature = "serde", serde(rename_all = "SCREAMING_SNAKE_CASE"))]
 pub enum Reason {
     /// Decided by the unit's bucket against the active stage's percentage.
@@ -35,7 +36,8 @@ pub enum Reason {
 
 /// OpenFeature's error codes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[cfg_attr(feature = "serde", serde(rename_all = "SCREAMING_SNAKE_CASE"))]
 pub enum ErrorCode {
     /// Unknown rollout, environment or flag.
@@ -55,6 +57,7 @@ pub enum ErrorCode {
 /// The answer for one unit in one rollout and environment.
 #[derive(Clone, Debug, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[cfg_attr(feature = "serde", serde(rename_all = "camelCase"))]
 pub struct Evaluation<'a> {
     /// Every flag of the rollout (none when the rollout is unknown).
@@ -62,6 +65,7 @@ pub struct Evaluation<'a> {
     /// The environment's active stage, when one applies.
     pub stage: Option<Cow<'a, str>>,
     /// The unit's bucket (0..=9999), when there is a unit and an active stage.
+    #[cfg_attr(feature = "schema", schemars(range(max = 9999)))]
     pub bucket: Option<u16>,
     /// Whether the unit gets the active stage's values.
     pub in_rollout: bool,
@@ -122,7 +126,22 @@ pub struct Resolution<'a> {
     pub revision: u64,
 }
 
+#[cfg(feature = "serde")]
+impl<'de> serde::Deserialize<'de> for Reason {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        crate::json::deserialize_named(deserializer, &Reason::ALL, Reason::name)
+    }
+}
+
 impl Reason {
+    pub const ALL: [Reason; 5] = [
+        Reason::Split,
+        Reason::TargetingMatch,
+        Reason::Disabled,
+        Reason::Default,
+        Reason::Error,
+    ];
+
     /// The name on the wire (OpenFeature's).
     pub fn name(self) -> &'static str {
         match self {
@@ -135,7 +154,23 @@ impl Reason {
     }
 }
 
+#[cfg(feature = "serde")]
+impl<'de> serde::Deserialize<'de> for ErrorCode {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        crate::json::deserialize_named(deserializer, &ErrorCode::ALL, ErrorCode::name)
+    }
+}
+
 impl ErrorCode {
+    pub const ALL: [ErrorCode; 6] = [
+        ErrorCode::FlagNotFound,
+        ErrorCode::ParseError,
+        ErrorCode::TypeMismatch,
+        ErrorCode::TargetingKeyMissing,
+        ErrorCode::InvalidContext,
+        ErrorCode::General,
+    ];
+
     /// The name on the wire (OpenFeature's).
     pub fn name(self) -> &'static str {
         match self {

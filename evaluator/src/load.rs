@@ -51,3 +51,19 @@ impl<'de> serde::Deserialize<'de> for Plan {
         plan_from_value(Value::deserialize(deserializer)?).map_err(D::Error::custom)
     }
 }
+
+/// A sign-off on its own (the server's answer to signing) deserializes through
+/// the same shape table as the sign-offs in a plan.
+#[cfg(feature = "serde")]
+impl<'de> serde::Deserialize<'de> for crate::model::Signoff {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        crate::read::signoff_from(Value::deserialize(deserializer)?).map_err(|problems| {
+            let problems: Vec<String> = problems
+                .iter()
+                .map(|problem| format!("{}: {}", problem.path, problem.message))
+                .collect();
+            D::Error::custom(format_args!("invalid sign-off: {}", problems.join("; ")))
+        })
+    }
+}

@@ -39,7 +39,7 @@ pub const ROLES: [&str; 7] = [
 /// A user's role. The last four sign off stages; the plan names them in
 /// `requiredSignoffs` and in each sign-off's `role`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-#[cfg_attr(feature = "serde", derive(Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", derive(Serialize))]
 #[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[cfg_attr(feature = "serde", serde(rename_all = "kebab-case"))]
 pub enum Role {
@@ -75,6 +75,13 @@ impl Role {
     /// Whether this role signs off stages.
     pub fn signs(self) -> bool {
         SIGNOFF_ROLES.contains(&self.name())
+    }
+}
+
+#[cfg(feature = "serde")]
+impl<'de> serde::Deserialize<'de> for Role {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        crate::json::deserialize_named(deserializer, &Role::ALL, Role::name)
     }
 }
 

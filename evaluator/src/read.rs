@@ -139,6 +139,19 @@ pub fn plan(value: Value) -> Result<Plan, Vec<Problem>> {
     }
 }
 
+/// Reads one sign-off from a JSON value (as the server answers a new one), or
+/// every problem with its shape.
+#[cfg(feature = "serde")]
+pub fn signoff_from(value: Value) -> Result<Signoff, Vec<Problem>> {
+    let mut problems = Vec::new();
+    check(&value, &SIGNOFF, &mut String::new(), &mut problems);
+    if problems.is_empty() {
+        Ok(signoff(value))
+    } else {
+        Err(problems)
+    }
+}
+
 /// Reports where `value` does not fit `shape`; `path` is its JSON Pointer.
 fn check(value: &Value, shape: &Shape, path: &mut String, problems: &mut Vec<Problem>) {
     let expected = match (shape, value) {

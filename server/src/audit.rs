@@ -1,26 +1,10 @@
 //! Audit entries and the readable summary of what a write changed.
 
 use evaluator::model::Plan;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 
-/// Who changed the plan, when, from which revision, how, and why.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct AuditEntry {
-    /// The revision this write created.
-    pub revision: u64,
-    /// The revision it was based on (`null` for the seed).
-    pub base_revision: Option<u64>,
-    pub author: String,
-    /// RFC 3339, UTC.
-    pub at: String,
-    /// What kind of write: seed, put-plan, revert, stage, kill-switch, signoff, withdraw-signoff.
-    pub action: String,
-    /// One line per change, such as `domain-migration/production: activeStage stage-1 → stage-2`.
-    pub summary: Vec<String>,
-    pub comment: String,
-}
+pub use stagegate_api::AuditEntry;
 
 /// How many changed paths to list before saying "and N more".
 const MAX_LINES: usize = 40;

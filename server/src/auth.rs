@@ -6,69 +6,13 @@ use axum::extract::{FromRef, FromRequestParts};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use evaluator::model::Role;
-use serde::Serialize;
 
 use crate::error::ApiError;
 use crate::users::Users;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
-#[serde(rename_all = "kebab-case")]
-pub enum Action {
-    /// Read the plan, revisions, audit; evaluate.
-    Read,
-    /// PUT the plan, revert.
-    EditPlan,
-    /// Set an environment's active stage.
-    MoveStage,
-    /// Turn a kill switch on or off.
-    KillSwitch,
-    /// Sign off a stage in one's own sign-off role.
-    Sign,
-    /// Withdraw a sign-off: one's own (a signer), or anyone's (an admin).
-    WithdrawSignoff,
-    /// Add, list, change and remove users.
-    ManageUsers,
-}
-
-impl Action {
-    pub const ALL: [Action; 7] = [
-        Action::Read,
-        Action::EditPlan,
-        Action::MoveStage,
-        Action::KillSwitch,
-        Action::Sign,
-        Action::WithdrawSignoff,
-        Action::ManageUsers,
-    ];
-
-    /// As the API writes it: `edit-plan`.
-    pub fn name(self) -> &'static str {
-        [
-            "read",
-            "edit-plan",
-            "move-stage",
-            "kill-switch",
-            "sign",
-            "withdraw-signoff",
-            "manage-users",
-        ][self as usize]
-    }
-}
-
-/// The role table: viewer reads; editor also edits the plan and moves stages; the
-/// sign-off roles read and sign; admin does everything but sign (a sign-off is a
-/// person in that role approving, which admin cannot stand in for).
-pub fn allows(role: Role, action: Action) -> bool {
-    match action {
-        Action::Read => true,
-        Action::EditPlan | Action::MoveStage | Action::KillSwitch => {
-            matches!(role, Role::Admin | Role::Editor)
-        }
-        Action::Sign => role.signs(),
-        Action::WithdrawSignoff => role.signs() || role == Role::Admin,
-        Action::ManageUsers => role == Role::Admin,
-    }
-}
+/// The actions and the role table are part of the API contract: the console
+/// reads them from `GET /api/me`.
+pub use stagegate_api::{Action, allows};
 
 /// An authenticated caller. Extracting one answers 401 for a missing or unknown token.
 #[derive(Clone, Debug)]
@@ -89,13 +33,6 @@ impl Caller {
                 action.name()
             )))
         }
-    }
-
-    pub fn actions(&self) -> Vec<Action> {
-        Action::ALL
-            .into_iter()
-            .filter(|action| allows(self.role, *action))
-            .collect()
     }
 }
 

@@ -7,8 +7,8 @@ use axum::http::header::{ETAG, WWW_AUTHENTICATE};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use evaluator::Problem;
-use serde::Serialize;
 use serde_json::{Value, json};
+pub use stagegate_api::ErrorBody;
 
 #[derive(Debug)]
 pub enum ApiError {
@@ -143,21 +143,11 @@ impl ApiError {
 
     pub fn body(&self) -> ErrorBody {
         ErrorBody {
-            error: self.code(),
+            error: self.code().into(),
             message: self.message(),
             details: self.details(),
         }
     }
-}
-
-/// The JSON body of every error response.
-#[derive(Serialize, schemars::JsonSchema)]
-pub struct ErrorBody {
-    /// A stable machine-readable code, such as `stale_revision`.
-    pub error: &'static str,
-    pub message: String,
-    /// Code-specific: validation problems, missing roles, the current revision, …
-    pub details: Value,
 }
 
 impl IntoResponse for ApiError {

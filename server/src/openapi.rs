@@ -1,82 +1,29 @@
 //! The OpenAPI 3.1 document, generated from the route table and the Rust types,
 //! committed as server/openapi.json and served at /api/openapi.json.
 
+use schemars::SchemaGenerator;
 use schemars::generate::SchemaSettings;
 use serde_json::{Map, Value, json};
 
-use crate::api::{ROUTES, Route};
+use crate::api::{ERROR_BODY, ROUTES, Route};
 
 /// The committed document, as served.
 pub const COMMITTED: &str = include_str!("../openapi.json");
 
 /// The document as the code describes it now; a test keeps COMMITTED equal to it.
+/// Every schema comes from a Rust type: the route table names each body's type,
+/// and the types they use land under `components/schemas`.
 pub fn document() -> Value {
     let mut generator = SchemaSettings::draft2020_12()
         .with(|settings| settings.definitions_path = "/components/schemas".into())
         .into_generator();
-    let mut schemas = Map::new();
-    let mut add = |name: &str, schema: schemars::Schema| {
-        schemas.insert(name.into(), schema.to_value());
-    };
-    add("Plan", generator.subschema_for::<evaluator::model::Plan>());
-    add(
-        "RevertRequest",
-        generator.subschema_for::<crate::api::RevertRequest>(),
-    );
-    add(
-        "StageRequest",
-        generator.subschema_for::<crate::api::StageRequest>(),
-    );
-    add(
-        "KillSwitchRequest",
-        generator.subschema_for::<crate::api::KillSwitchRequest>(),
-    );
-    add(
-        "SignoffRequest",
-        generator.subschema_for::<crate::api::SignoffRequest>(),
-    );
-    add(
-        "UserRequest",
-        generator.subschema_for::<crate::api::UserRequest>(),
-    );
-    add(
-        "UserRoleRequest",
-        generator.subschema_for::<crate::api::UserRoleRequest>(),
-    );
-    add(
-        "UserLog",
-        generator.subschema_for::<Vec<crate::users::UserEvent>>(),
-    );
-    add(
-        "AuditList",
-        generator.subschema_for::<Vec<crate::audit::AuditEntry>>(),
-    );
-    add(
-        "RevisionList",
-        generator.subschema_for::<Vec<crate::api::RevisionSummary>>(),
-    );
-    add(
-        "ErrorBody",
-        generator.subschema_for::<crate::error::ErrorBody>(),
-    );
-    add("Action", generator.subschema_for::<crate::auth::Action>());
-    let mut schemas: Map<String, Value> = schemas
-        .into_iter()
-        .filter(|(_, schema)| schema.get("$ref").is_none())
-        .collect::<Map<_, _>>();
-    // Named types land in the definitions; keep them all under components.
-    for (name, schema) in generator.take_definitions(true) {
-        schemas.insert(name, schema);
-    }
-    for (name, schema) in hand_written() {
-        schemas.insert(name.into(), schema);
-    }
-
+    let error = json!({ "application/json": { "schema": ERROR_BODY(&mut generator) } });
     let mut paths = Map::new();
     for route in ROUTES {
         let item = paths.entry(route.path).or_insert_with(|| json!({}));
-        item[route.method.to_ascii_lowercase()] = operation(route);
+        item[route.method.to_ascii_lowercase()] = operation(route, &mut generator, &error);
     }
+    let schemas: Map<String, Value> = generator.take_definitions(true).into_iter().collect();
     json!({
         "openapi": "3.1.0",
         "info": {
@@ -92,7 +39,7 @@ pub fn document() -> Value {
     })
 }
 
-fn operation(route: &Route) -> Value {
+fn operation(route: &Route, generator: &mut SchemaGenerator, error: &Value) -> Value {
     let mut parameters: Vec<Value> = route
         .path
         .split('/')
@@ -138,7 +85,9 @@ fn operation(route: &Route) -> Value {
         _ => "200",
     };
     let mut responses = Map::new();
-    let content = route.response.map(|name| json!({ "application/json": { "schema": { "$ref": format!("#/components/schemas/{name}") } } }));
+    let content = route
+        .response
+        .map(|schema| json!({ "application/json": { "schema": schema(generator) } }));
     responses.insert(
         success.into(),
         match content {
@@ -149,8 +98,6 @@ fn operation(route: &Route) -> Value {
     if route.path == "/client/{env}.json" && route.method == "GET" {
         responses.insert("304".into(), json!({ "description": "not modified" }));
     }
-    let error =
-        json!({ "application/json": { "schema": { "$ref": "#/components/schemas/ErrorBody" } } });
     let mut codes = vec![("400", "bad request")];
     if route.action.is_some() {
         codes.extend([
@@ -193,7 +140,7 @@ fn operation(route: &Route) -> Value {
     if let Some(request) = route.request {
         op["requestBody"] = json!({
             "required": true,
-            "content": { "application/json": { "schema": { "$ref": format!("#/components/schemas/{request}") } } }
+            "content": { "application/json": { "schema": request(generator) } }
         });
     }
     op
@@ -201,57 +148,4 @@ fn operation(route: &Route) -> Value {
 
 fn header(name: &str, required: bool, description: &str) -> Value {
     json!({ "name": name, "in": "header", "required": required, "description": description, "schema": { "type": "string" } })
-}
-
-/// Schemas of answers built as JSON in the handlers (or from types without JsonSchema).
-fn hand_written() -> Vec<(&'static str, Value)> {
-    let string = json!({ "type": "string" });
-    vec![
-        (
-            "Health",
-            json!({ "type": "object", "properties": { "status": string, "revision": { "type": "integer" } } }),
-        ),
-        (
-            "Me",
-            json!({ "type": "object", "properties": {
-            "name": string, "role": string,
-            "actions": { "type": "array", "items": { "$ref": "#/components/schemas/Action" } } } }),
-        ),
-        (
-            "Written",
-            json!({ "type": "object", "properties": { "revision": { "type": "integer" } } }),
-        ),
-        (
-            "SignoffCreated",
-            json!({ "type": "object", "properties": {
-            "revision": { "type": "integer" }, "signoff": { "$ref": "#/components/schemas/Signoff" } } }),
-        ),
-        (
-            "UserList",
-            json!({ "type": "array", "items": { "type": "object", "properties": {
-            "name": string, "role": string, "created": string } } }),
-        ),
-        (
-            "UserInfo",
-            json!({ "type": "object", "properties": {
-            "name": string, "role": { "$ref": "#/components/schemas/Role" }, "created": string } }),
-        ),
-        (
-            "UserCreated",
-            json!({ "type": "object", "properties": {
-            "name": string, "role": string, "created": string, "token": string } }),
-        ),
-        (
-            "Evaluation",
-            json!({ "type": "object", "properties": {
-            "values": { "type": "object" },
-            "stage": { "type": ["string", "null"] },
-            "bucket": { "type": ["integer", "null"], "minimum": 0, "maximum": 9999 },
-            "inRollout": { "type": "boolean" },
-            "reason": { "enum": ["SPLIT", "TARGETING_MATCH", "DISABLED", "DEFAULT", "ERROR"] },
-            "errorCode": { "type": ["string", "null"] },
-            "errorMessage": { "type": ["string", "null"] },
-            "revision": { "type": "integer" } } }),
-        ),
-    ]
 }

@@ -35,24 +35,8 @@ pub struct User {
     pub created: String,
 }
 
-/// One change to the users, for the audit trail.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct UserEvent {
-    /// RFC 3339, UTC.
-    pub at: String,
-    /// Who made the change (`cli` from the command line).
-    pub by: String,
-    /// `user-add`, `user-remove` or `user-role`.
-    pub action: String,
-    pub name: String,
-    /// The role after the change (none for a removal).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub role: Option<Role>,
-    /// The role before the change (none for an addition).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub previous_role: Option<Role>,
-}
+/// One change to the users, for the audit trail (the API shows the log as it is).
+pub use stagegate_api::UserEvent;
 
 #[derive(Clone, Default, Serialize, Deserialize)]
 struct UsersFile {

@@ -1,6 +1,7 @@
 //! The plan's checklists by phase, with progress; editors tick items (a plan write).
 
 use leptos::prelude::*;
+use stagegate_api::Action;
 
 use crate::api::{self, ApiError};
 use crate::components::percent_bar::share;
@@ -22,7 +23,7 @@ struct Tick {
 pub fn Checklist() -> impl IntoView {
     let store = use_store();
     let me = use_me();
-    let refused = gate::may_edit(&me).err();
+    let refused = gate::may_change(&me, Action::EditPlan).err();
     let task = Task::new();
     let tick = move |tick: Tick| {
         task.run(Box::pin(async move {

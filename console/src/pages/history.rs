@@ -1,10 +1,12 @@
 //! History: every revision with author, time and comment; a readable diff between
 //! any two; revert to one with a comment.
 
+use evaluator::Plan;
 use leptos::prelude::*;
-use serde_json::{Value, json};
+use serde_json::Value;
+use stagegate_api::{Action, AuditEntry, RevertRequest};
 
-use crate::api::{self, ApiError, RevisionInfo};
+use crate::api::{self, ApiError};
 use crate::components::{ChangeTable, CollectAny, ErrorNote, short_time};
 use crate::diff;
 use crate::gate;
@@ -16,18 +18,19 @@ use crate::{confirm, use_me};
 pub fn History() -> impl IntoView {
     let store = use_store();
     let me = use_me();
-    let refused = gate::may_edit(&me).err();
+    let refused = gate::may_change(&me, Action::EditPlan).err();
     let comment = RwSignal::new(String::new());
     let task = Task::new();
     let revert = move |revision: u64| {
-        let body = json!({"revision": revision, "comment": comment.get_untracked()});
+        let request = RevertRequest {
+            revision,
+            comment: comment.get_untracked(),
+        };
         task.run(Box::pin(async move {
-            let result = api::post::<Value>("/api/revert", &body).await.map(|_| ());
-            if result.is_ok() {
-                comment.set(String::new());
-                store.refresh();
-            }
-            result
+            let loaded = api::revert(&request).await?;
+            comment.set(String::new());
+            store.saved(loaded);
+            Ok(())
         }))
     };
     let error = task.error();
@@ -50,8 +53,8 @@ pub fn History() -> impl IntoView {
     let compared = Fetched::new(move || {
         let (a, b) = chosen.get();
         Box::pin(async move {
-            let before = api::revision(a).await?;
-            let after = api::revision(b).await?;
+            let before = as_value(&api::revision(a).await?);
+            let after = as_value(&api::revision(b).await?);
             Ok::<_, ApiError>(diff::changes(&before, &after))
         })
     });
@@ -130,8 +133,13 @@ pub fn History() -> impl IntoView {
     }
 }
 
+/// A revision as JSON, for the diff.
+fn as_value(plan: &Plan) -> Value {
+    serde_json::to_value(plan).unwrap_or(Value::Null)
+}
+
 fn revision_row(
-    r: RevisionInfo,
+    r: AuditEntry,
     latest: Option<u64>,
     refused: Option<String>,
     task: Task,

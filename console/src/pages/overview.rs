@@ -4,7 +4,7 @@
 use evaluator::Plan;
 use evaluator::model::Rollout;
 use leptos::prelude::*;
-use serde_json::{Value, json};
+use stagegate_api::{Action, KillSwitchRequest, StageRequest};
 
 use crate::api;
 use crate::components::{CollectAny, ErrorNote, PercentBar, short_time};
@@ -106,30 +106,35 @@ enum Command {
 fn EnvironmentCard(rollout: String, environment: String) -> impl IntoView {
     let store = use_store();
     let me = use_me();
-    let may_edit = gate::may_edit(&me).err();
+    let may_move = gate::may_change(&me, Action::MoveStage).err();
+    let may_kill = gate::may_change(&me, Action::KillSwitch).err();
     let comment = RwSignal::new(String::new());
     let target = RwSignal::new(String::new());
-    let stage_url = format!("/api/rollouts/{rollout}/environments/{environment}/stage");
-    let kill_url = format!("/api/rollouts/{rollout}/environments/{environment}/kill-switch");
     let task = Task::new();
+    let (names_rollout, names_env) = (rollout.clone(), environment.clone());
     let send = Callback::new(move |command: Command| {
-        let (url, body) = match command {
-            Command::Stage(stage) => (
-                stage_url.clone(),
-                json!({"stage": stage, "comment": comment.get_untracked()}),
-            ),
-            Command::KillSwitch(on) => (
-                kill_url.clone(),
-                json!({"on": on, "comment": comment.get_untracked()}),
-            ),
-        };
+        let (rollout, environment) = (names_rollout.clone(), names_env.clone());
+        let comment_text = comment.get_untracked();
         task.run(Box::pin(async move {
-            let result = api::post::<Value>(&url, &body).await.map(|_| ());
-            if result.is_ok() {
-                comment.set(String::new());
-                store.refresh();
-            }
-            result
+            let loaded = match command {
+                Command::Stage(stage) => {
+                    let request = StageRequest {
+                        stage,
+                        comment: comment_text,
+                    };
+                    api::set_stage(&rollout, &environment, &request).await?
+                }
+                Command::KillSwitch(on) => {
+                    let request = KillSwitchRequest {
+                        on,
+                        comment: comment_text,
+                    };
+                    api::set_kill_switch(&rollout, &environment, &request).await?
+                }
+            };
+            comment.set(String::new());
+            store.saved(loaded);
+            Ok(())
         }))
     });
     let error = task.error();
@@ -174,11 +179,11 @@ fn EnvironmentCard(rollout: String, environment: String) -> impl IntoView {
                 </label>
                 {
                     let reason_id = reason_id.clone();
-                    let may_edit = may_edit.clone();
+                    let may_move = may_move.clone();
                     move || {
                         let s = state.get()?;
                         let (next_id, next_name) = s.next_id.clone()?;
-                        let blocked = may_edit.clone().or(s.blocked.clone());
+                        let blocked = may_move.clone().or(s.blocked.clone());
                         let described = blocked.as_ref().map(|_| reason_id.clone());
                         let title = blocked.clone().unwrap_or_default();
                         Some(view! {
@@ -196,13 +201,13 @@ fn EnvironmentCard(rollout: String, environment: String) -> impl IntoView {
                     }
                 }
                 {
-                    let may_edit = may_edit.clone();
+                    let may_move = may_move.clone();
                     move || {
                         let s = state.get()?;
                         let earlier = s.earlier.clone();
                         // Nothing to roll back from without an active stage.
                         s.active_name.as_ref()?;
-                        let may_edit = may_edit.clone();
+                        let may_move = may_move.clone();
                         Some(view! {
                             <div class="rollback">
                                 <label>
@@ -215,8 +220,8 @@ fn EnvironmentCard(rollout: String, environment: String) -> impl IntoView {
                                 <button
                                     class="secondary"
                                     data-testid="rollback"
-                                    disabled=may_edit.is_some()
-                                    title=may_edit.clone().unwrap_or_default()
+                                    disabled=may_move.is_some()
+                                    title=may_move.clone().unwrap_or_default()
                                     on:click=move |_| {
                                         let stage = Some(target.get_untracked()).filter(|id| !id.is_empty());
                                         send.run(Command::Stage(stage));
@@ -227,7 +232,7 @@ fn EnvironmentCard(rollout: String, environment: String) -> impl IntoView {
                     }
                 }
                 {
-                    let may_edit = may_edit.clone();
+                    let may_kill = may_kill.clone();
                     let reason_id = reason_id.clone();
                     move || state.get().map(|s| {
                     let on = !s.kill_switch;
@@ -237,7 +242,7 @@ fn EnvironmentCard(rollout: String, environment: String) -> impl IntoView {
                         format!("Turn the kill switch OFF in {env_label}? Users in the active stage get its values again.")
                     };
                     // Turning it on is never gated; off may wait for fresh sign-offs.
-                    let blocked = may_edit.clone().or(s.kill_off_blocked.clone());
+                    let blocked = may_kill.clone().or(s.kill_off_blocked.clone());
                     let described = s.kill_off_blocked.as_ref().map(|_| format!("{reason_id}-kill"));
                     view! {
                         <button
@@ -257,8 +262,8 @@ fn EnvironmentCard(rollout: String, environment: String) -> impl IntoView {
                     .into_any()
                 })}
                 {
-                    let may_edit = may_edit.clone();
-                    move || may_edit.clone().map(|why| view! { <p class="hint">{why}</p> })
+                    let may_move = may_move.clone();
+                    move || may_move.clone().map(|why| view! { <p class="hint">{why}</p> })
                 }
                 <Show when=move || pending()>
                     <p class="loading" role="status">"Sending…"</p>

@@ -79,7 +79,7 @@ pub fn Preview() -> impl IntoView {
     });
     let remote = Fetched::new(move || {
         let query = query_of(&chosen_rollout.get(), &chosen_env.get(), &context.get());
-        Box::pin(async move { api::get::<Value>(&format!("/api/evaluate?{query}")).await })
+        Box::pin(async move { api::evaluate(&query).await })
     });
 
     view! {

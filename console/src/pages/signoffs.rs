@@ -5,7 +5,7 @@ use evaluator::Plan;
 use evaluator::model::SIGNOFF_ROLES;
 use evaluator::model::{GATED_ENVIRONMENT, Role, Signoff};
 use leptos::prelude::*;
-use serde_json::{Value, json};
+use stagegate_api::{Action, SignoffRequest};
 
 use crate::api;
 use crate::components::{CollectAny, ErrorNote, PlanView, short_time};
@@ -29,7 +29,8 @@ enum Request {
 pub fn Signoffs() -> impl IntoView {
     let store = use_store();
     let me = use_me();
-    let own_role = gate::signoff_role(&me.role);
+    // The role the user signs in, if the server lets them sign.
+    let own_role = me.may(Action::Sign).then_some(me.role);
     let target = RwSignal::new(String::new());
     let comment = RwSignal::new(String::new());
     let task = Task::new();
@@ -41,19 +42,20 @@ pub fn Signoffs() -> impl IntoView {
                     stage,
                     comment,
                 } => {
-                    api::post::<Value>(
-                        "/api/signoffs",
-                        &json!({"rollout": rollout, "stage": stage, "comment": comment}),
-                    )
+                    api::sign(&SignoffRequest {
+                        rollout,
+                        stage,
+                        comment,
+                    })
                     .await
                 }
-                Request::Withdraw(id) => api::delete(&format!("/api/signoffs/{id}")).await,
+                Request::Withdraw(id) => api::withdraw_signoff(&id).await,
             };
             if result.is_ok() {
                 comment.set(String::new());
                 store.refresh();
             }
-            result.map(|_| ())
+            result
         }))
     };
     let error = task.error();
@@ -95,7 +97,7 @@ pub fn Signoffs() -> impl IntoView {
         )
     });
     let me_name = me.name.clone();
-    let is_admin = me.role == "admin";
+    let is_admin = me.role == Role::Admin;
     view! {
         <h1>"Sign-offs"</h1>
         <section class="sign-form" aria-label="Sign off">

@@ -18,6 +18,8 @@ mod write;
 
 pub use number::Number;
 pub use parse::{MAX_DEPTH, SyntaxError, parse};
+#[cfg(feature = "serde")]
+pub use serde::deserialize_named;
 pub use write::{Object, WriteJson, write_string};
 
 #[derive(Clone, Debug, Default, PartialEq)]

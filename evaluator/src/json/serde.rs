@@ -11,6 +11,24 @@ use serde::ser::{Serialize, SerializeMap, Serializer};
 
 use super::{Map, Number, Value};
 
+/// Reads a name and answers the item of `all` that `name` gives it: enums on the
+/// wire as plain strings, with much less code in the console's wasm than serde's
+/// derived enum visitors.
+pub fn deserialize_named<'de, D: Deserializer<'de>, T: Copy>(
+    deserializer: D,
+    all: &[T],
+    name: fn(T) -> &'static str,
+) -> Result<T, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    all.iter()
+        .copied()
+        .find(|item| name(*item) == text)
+        .ok_or_else(|| {
+            let names: Vec<&str> = all.iter().map(|item| name(*item)).collect();
+            de::Error::custom(format_args!("'{text}' is not one of {}", names.join(", ")))
+        })
+}
+
 impl Serialize for Value {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         match self {

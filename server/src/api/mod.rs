@@ -19,8 +19,13 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, delete, get, options, patch, post, put};
 use axum::{Json, Router};
-use serde::{Deserialize, Deserializer, Serialize};
-use serde_json::{Value, json};
+use schemars::{JsonSchema, Schema, SchemaGenerator};
+use serde_json::json;
+use stagegate_api::{
+    AuditEntry, ErrorBody, Health, KillSwitchRequest, Me, RevertRequest, RevisionSummary,
+    SignoffCreated, SignoffRequest, StageRequest, UserCreated, UserEvent, UserInfo, UserRequest,
+    UserRoleRequest, Written,
+};
 
 pub use self::json_body::{JsonBody, JsonValue};
 pub use self::layers::REQUEST_TIMEOUT;
@@ -28,6 +33,7 @@ use crate::auth::{Action, Caller};
 use crate::error::ApiError;
 use crate::store::{Change, Current, Store};
 use crate::users::Users;
+use evaluator::Evaluation;
 use evaluator::model::{Plan, Role};
 
 /// Largest request body accepted (a plan is a few KB).
@@ -61,12 +67,23 @@ pub struct Route {
     /// What the caller's role must allow; `None` for public routes. The router
     /// enforces it (see `authorize`): handlers never check it again.
     pub action: Option<Action>,
-    /// Component schema of the request body.
-    pub request: Option<&'static str>,
-    /// Component schema of the success response.
-    pub response: Option<&'static str>,
+    /// The request body's type, as its schema (see `body`).
+    pub request: Option<BodySchema>,
+    /// The success response's type, as its schema.
+    pub response: Option<BodySchema>,
     pub mount: fn() -> MethodRouter<AppState>,
 }
+
+/// A body's JSON Schema: named types become components of the OpenAPI document.
+pub type BodySchema = fn(&mut SchemaGenerator) -> Schema;
+
+/// The route table's way to name a body by its type: `Some(body::<Me>)`.
+pub fn body<T: JsonSchema>(generator: &mut SchemaGenerator) -> Schema {
+    generator.subschema_for::<T>()
+}
+
+/// The schema of every error answer.
+pub const ERROR_BODY: BodySchema = body::<ErrorBody>;
 
 impl Route {
     /// The router's path: axum cannot match a parameter with a suffix (`{env}.json`),
@@ -91,37 +108,37 @@ macro_rules! route {
 }
 
 pub const ROUTES: &[Route] = &[
-    route!("GET" "/healthz", None, None => Some("Health"), "Liveness and the current revision", get(healthz)),
+    route!("GET" "/healthz", None, None => Some(body::<Health>), "Liveness and the current revision", get(healthz)),
     route!("GET" "/api/openapi.json", None, None => None, "This document", get(openapi)),
-    route!("GET" "/api/me", Some(Action::Read), None => Some("Me"), "The caller, their role and what it allows", get(me)),
-    route!("GET" "/api/plan", Some(Action::Read), None => Some("Plan"), "The current plan; ETag is its revision", get(plan::get_plan)),
-    route!("PUT" "/api/plan", Some(Action::EditPlan), Some("Plan") => Some("Plan"),
+    route!("GET" "/api/me", Some(Action::Read), None => Some(body::<Me>), "The caller, their role and what it allows", get(me)),
+    route!("GET" "/api/plan", Some(Action::Read), None => Some(body::<Plan>), "The current plan; ETag is its revision", get(plan::get_plan)),
+    route!("PUT" "/api/plan", Some(Action::EditPlan), Some(body::<Plan>) => Some(body::<Plan>),
         "Replace the plan. Needs If-Match; `revision` and `signoffs` in the body are ignored", put(plan::put_plan)),
-    route!("GET" "/api/revisions", Some(Action::Read), None => Some("RevisionList"), "Every revision, newest first", get(plan::list_revisions)),
-    route!("GET" "/api/revisions/{n}", Some(Action::Read), None => Some("Plan"), "One stored revision", get(plan::get_revision)),
-    route!("POST" "/api/revert", Some(Action::EditPlan), Some("RevertRequest") => Some("Plan"),
+    route!("GET" "/api/revisions", Some(Action::Read), None => Some(body::<Vec<RevisionSummary>>), "Every revision, newest first", get(plan::list_revisions)),
+    route!("GET" "/api/revisions/{n}", Some(Action::Read), None => Some(body::<Plan>), "One stored revision", get(plan::get_revision)),
+    route!("POST" "/api/revert", Some(Action::EditPlan), Some(body::<RevertRequest>) => Some(body::<Plan>),
         "Write a new revision equal to an old one (sign-offs stay as they are now)", post(plan::revert)),
-    route!("GET" "/api/audit", Some(Action::Read), None => Some("AuditList"), "Every audit entry, newest first", get(plan::audit)),
-    route!("POST" "/api/rollouts/{rollout}/environments/{env}/stage", Some(Action::MoveStage), Some("StageRequest") => Some("Plan"),
+    route!("GET" "/api/audit", Some(Action::Read), None => Some(body::<Vec<AuditEntry>>), "Every audit entry, newest first", get(plan::audit)),
+    route!("POST" "/api/rollouts/{rollout}/environments/{env}/stage", Some(Action::MoveStage), Some(body::<StageRequest>) => Some(body::<Plan>),
         "Set the active stage; moving production forward needs every required sign-off", post(plan::set_stage)),
-    route!("POST" "/api/rollouts/{rollout}/environments/{env}/kill-switch", Some(Action::KillSwitch), Some("KillSwitchRequest") => Some("Plan"),
+    route!("POST" "/api/rollouts/{rollout}/environments/{env}/kill-switch", Some(Action::KillSwitch), Some(body::<KillSwitchRequest>) => Some(body::<Plan>),
         "Turn the kill switch on or off", post(plan::set_kill_switch)),
-    route!("POST" "/api/signoffs", Some(Action::Sign), Some("SignoffRequest") => Some("SignoffCreated"),
+    route!("POST" "/api/signoffs", Some(Action::Sign), Some(body::<SignoffRequest>) => Some(body::<SignoffCreated>),
         "Sign off a stage in the caller's own sign-off role", post(signoffs::add_signoff)),
-    route!("DELETE" "/api/signoffs/{id}", Some(Action::WithdrawSignoff), None => Some("Written"),
+    route!("DELETE" "/api/signoffs/{id}", Some(Action::WithdrawSignoff), None => Some(body::<Written>),
         "Withdraw one's own sign-off (admin: any)", delete(signoffs::withdraw_signoff)),
-    route!("GET" "/api/evaluate", Some(Action::Read), None => Some("Evaluation"),
+    route!("GET" "/api/evaluate", Some(Action::Read), None => Some(body::<Evaluation<'static>>),
         "Evaluate on the server: rollout, env, targetingKey, any other parameter is a context attribute (a string). Each parameter at most once; a malformed %-escape or non-UTF-8 text is a 400", get(client::evaluate)),
-    route!("GET" "/api/users", Some(Action::ManageUsers), None => Some("UserList"), "Every user (no tokens)", get(users::list_users)),
-    route!("POST" "/api/users", Some(Action::ManageUsers), Some("UserRequest") => Some("UserCreated"),
+    route!("GET" "/api/users", Some(Action::ManageUsers), None => Some(body::<Vec<UserInfo>>), "Every user (no tokens)", get(users::list_users)),
+    route!("POST" "/api/users", Some(Action::ManageUsers), Some(body::<UserRequest>) => Some(body::<UserCreated>),
         "Create a user; the answer holds their token, shown this once", post(users::add_user)),
     route!("DELETE" "/api/users/{name}", Some(Action::ManageUsers), None => None,
         "Remove a user (never the last admin); their sign-offs stop counting", delete(users::remove_user)),
-    route!("PATCH" "/api/users/{name}", Some(Action::ManageUsers), Some("UserRoleRequest") => Some("UserInfo"),
+    route!("PATCH" "/api/users/{name}", Some(Action::ManageUsers), Some(body::<UserRoleRequest>) => Some(body::<UserInfo>),
         "Change a user's role (never the last admin's); sign-offs in the old role stop counting", patch(users::set_user_role)),
-    route!("GET" "/api/users/log", Some(Action::ManageUsers), None => Some("UserLog"),
+    route!("GET" "/api/users/log", Some(Action::ManageUsers), None => Some(body::<Vec<UserEvent>>),
         "Every change to the users: who, when, what", get(users::user_log)),
-    route!("GET" "/client/{env}.json", None, None => Some("Plan"),
+    route!("GET" "/client/{env}.json", None, None => Some(body::<Plan>),
         "The public client document of an environment: no auth, cacheable, CORS open", get(client::client_document).layer(client::cors())),
     route!("OPTIONS" "/client/{env}.json", None, None => None, "CORS preflight for the client document", options(client::preflight).layer(client::cors())),
 ];
@@ -197,57 +214,6 @@ async fn fallback(State(state): State<AppState>, request: Request) -> Response {
 
 // ---- bodies ----
 
-#[derive(Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RevertRequest {
-    pub revision: u64,
-    #[serde(default)]
-    pub comment: String,
-}
-
-#[derive(Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct StageRequest {
-    /// A stage id of the rollout, or `null` for no active stage. Required.
-    #[serde(deserialize_with = "required_nullable")]
-    pub stage: Option<String>,
-    #[serde(default)]
-    pub comment: String,
-}
-
-#[derive(Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct KillSwitchRequest {
-    pub on: bool,
-    #[serde(default)]
-    pub comment: String,
-}
-
-#[derive(Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SignoffRequest {
-    pub rollout: String,
-    pub stage: String,
-    #[serde(default)]
-    pub comment: String,
-}
-
-#[derive(Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct UserRequest {
-    pub name: String,
-    /// Read as text so that an unknown role is a 400 naming the field.
-    #[schemars(with = "Role")]
-    pub role: String,
-}
-
-#[derive(Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct UserRoleRequest {
-    #[schemars(with = "Role")]
-    pub role: String,
-}
-
 /// A role named in a request body, or a 400 naming the `role` field.
 fn role(name: &str) -> Result<Role, ApiError> {
     Role::from_name(name).ok_or_else(|| {
@@ -261,38 +227,27 @@ fn role(name: &str) -> Result<Role, ApiError> {
     })
 }
 
-#[derive(Serialize, schemars::JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct RevisionSummary {
-    pub revision: u64,
-    pub author: String,
-    pub at: String,
-    pub action: String,
-    pub comment: String,
-}
-
-fn required_nullable<'de, D: Deserializer<'de>>(de: D) -> Result<Option<String>, D::Error> {
-    Option::deserialize(de)
-}
-
 /// The body, or our error for why there is none (extracted as a `Result` so a
 /// handler checks the caller's role before it reports a bad body).
-fn body<T>(body: Result<JsonBody<T>, ApiError>) -> Result<T, ApiError> {
+fn read_body<T>(body: Result<JsonBody<T>, ApiError>) -> Result<T, ApiError> {
     Ok(body?.0)
 }
 
 // ---- handlers ----
 
-async fn healthz(State(state): State<AppState>) -> Json<Value> {
-    Json(json!({ "status": "ok", "revision": state.store.current().revision() }))
+async fn healthz(State(state): State<AppState>) -> Json<Health> {
+    Json(Health {
+        status: "ok".into(),
+        revision: state.store.current().revision(),
+    })
 }
 
 async fn openapi() -> Response {
     ([(CONTENT_TYPE, JSON_TYPE)], crate::openapi::COMMITTED).into_response()
 }
 
-async fn me(caller: Caller) -> Json<Value> {
-    Json(json!({ "name": caller.name, "role": caller.role, "actions": caller.actions() }))
+async fn me(caller: Caller) -> Json<Me> {
+    Json(Me::new(caller.name, caller.role))
 }
 
 fn plan_response(current: &Current) -> Response {

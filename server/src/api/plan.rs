@@ -7,9 +7,10 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use evaluator::model::{Environment, Plan, Signoff};
 
+use stagegate_api::{AuditEntry, KillSwitchRequest, RevertRequest, RevisionSummary, StageRequest};
+
 use super::{
-    AppState, JsonBody, JsonValue, KillSwitchRequest, RevertRequest, RevisionSummary, StageRequest,
-    body, if_match, optional_if_match, plan_response, write,
+    AppState, JsonBody, JsonValue, if_match, optional_if_match, plan_response, read_body, write,
 };
 use crate::auth::Caller;
 use crate::error::ApiError;
@@ -108,7 +109,7 @@ pub(super) async fn revert(
     headers: HeaderMap,
     request: Result<JsonBody<RevertRequest>, ApiError>,
 ) -> Result<Response, ApiError> {
-    let request = body(request)?;
+    let request = read_body(request)?;
     let base = optional_if_match(&headers)?;
     let target =
         state
@@ -141,11 +142,10 @@ pub(super) async fn revert(
     Ok(plan_response(&current))
 }
 
-pub(super) async fn audit(State(state): State<AppState>) -> Result<Response, ApiError> {
+pub(super) async fn audit(State(state): State<AppState>) -> Response {
     let entries = state.store.audit();
-    let newest_first: Vec<&crate::audit::AuditEntry> =
-        entries.iter().rev().map(AsRef::as_ref).collect();
-    Ok(Json(newest_first).into_response())
+    let newest_first: Vec<&AuditEntry> = entries.iter().rev().map(AsRef::as_ref).collect();
+    Json(newest_first).into_response()
 }
 
 pub(super) async fn set_stage(
@@ -156,7 +156,7 @@ pub(super) async fn set_stage(
     request: Result<JsonBody<StageRequest>, ApiError>,
 ) -> Result<Response, ApiError> {
     let Path((rollout, env)) = names?;
-    let request = body(request)?;
+    let request = read_body(request)?;
     let change = Change {
         author: caller.name,
         role: caller.role,
@@ -187,7 +187,7 @@ pub(super) async fn set_kill_switch(
     request: Result<JsonBody<KillSwitchRequest>, ApiError>,
 ) -> Result<Response, ApiError> {
     let Path((rollout, env)) = names?;
-    let request = body(request)?;
+    let request = read_body(request)?;
     let change = Change {
         author: caller.name,
         role: caller.role,

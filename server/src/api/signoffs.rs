@@ -7,9 +7,10 @@ use axum::http::StatusCode;
 use axum::http::header::ETAG;
 use axum::response::{IntoResponse, Response};
 use evaluator::model::Signoff;
-use serde_json::json;
 
-use super::{AppState, JsonBody, SignoffRequest, body, write};
+use stagegate_api::{SignoffCreated, SignoffRequest, Written};
+
+use super::{AppState, JsonBody, read_body, write};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::store::Change;
@@ -21,7 +22,7 @@ pub(super) async fn add_signoff(
     State(state): State<AppState>,
     request: Result<JsonBody<SignoffRequest>, ApiError>,
 ) -> Result<Response, ApiError> {
-    let request = body(request)?;
+    let request = read_body(request)?;
     let id = format!("so_{}", random_hex(8).map_err(ApiError::internal)?);
     let comment = request.comment.clone();
     let change = Change {
@@ -80,16 +81,18 @@ pub(super) async fn add_signoff(
     })
     .await?;
     // The stored sign-off, with the revision the store gave it.
-    let created = created.map(|made| {
-        current
-            .plan()
-            .signoffs
-            .iter()
-            .find(|s| s.id == made.id)
-            .cloned()
-            .unwrap_or(made)
-    });
-    let body = json!({ "revision": current.revision(), "signoff": created });
+    let made = created.ok_or_else(|| ApiError::internal("a sign-off write made no sign-off"))?;
+    let signoff = current
+        .plan()
+        .signoffs
+        .iter()
+        .find(|s| s.id == made.id)
+        .cloned()
+        .unwrap_or(made);
+    let body = SignoffCreated {
+        revision: current.revision(),
+        signoff,
+    };
     Ok((status, [(ETAG, current.etag.clone())], Json(body)).into_response())
 }
 
@@ -126,7 +129,9 @@ pub(super) async fn withdraw_signoff(
     .await?;
     Ok((
         [(ETAG, current.etag.clone())],
-        Json(json!({ "revision": current.revision() })),
+        Json(Written {
+            revision: current.revision(),
+        }),
     )
         .into_response())
 }

@@ -5,36 +5,25 @@ use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
-use serde_json::json;
+use stagegate_api::{UserCreated, UserEvent, UserInfo, UserRequest, UserRoleRequest};
 
-use super::{AppState, JsonBody, UserRequest, UserRoleRequest, body, role, write};
+use super::{AppState, JsonBody, read_body, role, write};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::store::Change;
 use crate::users::{User, UserError};
 
-#[derive(Serialize)]
-struct UserInfo<'a> {
-    name: &'a str,
-    role: evaluator::model::Role,
-    created: &'a str,
-}
-
-impl<'a> From<&'a User> for UserInfo<'a> {
-    fn from(user: &'a User) -> Self {
-        UserInfo {
-            name: &user.name,
-            role: user.role,
-            created: &user.created,
-        }
+/// A user as the API shows one: without the token's hash.
+fn info(user: &User) -> UserInfo {
+    UserInfo {
+        name: user.name.clone(),
+        role: user.role,
+        created: user.created.clone(),
     }
 }
 
-pub(super) async fn list_users(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let users = state.users.list();
-    let list: Vec<UserInfo> = users.iter().map(UserInfo::from).collect();
-    Ok(Json(list).into_response())
+pub(super) async fn list_users(State(state): State<AppState>) -> Json<Vec<UserInfo>> {
+    Json(state.users.list().iter().map(info).collect())
 }
 
 pub(super) async fn add_user(
@@ -42,7 +31,7 @@ pub(super) async fn add_user(
     State(state): State<AppState>,
     request: Result<JsonBody<UserRequest>, ApiError>,
 ) -> Result<Response, ApiError> {
-    let request = body(request)?;
+    let request = read_body(request)?;
     let role = role(&request.role)?;
     let users = state.users.clone();
     let (user, token) =
@@ -50,8 +39,12 @@ pub(super) async fn add_user(
             .await
             .map_err(ApiError::internal)?
             .map_err(user_error)?;
-    let body =
-        json!({ "name": user.name, "role": user.role, "created": user.created, "token": token });
+    let body = UserCreated {
+        name: user.name,
+        role: user.role,
+        created: user.created,
+        token,
+    };
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
@@ -78,7 +71,7 @@ pub(super) async fn set_user_role(
     request: Result<JsonBody<UserRoleRequest>, ApiError>,
 ) -> Result<Response, ApiError> {
     let Path(name) = name?;
-    let role = role(&body(request)?.role)?;
+    let role = role(&read_body(request)?.role)?;
     let (users, by) = (state.users.clone(), caller.name.clone());
     let user = tokio::task::spawn_blocking(move || users.set_role(&name, role, &by))
         .await
@@ -86,7 +79,7 @@ pub(super) async fn set_user_role(
         .map_err(user_error)?;
     let why = format!("user {} is now {}", user.name, user.role);
     withdraw_signoffs_of_former_signers(&state, &caller, &why).await?;
-    Ok(Json(UserInfo::from(&user)).into_response())
+    Ok(Json(info(&user)).into_response())
 }
 
 /// Sign-offs count only while their signer holds the role they signed in: after
@@ -119,7 +112,7 @@ fn user_error(error: UserError) -> ApiError {
 
 pub(super) async fn user_log(State(state): State<AppState>) -> Response {
     let log = state.users.log();
-    let newest_first: Vec<_> = log.iter().rev().collect();
+    let newest_first: Vec<&UserEvent> = log.iter().rev().collect();
     Json(newest_first).into_response()
 }
 

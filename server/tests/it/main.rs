@@ -9,6 +9,7 @@ mod client_document;
 mod common;
 mod concurrency;
 mod console;
+mod contract;
 mod gate;
 mod gate_sequences;
 mod hardening;

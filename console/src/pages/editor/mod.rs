@@ -11,6 +11,7 @@ use evaluator::model::Rollout;
 use evaluator::{Plan, Problem};
 use leptos::prelude::*;
 use serde_json::Value;
+use stagegate_api::Action;
 
 use crate::api::{self, Loaded};
 use crate::components::{CollectAny, ErrorNote};
@@ -202,7 +203,7 @@ fn PlanEditor(initial: Loaded) -> impl IntoView {
     });
 
     let blocked = Memo::new(move |_| {
-        if let Err(why) = gate::may_edit(&me) {
+        if let Err(why) = gate::may_change(&me, Action::EditPlan) {
             Some(why)
         } else if conflict.with(Option::is_some) {
             Some("Reload or reapply your edit first (see above).".to_string())
@@ -218,7 +219,7 @@ fn PlanEditor(initial: Loaded) -> impl IntoView {
             draft.base.with(|base| {
                 draft
                     .plan
-                    .with(|plan| gate::refused(&me.role, &base.plan, plan))
+                    .with(|plan| gate::refused(me.role, &base.plan, plan))
             })
         }
     });

@@ -1,0 +1,21 @@
+//! The HTTP API's contract: every request and response body of `stagegate serve`,
+//! defined once. The server answers and reads them, the console sends and reads
+//! them, and the OpenAPI document is generated from them (feature `schema`).
+//! Plain serde types and the pure role table only; validation and HTTP stay in
+//! the server.
+//!
+//! The plan itself (`evaluator::Plan`) and the evaluation answer
+//! (`evaluator::Evaluation`) are the evaluator's types.
+
+mod action;
+mod request;
+mod response;
+
+pub use action::{Action, Me, allows};
+pub use request::{
+    KillSwitchRequest, RevertRequest, SignoffRequest, StageRequest, UserRequest, UserRoleRequest,
+};
+pub use response::{
+    AuditEntry, ErrorBody, Health, RevisionSummary, SignoffCreated, UserCreated, UserEvent,
+    UserInfo, Written,
+};
