@@ -7,6 +7,8 @@
 //! The plan itself (`evaluator::Plan`) and the evaluation answer
 //! (`evaluator::Evaluation`) are the evaluator's types.
 
+pub mod diff;
+
 mod action;
 mod request;
 mod response;

@@ -7,7 +7,6 @@ use wasm_bindgen::prelude::wasm_bindgen;
 
 mod api;
 mod components;
-pub mod diff;
 pub mod gate;
 mod nav;
 mod pages;

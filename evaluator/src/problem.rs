@@ -66,7 +66,7 @@ impl fmt::Display for Invalid {
 impl std::error::Error for Invalid {}
 
 /// Escapes a key for use in a JSON Pointer (RFC 6901).
-pub(crate) fn escape(segment: &str) -> String {
+pub fn escape(segment: &str) -> String {
     let mut out = String::with_capacity(segment.len());
     for c in segment.chars() {
         match c {

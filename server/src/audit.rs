@@ -3,6 +3,7 @@
 use evaluator::model::Plan;
 use serde::Serialize;
 use serde_json::Value;
+use stagegate_api::diff::{self, Change};
 
 pub use stagegate_api::AuditEntry;
 
@@ -69,14 +70,13 @@ pub fn summarize(old: &Plan, new: &Plan) -> Vec<String> {
                     stage.id, before.percentage, stage.percentage
                 ));
             }
-            let mut paths = Vec::new();
             let (mut old_stage, mut new_stage) = (to_value(before), to_value(stage));
             for value in [&mut old_stage, &mut new_stage] {
                 if let Value::Object(map) = value {
                     map.remove("percentage");
                 }
             }
-            changed_paths("", &old_stage, &new_stage, &mut paths);
+            let paths = changed_paths(&old_stage, &new_stage);
             lines.extend(
                 paths
                     .into_iter()
@@ -105,8 +105,7 @@ pub fn summarize(old: &Plan, new: &Plan) -> Vec<String> {
             }
             value
         };
-        let mut paths = Vec::new();
-        changed_paths("", &strip(old_rollout), &strip(new_rollout), &mut paths);
+        let paths = changed_paths(&strip(old_rollout), &strip(new_rollout));
         lines.extend(paths.into_iter().map(|path| format!("{key}: {path}")));
     }
     for signoff in &new.signoffs {
@@ -155,32 +154,20 @@ fn to_value(value: &impl Serialize) -> Value {
 }
 
 /// JSON Pointers of the leaves that differ, with old → new for short scalars.
-fn changed_paths(at: &str, old: &Value, new: &Value, out: &mut Vec<String>) {
-    match (old, new) {
-        (Value::Object(a), Value::Object(b)) => {
-            for (key, value) in b {
-                let path = format!("{at}/{}", key.replace('~', "~0").replace('/', "~1"));
-                match a.get(key) {
-                    Some(before) => changed_paths(&path, before, value, out),
-                    None => out.push(format!("{path} added")),
-                }
-            }
-            for key in a.keys().filter(|key| !b.contains_key(*key)) {
-                out.push(format!(
-                    "{at}/{} removed",
-                    key.replace('~', "~0").replace('/', "~1")
-                ));
-            }
+fn changed_paths(old: &Value, new: &Value) -> Vec<String> {
+    let line = |Change {
+                    path,
+                    before,
+                    after,
+                }| match (before, after) {
+        (None, _) => format!("{path} added"),
+        (_, None) => format!("{path} removed"),
+        (Some(a), Some(b)) if is_short_scalar(&a) && is_short_scalar(&b) => {
+            format!("{path}: {a} → {b}")
         }
-        (Value::Array(a), Value::Array(b)) if a.len() == b.len() => {
-            for (i, (before, after)) in a.iter().zip(b).enumerate() {
-                changed_paths(&format!("{at}/{i}"), before, after, out);
-            }
-        }
-        (a, b) if a == b => {}
-        (a, b) if is_short_scalar(a) && is_short_scalar(b) => out.push(format!("{at}: {a} → {b}")),
-        _ => out.push(format!("{at} changed")),
-    }
+        _ => format!("{path} changed"),
+    };
+    diff::changes(old, new).into_iter().map(line).collect()
 }
 
 fn is_short_scalar(value: &Value) -> bool {

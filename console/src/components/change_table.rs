@@ -1,7 +1,8 @@
 use leptos::prelude::*;
 
 use crate::components::CollectAny;
-use crate::diff::{self, Change};
+use serde_json::Value;
+use stagegate_api::diff::Change;
 
 /// Changes as a table: where (a JSON Pointer), before and after.
 #[component]
@@ -19,8 +20,8 @@ pub fn ChangeTable(changes: Vec<Change>) -> impl IntoView {
                         .map(|change| view! {
                             <tr>
                                 <td><code>{change.path.clone()}</code></td>
-                                <td class="before">{diff::show(&change.before)}</td>
-                                <td class="after">{diff::show(&change.after)}</td>
+                                <td class="before">{show(&change.before)}</td>
+                                <td class="after">{show(&change.after)}</td>
                             </tr>
                         })
                         .collect_any()}
@@ -29,4 +30,13 @@ pub fn ChangeTable(changes: Vec<Change>) -> impl IntoView {
         </div>
     }
     .into_any()
+}
+
+/// A value as one short line.
+fn show(value: &Option<Value>) -> String {
+    match value {
+        None => "—".into(),
+        Some(Value::String(text)) => text.clone(),
+        Some(other) => other.to_string(),
+    }
 }

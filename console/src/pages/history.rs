@@ -8,11 +8,11 @@ use stagegate_api::{Action, AuditEntry, RevertRequest};
 
 use crate::api::{self, ApiError};
 use crate::components::{ChangeTable, CollectAny, ErrorNote, short_time};
-use crate::diff;
 use crate::gate;
 use crate::store::use_store;
 use crate::task::{Fetched, Task};
 use crate::{confirm, use_me};
+use stagegate_api::diff;
 
 #[component]
 pub fn History() -> impl IntoView {
@@ -55,7 +55,7 @@ pub fn History() -> impl IntoView {
         Box::pin(async move {
             let before = as_value(&api::revision(a).await?);
             let after = as_value(&api::revision(b).await?);
-            Ok::<_, ApiError>(diff::changes(&before, &after))
+            Ok::<_, ApiError>(diff::plan_changes(&before, &after))
         })
     });
 

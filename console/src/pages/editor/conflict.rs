@@ -5,8 +5,8 @@ use leptos::prelude::*;
 
 use super::{Conflict, Draft, as_value};
 use crate::components::ChangeTable;
-use crate::diff;
 use crate::store::use_store;
+use stagegate_api::diff;
 
 /// The 412 flow: what the other writer changed, what our edit changes, and the two ways on.
 #[component]

@@ -15,13 +15,13 @@ use stagegate_api::Action;
 
 use crate::api::{self, Loaded};
 use crate::components::{CollectAny, ErrorNote};
-use crate::diff::{self, Change};
 use crate::gate;
 use crate::store::use_store;
 use crate::task::Task;
 use crate::use_me;
 use conflict::ConflictPanel;
 use fields::{AllProblems, FlagEditor, StageList};
+use stagegate_api::diff::{self, Change};
 
 #[component]
 pub fn Editor() -> impl IntoView {
@@ -185,8 +185,8 @@ fn PlanEditor(initial: Loaded) -> impl IntoView {
                         as_value(&current.plan),
                     );
                     conflict.set(Some(Conflict {
-                        theirs: diff::changes(&base_value, &theirs),
-                        mine: diff::changes(&base_value, &mine),
+                        theirs: diff::plan_changes(&base_value, &theirs),
+                        mine: diff::plan_changes(&base_value, &mine),
                         current,
                     }));
                     Ok(())

@@ -1,9 +1,12 @@
-//! A readable difference between two plan documents, and re-applying one on top of
-//! another (the "reapply my edit" of a conflicting save).
+//! What changed between two JSON documents, leaf by leaf, as JSON Pointers: the
+//! audit's summary of a write (server), the history's and the conflict view's
+//! tables and the "reapply my edit" of a conflicting save (console).
 
+use evaluator::problem::escape;
 use serde_json::Value;
 
-/// One changed value: where (a JSON Pointer) and what it was and became.
+/// One changed value: where (a JSON Pointer) and what it was and became
+/// (`None`: absent).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Change {
     pub path: String,
@@ -11,12 +14,19 @@ pub struct Change {
     pub after: Option<Value>,
 }
 
-/// Leaf-level changes from `before` to `after`. Objects are compared key by key and
-/// arrays index by index while their lengths match; otherwise the value is replaced
-/// whole. The store-assigned `/revision` is not a change anyone made.
+/// Leaf-level changes from `before` to `after`. Objects are compared key by key
+/// (the old keys in order, then the added ones) and arrays index by index while
+/// their lengths match; otherwise the value is replaced whole.
 pub fn changes(before: &Value, after: &Value) -> Vec<Change> {
     let mut out = Vec::new();
     walk(String::new(), Some(before), Some(after), &mut out);
+    out
+}
+
+/// `changes` between two plans, without the store-assigned `/revision`: nobody
+/// made that change.
+pub fn plan_changes(before: &Value, after: &Value) -> Vec<Change> {
+    let mut out = changes(before, after);
     out.retain(|change| change.path != "/revision");
     out
 }
@@ -25,12 +35,8 @@ fn walk(path: String, before: Option<&Value>, after: Option<&Value>, out: &mut V
     match (before, after) {
         (Some(Value::Object(a)), Some(Value::Object(b))) => {
             for (key, value) in a {
-                walk(
-                    format!("{path}/{}", escape(key)),
-                    Some(value),
-                    b.get(key),
-                    out,
-                );
+                let path = format!("{path}/{}", escape(key));
+                walk(path, Some(value), b.get(key), out);
             }
             for (key, value) in b.iter().filter(|(key, _)| !a.contains_key(*key)) {
                 walk(format!("{path}/{}", escape(key)), None, Some(value), out);
@@ -48,10 +54,6 @@ fn walk(path: String, before: Option<&Value>, after: Option<&Value>, out: &mut V
         }),
         _ => {}
     }
-}
-
-fn escape(segment: &str) -> String {
-    segment.replace('~', "~0").replace('/', "~1")
 }
 
 fn unescape(segment: &str) -> String {
@@ -100,17 +102,9 @@ fn parent_mut<'a>(node: &'a mut Value, segments: &[String]) -> Option<&'a mut Va
     parent_mut(child, rest)
 }
 
-/// A value as one short line.
-pub fn show(value: &Option<Value>) -> String {
-    match value {
-        None => "—".into(),
-        Some(Value::String(text)) => text.clone(),
-        Some(other) => other.to_string(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
     use serde_json::json;
 
@@ -119,9 +113,11 @@ mod tests {
         let base = json!({"revision": 1, "stages": [{"p": 5, "n": "a"}, {"p": 25, "n": "b"}]});
         let mine = json!({"revision": 1, "stages": [{"p": 5, "n": "a"}, {"p": 30, "n": "b"}]});
         let theirs = json!({"revision": 2, "stages": [{"p": 10, "n": "a"}, {"p": 25, "n": "b"}]});
-        let my_changes = changes(&base, &mine);
+        let my_changes = plan_changes(&base, &mine);
         assert_eq!(my_changes.len(), 1);
         assert_eq!(my_changes[0].path, "/stages/1/p");
+        assert_eq!(plan_changes(&base, &theirs).len(), 1, "revision left out");
+        assert_eq!(changes(&base, &theirs).len(), 2);
         let mut merged = theirs.clone();
         apply(&mut merged, &my_changes);
         assert_eq!(
@@ -132,13 +128,15 @@ mod tests {
 
     #[test]
     fn a_resized_array_is_replaced_whole_and_keys_are_escaped() {
-        let before = json!({"a/b": [1], "gone": true});
-        let after = json!({"a/b": [1, 2], "new": 1});
+        let before = json!({"a/b": [1], "gone": true, "t~": 1});
+        let after = json!({"a/b": [1, 2], "new": 1, "t~": 2});
         let found = changes(&before, &after);
         assert_eq!(
             found.iter().map(|c| c.path.as_str()).collect::<Vec<_>>(),
-            ["/a~1b", "/gone", "/new"]
+            ["/a~1b", "/gone", "/t~0", "/new"]
         );
+        assert_eq!(found[1].after, None);
+        assert_eq!(found[3].before, None);
         let mut target = before.clone();
         apply(&mut target, &found);
         assert_eq!(target, after);
