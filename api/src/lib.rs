@@ -1,8 +1,8 @@
 //! The HTTP API's contract: every request and response body of `stagegate serve`,
 //! defined once. The server answers and reads them, the console sends and reads
 //! them, and the OpenAPI document is generated from them (feature `schema`).
-//! Plain serde types and the pure role table only; validation and HTTP stay in
-//! the server.
+//! Plain serde types, the pure role table, and the JSON diff both sides show
+//! changes with; validation and HTTP stay in the server.
 //!
 //! The plan itself (`evaluator::Plan`) and the evaluation answer
 //! (`evaluator::Evaluation`) are the evaluator's types.

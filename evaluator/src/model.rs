@@ -1,7 +1,7 @@
-//! The plan document (DESIGN.md, "The plan document") as plain types: fields,
+//! The plan document (SPEC.md, `plan.schema.json`) as plain types: fields,
 //! names and small accessors, nothing more. Reading them is `read` (shape) and
-//! `load` (text to a checked plan), their rules are `validate`, sign-off currency
-//! is `signoff`, and the public part apps download is `client`.
+//! `load` (text to a checked plan), their rules are `validate`, which sign-offs
+//! count is `gate`, and the public part apps download is `client`.
 
 #[cfg(feature = "serde")]
 use serde::Serialize;

@@ -1,4 +1,5 @@
-//! Small helpers: durable file replacement, the clock, random ids.
+//! Small helpers: durable file replacement, the clock, random ids, strict
+//! percent-decoding.
 
 use std::fs::{self, File};
 use std::io::Write;

@@ -58,7 +58,8 @@ impl axum::extract::FromRef<AppState> for Arc<Users> {
     }
 }
 
-/// One row of the route table that both the router and the OpenAPI test read.
+/// One row of the route table, which the router, the authorization middleware
+/// and the OpenAPI document (`openapi::document`) all read.
 pub struct Route {
     pub method: &'static str,
     /// As in the OpenAPI document.

@@ -220,12 +220,7 @@ async fn put_plan_refuses_without_writing() {
     );
 
     assert_eq!(server.revision(), 1, "nothing was written");
-    assert_eq!(
-        std::fs::read_dir(server.dir.path().join("revisions"))
-            .unwrap()
-            .count(),
-        1
-    );
+    assert_eq!(revision_files(&server), 1);
 }
 
 #[tokio::test]
@@ -240,13 +235,7 @@ async fn put_plan_cannot_forge_signoffs_or_skip_the_gate() {
         .put_plan(&editor, Some("\"1\""), &plan.to_string())
         .await;
     assert_error(&reply, StatusCode::CONFLICT, "signoffs_missing");
-    assert_eq!(
-        reply.json["details"]["missingRoles"]
-            .as_array()
-            .unwrap()
-            .len(),
-        4
-    );
+    assert_eq!(missing_roles(&reply).len(), 4);
     assert_eq!(server.revision(), 1);
 }
 
@@ -433,13 +422,7 @@ async fn production_moves_forward_only_with_current_signoffs() {
         .post(&kill_switch, &editor, json!({ "on": false }))
         .await;
     assert_error(&reply, StatusCode::CONFLICT, "signoffs_missing");
-    assert_eq!(
-        reply.json["details"]["missingRoles"]
-            .as_array()
-            .unwrap()
-            .len(),
-        4
-    );
+    assert_eq!(missing_roles(&reply).len(), 4);
     assert_eq!(reply.json["details"]["afterRevision"], server.revision());
     // Going to no stage never waits.
     assert_eq!(
@@ -470,13 +453,7 @@ async fn production_moves_forward_only_with_current_signoffs() {
         .post(PRODUCTION_STAGE, &editor, json!({ "stage": "stage-1" }))
         .await;
     assert_error(&reply, StatusCode::CONFLICT, "signoffs_missing");
-    assert_eq!(
-        reply.json["details"]["missingRoles"]
-            .as_array()
-            .unwrap()
-            .len(),
-        4
-    );
+    assert_eq!(missing_roles(&reply).len(), 4);
 }
 
 #[tokio::test]

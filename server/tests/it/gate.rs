@@ -61,13 +61,7 @@ async fn renaming_or_editing_a_stage_cannot_launder_a_move() {
         .post(PRODUCTION_STAGE, &editor, json!({ "stage": "stage-2" }))
         .await;
     assert_error(&reply, StatusCode::CONFLICT, "signoffs_missing");
-    assert_eq!(
-        reply.json["details"]["missingRoles"]
-            .as_array()
-            .unwrap()
-            .len(),
-        4
-    );
+    assert_eq!(missing_roles(&reply).len(), 4);
     sign_all(&server, "stage-2").await;
     let reply = server
         .post(PRODUCTION_STAGE, &editor, json!({ "stage": "stage-2" }))
@@ -134,13 +128,7 @@ async fn a_revert_is_gated_like_any_write() {
         .post("/api/revert", &editor, json!({ "revision": 6 }))
         .await;
     assert_error(&reply, StatusCode::CONFLICT, "signoffs_missing");
-    assert_eq!(
-        reply.json["details"]["missingRoles"]
-            .as_array()
-            .unwrap()
-            .len(),
-        4
-    );
+    assert_eq!(missing_roles(&reply).len(), 4);
     assert_eq!(reply.json["details"]["afterRevision"], 7);
     assert_eq!(server.revision(), before);
     // With fresh sign-offs, the same revert goes through.

@@ -205,3 +205,13 @@ pub async fn sign_all(server: &Server, stage: &str) -> Vec<String> {
     }
     tokens
 }
+
+/// The roles a 409 `signoffs_missing` names.
+pub fn missing_roles(reply: &Reply) -> Vec<&str> {
+    let roles = reply.json["details"]["missingRoles"].as_array();
+    roles
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect()
+}
