@@ -46,6 +46,7 @@ async function signAll(roles) {
     const signer = await signedIn(tokens[role]);
     await signer.goto(server.url + "/signoffs");
     await signer.getByTestId("signoff-stage").selectOption("domain-migration/stage-1");
+    await signer.getByPlaceholder("what you checked").fill(`${role}: checked`);
     await signer.getByTestId("sign").click();
     // A new sign-off replaces a void one in the same cell: wait for one that counts.
     const row = signer.getByTestId("signoff-table").locator("tr", { has: signer.locator("th", { hasText: role }) });
@@ -79,6 +80,9 @@ describe("console", { timeout: 120_000 }, () => {
     admin = await signedIn(server.adminToken);
     assert.match(await admin.getByTestId("who").innerText(), /admin · admin/);
     await admin.getByText("Plan revision 1.").waitFor();
+    // Production has no active stage yet: nobody is in the rollout, so not "Live".
+    await productionCard(admin).getByText("Not started", { exact: true }).waitFor();
+    assert.equal(await productionCard(admin).getByText("Live", { exact: true }).count(), 0);
     await shot(admin, "overview");
   });
 
@@ -130,7 +134,14 @@ describe("console", { timeout: 120_000 }, () => {
   test("QA lead signs off stage 1", async () => {
     const qa = await signedIn(tokens["qa-lead"]);
     await qa.getByRole("link", { name: "Sign-offs" }).click();
+    // Nothing is signed until she picks the stage and says what she checked.
+    const sign = qa.getByTestId("sign");
+    assert.equal(await qa.getByTestId("signoff-stage").inputValue(), "");
+    assert.equal(await sign.isDisabled(), true);
+    await qa.getByText("Choose the stage you approve and say what you checked.").waitFor();
     await qa.getByTestId("signoff-stage").selectOption("domain-migration/stage-1");
+    assert.equal(await sign.isDisabled(), true, "no comment yet");
+    await qa.getByText("Say what you checked.", { exact: true }).waitFor();
     await qa.getByPlaceholder("what you checked").fill("test suite green");
     await qa.getByTestId("sign").click();
     await qa.getByTestId("signoff-table").getByText("test suite green").waitFor();
@@ -156,6 +167,7 @@ describe("console", { timeout: 120_000 }, () => {
     await productionCard(admin).getByRole("textbox").fill("go 10%");
     await productionCard(admin).getByTestId("advance").click();
     await productionCard(admin).getByTestId("active-stage").getByText("Stage 1: 5%").waitFor();
+    await productionCard(admin).getByText("Live", { exact: true }).waitFor();
     await shot(admin, "overview-advanced");
   });
 

@@ -153,10 +153,11 @@ fn EnvironmentCard(rollout: String, environment: String) -> impl IntoView {
         <article class="card" data-env=environment.clone() aria-label=format!("{rollout} in {environment}")>
             <h3>
                 {environment.clone()}
-                {move || state.get().map(|s| if s.kill_switch {
-                    view! { <span class="badge danger">"Kill switch ON"</span> }.into_any()
-                } else {
-                    view! { <span class="badge ok">"Live"</span> }.into_any()
+                // Not "Live" before the first stage: nobody is in the rollout yet.
+                {move || state.get().map(|s| match (s.kill_switch, &s.active_name) {
+                    (true, _) => view! { <span class="badge danger">"Kill switch ON"</span> }.into_any(),
+                    (false, None) => view! { <span class="badge">"Not started"</span> }.into_any(),
+                    (false, Some(_)) => view! { <span class="badge ok">"Live"</span> }.into_any(),
                 }).into_any()}
             </h3>
             {move || state.get().map(|s| view! {

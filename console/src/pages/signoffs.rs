@@ -59,7 +59,8 @@ pub fn Signoffs() -> impl IntoView {
         }))
     };
     let error = task.error();
-    // Stage choices as "rollout/stage" values, with the first as the default.
+    // Stage choices as "rollout/stage" values. None is chosen until the signer
+    // picks one: a sign-off approves exactly the stage they meant.
     let choices = Memo::new(move |_| {
         store
             .current()
@@ -77,11 +78,13 @@ pub fn Signoffs() -> impl IntoView {
             })
             .unwrap_or_default()
     });
+    // What the signer must still give: the stage, and what they checked.
+    let incomplete = move || target.with(String::is_empty) || comment.with(|c| c.trim().is_empty());
     let sign = move |_| {
-        let choice = Some(target.get_untracked())
-            .filter(|t| !t.is_empty())
-            .or_else(|| choices.get_untracked().first().map(|c| c.0.clone()));
-        if let Some((rollout, stage)) = choice.as_deref().and_then(|c| c.split_once('/')) {
+        if incomplete() {
+            return;
+        }
+        if let Some((rollout, stage)) = target.get_untracked().split_once('/') {
             send(Request::Sign {
                 rollout: rollout.into(),
                 stage: stage.into(),
@@ -109,24 +112,34 @@ pub fn Signoffs() -> impl IntoView {
                 <label>
                     "Stage "
                     <select bind:value=target data-testid="signoff-stage">
+                        <option value="" disabled>"Choose the stage you approve"</option>
                         {move || choices.get().into_iter().map(|(value, label)| view! { <option value=value>{label}</option> }).collect_any().into_any()}
                     </select>
                 </label>
-                <label>"Comment " <input type="text" bind:value=comment placeholder="what you checked"/></label>
+                <label>"Comment " <input type="text" bind:value=comment placeholder="what you checked" required/></label>
                 <button
                     data-testid="sign"
                     disabled={
                         let refused = cannot_sign.is_some();
-                        move || refused || task.pending()
+                        move || refused || task.pending() || incomplete()
                     }
                     title=cannot_sign.clone().unwrap_or_default()
                     aria-describedby="sign-reason"
                     on:click=sign
                 >"Sign off"</button>
             </div>
-            <p class="hint" id="sign-reason">{cannot_sign.clone().unwrap_or_else(|| {
-                "A sign-off approves the stage as it is now; any later change to the stage makes it stale.".into()
-            })}</p>
+            <p class="hint" id="sign-reason">{
+                let cannot_sign = cannot_sign.clone();
+                move || match &cannot_sign {
+                    Some(why) => why.clone(),
+                    None if incomplete() => match (target.with(String::is_empty), comment.with(|c| c.trim().is_empty())) {
+                        (true, true) => "Choose the stage you approve and say what you checked.".into(),
+                        (true, false) => "Choose the stage you approve.".into(),
+                        _ => "Say what you checked.".into(),
+                    },
+                    None => "A sign-off approves the stage as it is now; any later change to the stage makes it stale.".into(),
+                }
+            }</p>
             <ErrorNote error/>
         </section>
         <PlanView render=move |loaded| {
