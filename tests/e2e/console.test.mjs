@@ -219,6 +219,17 @@ describe("console", { timeout: 120_000 }, () => {
   test("preview agrees with the server; checklist ticks", async () => {
     await admin.getByRole("link", { name: "Preview" }).click();
     await admin.getByTestId("agree").waitFor();
+    // A split is explained against the stage's cut-off (staging serves stage 4, 100 %).
+    await admin.getByTestId("preview-env").selectOption("staging");
+    await admin.getByTestId("bucket").first().getByText(/^bucket \d+ < 10000: in$/).waitFor();
+    // An empty key and a line that is not name=value are flagged, not ignored.
+    await admin.getByTestId("preview-key").fill("");
+    await admin.getByTestId("key-missing").waitFor();
+    await admin.getByLabel("Attributes (name=value, one a line)").fill("platform=web\nappVersion 2.0");
+    await admin.getByTestId("attribute-problems").getByText('line 2: "appVersion 2.0" is not name=value').waitFor();
+    await admin.getByTestId("preview-key").fill("user-42");
+    await admin.getByTestId("agree").waitFor();
+    assert.equal(await admin.getByTestId("key-missing").count(), 0);
     await admin.getByTestId("simulate").click();
     await admin.getByTestId("population").waitFor();
     await shot(admin, "preview");

@@ -106,13 +106,28 @@ pub fn Preview() -> impl IntoView {
                 </label>
                 <label class="field">
                     <span class="label">"Targeting key"</span>
-                    <input type="text" bind:value=key data-testid="preview-key"/>
+                    <input type="text" bind:value=key data-testid="preview-key"
+                        aria-invalid=move || if key.with(|k| k.trim().is_empty()) { "true" } else { "false" }/>
                 </label>
                 <label class="field">
                     <span class="label">"Attributes (name=value, one a line)"</span>
                     <textarea rows="3" bind:value=attributes></textarea>
                 </label>
             </div>
+            {move || key.with(|k| k.trim().is_empty()).then(|| view! {
+                <p class="error" role="alert" data-testid="key-missing">
+                    "No targeting key: the evaluator cannot bucket without one, so every answer is an ERROR (TARGETING_KEY_MISSING) with the fallbacks."
+                </p>
+            })}
+            {move || {
+                let problems = attributes.with(|text| attribute_problems(text));
+                (!problems.is_empty()).then(|| view! {
+                    <div class="error" role="alert" data-testid="attribute-problems">
+                        <p>"These attribute lines are left out of the context:"</p>
+                        <ul>{problems.into_iter().map(|p| view! { <li>{p}</li> }).collect_any()}</ul>
+                    </div>
+                })
+            }}
         </section>
         <section class="answers" aria-label="Answers" aria-live="polite">
             {move || {
@@ -137,7 +152,10 @@ pub fn Preview() -> impl IntoView {
                             <h2>"In the browser"</h2>
                             {match here {
                                 None => view! { <p class="loading">"Loading the plan…"</p> }.into_any(),
-                                Some(Ok(answer)) => view! { <AnswerView answer/> }.into_any(),
+                                Some(Ok(answer)) => {
+                                    let split = split_explained(&answer, plan.get().as_ref(), &chosen_rollout.get());
+                                    view! { <AnswerView answer split/> }.into_any()
+                                }
                                 Some(Err(message)) => view! { <p class="error">{message}</p> }.into_any(),
                             }}
                         </article>
@@ -145,7 +163,10 @@ pub fn Preview() -> impl IntoView {
                             <h2>"On the server"</h2>
                             {match there {
                                 None => view! { <p class="loading" role="status">"Asking the server…"</p> }.into_any(),
-                                Some(Ok(answer)) => view! { <AnswerView answer/> }.into_any(),
+                                Some(Ok(answer)) => {
+                                    let split = split_explained(&answer, plan.get().as_ref(), &chosen_rollout.get());
+                                    view! { <AnswerView answer split/> }.into_any()
+                                }
                                 Some(Err(error)) => view! { <ErrorNote error=Signal::stored(Some(error))/> }.into_any(),
                             }}
                         </article>
@@ -156,6 +177,48 @@ pub fn Preview() -> impl IntoView {
         </section>
         <Population plan chosen_rollout chosen_env attributes/>
     }
+}
+
+/// Lines of the attributes box that are not `name=value` (blank lines are fine):
+/// reported, since the context leaves them out.
+fn attribute_problems(attributes: &str) -> Vec<String> {
+    attributes
+        .lines()
+        .enumerate()
+        .filter(|(_, line)| !line.trim().is_empty())
+        .filter_map(|(i, line)| match line.split_once('=') {
+            None => Some(format!(
+                "line {}: \"{}\" is not name=value",
+                i + 1,
+                line.trim()
+            )),
+            Some((name, _)) if name.trim().is_empty() => Some(format!(
+                "line {}: \"{}\" has no name before =",
+                i + 1,
+                line.trim()
+            )),
+            Some(_) => None,
+        })
+        .collect()
+}
+
+/// For a split, how the bucket decided against the stage's cut-off (SPEC.md:
+/// in ⇔ bucket < basis points): "bucket 7035 ≥ 2500: not in".
+fn split_explained(answer: &Value, plan: Option<&Plan>, rollout: &str) -> Option<String> {
+    if answer.get("reason")?.as_str()? != "SPLIT" {
+        return None;
+    }
+    let bucket = answer.get("bucket")?.as_u64()?;
+    let stage = plan?
+        .rollouts
+        .get(rollout)?
+        .stage(answer.get("stage")?.as_str()?)?;
+    let cutoff = u64::from(evaluator::bucket::basis_points(&stage.percentage)?);
+    Some(if bucket < cutoff {
+        format!("bucket {bucket} < {cutoff}: in")
+    } else {
+        format!("bucket {bucket} ≥ {cutoff}: not in")
+    })
 }
 
 /// The context as the server builds it from query parameters: every attribute a string.
@@ -205,7 +268,7 @@ fn disagreements(here: &Value, there: &Value) -> Vec<&'static str> {
 }
 
 #[component]
-fn AnswerView(answer: Value) -> impl IntoView {
+fn AnswerView(answer: Value, split: Option<String>) -> impl IntoView {
     let field = |name: &str| match answer.get(name) {
         None | Some(Value::Null) => "—".to_string(),
         Some(Value::String(text)) => text.clone(),
@@ -224,7 +287,7 @@ fn AnswerView(answer: Value) -> impl IntoView {
         <dl class="answer">
             <dt>"Reason"</dt><dd data-testid="reason">{field("reason")}</dd>
             <dt>"Stage"</dt><dd>{field("stage")}</dd>
-            <dt>"Bucket"</dt><dd>{field("bucket")}</dd>
+            <dt>"Bucket"</dt><dd data-testid="bucket">{split.unwrap_or_else(|| field("bucket"))}</dd>
             <dt>"In rollout"</dt><dd>{field("inRollout")}</dd>
             <dt>"Error"</dt><dd>{field("errorCode")} " " {field("errorMessage")}</dd>
             <dt>"Revision"</dt><dd>{field("revision")}</dd>
@@ -232,6 +295,10 @@ fn AnswerView(answer: Value) -> impl IntoView {
         <table class="values"><tbody>{values}</tbody></table>
     }
 }
+
+/// The largest simulated population: a million evaluations take about a
+/// second in the browser, and the page waits for them.
+const MAX_POPULATION: usize = 1_000_000;
 
 /// N simulated ids through the same evaluator, counted by outcome.
 #[component]
@@ -250,8 +317,9 @@ fn Population(
                 .get_untracked()
                 .trim()
                 .parse()
-                .map_err(|_| "N must be a whole number".to_string())?;
-            let n = n.min(1_000_000);
+                .ok()
+                .filter(|n| (1..=MAX_POPULATION).contains(n))
+                .ok_or("N must be a whole number from 1 to 1,000,000")?;
             let plan = plan.get_untracked().ok_or("the plan is not loaded yet")?;
             let evaluator = Evaluator::from_plan(plan).map_err(|invalid| invalid.to_string())?;
             let (rollout, env, prefix) = (
@@ -284,7 +352,7 @@ fn Population(
         <section class="population" aria-label="Simulated population">
             <h2>"Simulated population"</h2>
             <div class="row">
-                <label>"N " <input type="number" min="1" max="1000000" bind:value=size data-testid="population-size"/></label>
+                <label>"N (at most 1,000,000) " <input type="number" min="1" max="1000000" bind:value=size data-testid="population-size"/></label>
                 <label>"ids " <input type="text" bind:value=prefix/> "0 … N-1"</label>
                 <button data-testid="simulate" on:click=simulate>"Simulate"</button>
             </div>
@@ -308,5 +376,43 @@ fn Population(
                 }.into_any(),
             })}
         </section>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attribute_lines_that_are_not_name_value_are_reported() {
+        assert!(attribute_problems("platform=web\n\n  appVersion = 2.1 ").is_empty());
+        assert_eq!(
+            attribute_problems("platform web\n=ios\nok=1"),
+            [
+                "line 1: \"platform web\" is not name=value",
+                "line 2: \"=ios\" has no name before =",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_split_is_explained_against_the_stage_cut_off() {
+        let mut plan: Plan =
+            evaluator::parse_plan(include_str!("../../../static/default-plan.json")).unwrap();
+        let stage = |answer: &str| serde_json::from_str::<Value>(answer).unwrap();
+        let key = plan.rollouts.keys().next().unwrap().clone();
+        plan.rollouts.get_mut(&key).unwrap().stages[1].percentage = 25.into();
+        let out = stage(r#"{"reason":"SPLIT","stage":"stage-2","bucket":7035}"#);
+        let inside = stage(r#"{"reason":"SPLIT","stage":"stage-2","bucket":2499}"#);
+        let other = stage(r#"{"reason":"DISABLED","stage":"stage-2","bucket":7035}"#);
+        assert_eq!(
+            split_explained(&out, Some(&plan), &key).as_deref(),
+            Some("bucket 7035 ≥ 2500: not in")
+        );
+        assert_eq!(
+            split_explained(&inside, Some(&plan), &key).as_deref(),
+            Some("bucket 2499 < 2500: in")
+        );
+        assert_eq!(split_explained(&other, Some(&plan), &key), None);
     }
 }
