@@ -15,6 +15,12 @@ pub struct RevertRequest {
     pub revision: u64,
     #[serde(default)]
     pub comment: String,
+    /// Also bring back each environment's active stage and kill switch as they
+    /// were at `revision`. Off by default: a revert made to undo an edit must not
+    /// turn a kill switch off or move production in the middle of an incident.
+    /// When on, the gate rules on the move like on any other.
+    #[serde(default, rename = "restoreLiveState")]
+    pub restore_live_state: bool,
 }
 
 /// `POST /api/rollouts/{rollout}/environments/{env}/stage`.

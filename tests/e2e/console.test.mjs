@@ -241,15 +241,21 @@ describe("console", { timeout: 120_000 }, () => {
     await shot(admin, "checklist");
   });
 
-  test("history shows every revision and reverts with a comment", async () => {
+  test("history shows every revision; a revert undoes an edit and keeps what production serves", async () => {
+    // Production is live at stage 1; the last write ticked a checklist item.
     await admin.getByRole("link", { name: "History" }).click();
     const history = admin.getByTestId("history");
     await history.getByText("start wider").waitFor();
-    await admin.getByPlaceholder("why revert").fill("back to the seed");
-    await history.getByTestId("revert-1").click();
-    await history.getByText("back to the seed").waitFor();
+    await admin.getByTestId("revert-keeps").waitFor();
+    const newest = Number(await history.locator("tbody tr").first().locator("td").first().innerText());
+    await admin.getByPlaceholder("why revert").fill("undo the tick");
+    await history.getByTestId(`revert-${newest - 1}`).click();
+    await history.getByText("undo the tick").waitFor();
     await shot(admin, "history");
-    await admin.getByRole("link", { name: "Stages" }).click();
-    assert.equal(await percentage(admin, "stage-1").inputValue(), "5");
+    await admin.getByRole("link", { name: "Checklist" }).click();
+    await admin.getByText(/^0\/\d+$/).first().waitFor();
+    await admin.getByRole("link", { name: "Overview" }).click();
+    await productionCard(admin).getByText("Live", { exact: true }).waitFor();
+    await productionCard(admin).getByTestId("active-stage").getByText("Stage 1: 5%").waitFor();
   });
 });

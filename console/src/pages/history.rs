@@ -25,6 +25,8 @@ pub fn History() -> impl IntoView {
         let request = RevertRequest {
             revision,
             comment: comment.get_untracked(),
+            // What each environment serves stays as it is now (the hint says so).
+            restore_live_state: false,
         };
         task.run(Box::pin(async move {
             let loaded = api::revert(&request).await?;
@@ -105,6 +107,7 @@ pub fn History() -> impl IntoView {
             <div class="row">
                 <label>"Revert comment " <input type="text" bind:value=comment placeholder="why revert"/></label>
             </div>
+            <p class="hint" data-testid="revert-keeps">"A revert keeps each environment's active stage and kill switch as they are now."</p>
             {refused.clone().map(|why| view! { <p class="hint" id="revert-reason">{why}</p> })}
             <ErrorNote error/>
             {move || match store.revisions.get() {

@@ -118,7 +118,7 @@ pub const ROUTES: &[Route] = &[
     route!("GET" "/api/revisions", Some(Action::Read), None => Some(body::<Vec<RevisionSummary>>), "Every revision, newest first", get(plan::list_revisions)),
     route!("GET" "/api/revisions/{n}", Some(Action::Read), None => Some(body::<Plan>), "One stored revision", get(plan::get_revision)),
     route!("POST" "/api/revert", Some(Action::EditPlan), Some(body::<RevertRequest>) => Some(body::<Plan>),
-        "Write a new revision equal to an old one (sign-offs stay as they are now)", post(plan::revert)),
+        "Write a new revision equal to an old one, except that sign-offs stay as they are now and each environment keeps its active stage and kill switch (unless restoreLiveState)", post(plan::revert)),
     route!("GET" "/api/audit", Some(Action::Read), None => Some(body::<Vec<AuditEntry>>), "Every audit entry, newest first", get(plan::audit)),
     route!("POST" "/api/rollouts/{rollout}/environments/{env}/stage", Some(Action::MoveStage), Some(body::<StageRequest>) => Some(body::<Plan>),
         "Set the active stage; moving production forward needs every required sign-off", post(plan::set_stage)),

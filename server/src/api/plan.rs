@@ -132,14 +132,38 @@ pub(super) async fn revert(
         comment,
         base,
     };
+    let restore_live_state = request.restore_live_state;
     let current = write(&state, change, |old| {
-        Ok(Plan {
+        let mut plan = Plan {
             signoffs: surviving_signoffs(old, &target),
             ..target
-        })
+        };
+        if !restore_live_state {
+            keep_live_state(old, &mut plan);
+        }
+        Ok(plan)
     })
     .await?;
     Ok(plan_response(&current))
+}
+
+/// Each environment that exists both now and in `plan` keeps what it serves now:
+/// its active stage, its kill switch and when it was last rolled back. A rollout
+/// or environment the revert brings back takes its old state, which the gate
+/// then rules on.
+fn keep_live_state(now: &Plan, plan: &mut Plan) {
+    for (key, rollout) in &mut plan.rollouts {
+        let Some(current) = now.rollouts.get(key) else {
+            continue;
+        };
+        for (name, environment) in &mut rollout.environments {
+            if let Some(live) = current.environments.get(name) {
+                environment.active_stage.clone_from(&live.active_stage);
+                environment.kill_switch = live.kill_switch;
+                environment.rolled_back_at = live.rolled_back_at;
+            }
+        }
+    }
 }
 
 pub(super) async fn audit(State(state): State<AppState>) -> Response {

@@ -299,11 +299,21 @@ async fn revisions_list_get_and_revert() {
         "invalid_body",
     );
 
+    // By default a revert keeps what each environment serves now: here, the
+    // only difference is staging's stage, so nothing is written.
+    let reply = server
+        .post("/api/revert", &editor, json!({ "revision": 1 }))
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.json);
+    assert_eq!(reply.json["revision"], 2);
+    let staging_now = &reply.json["rollouts"][ROLLOUT]["environments"]["staging"];
+    assert_eq!(staging_now["activeStage"], "stage-1");
+
     let reply = server
         .post(
             "/api/revert",
             &editor,
-            json!({ "revision": 1, "comment": "undo" }),
+            json!({ "revision": 1, "comment": "undo", "restoreLiveState": true }),
         )
         .await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.json);

@@ -125,7 +125,11 @@ async fn a_revert_is_gated_like_any_write() {
     server.withdraw(&id, &server.admin).await;
     let before = server.revision();
     let reply = server
-        .post("/api/revert", &editor, json!({ "revision": 6 }))
+        .post(
+            "/api/revert",
+            &editor,
+            json!({ "revision": 6, "restoreLiveState": true }),
+        )
         .await;
     assert_error(&reply, StatusCode::CONFLICT, "signoffs_missing");
     assert_eq!(missing_roles(&reply).len(), 4);
@@ -134,9 +138,59 @@ async fn a_revert_is_gated_like_any_write() {
     // With fresh sign-offs, the same revert goes through.
     sign_all(&server, "stage-1").await;
     let reply = server
-        .post("/api/revert", &editor, json!({ "revision": 6 }))
+        .post(
+            "/api/revert",
+            &editor,
+            json!({ "revision": 6, "restoreLiveState": true }),
+        )
         .await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.json);
+}
+
+/// A revert made to undo an edit during an incident keeps the kill switch on
+/// and production where it is; bringing the old live state back is asked for
+/// explicitly, and the gate rules on it.
+#[tokio::test]
+async fn a_revert_keeps_the_live_state_unless_asked() {
+    let server = Server::new();
+    let editor = server.user("eddie", "editor");
+    sign_all(&server, "stage-1").await;
+    let reply = server
+        .post(PRODUCTION_STAGE, &editor, json!({ "stage": "stage-1" }))
+        .await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let before_tick = server.revision();
+    let mut plan = server.plan();
+    plan["rollouts"][ROLLOUT]["checklist"][0]["done"] = json!(true);
+    assert_eq!(put(&server, &editor, &plan).await.status, StatusCode::OK);
+    let reply = server
+        .post(PRODUCTION_KILL, &editor, json!({ "on": true }))
+        .await;
+    assert_eq!(reply.status, StatusCode::OK);
+
+    // Undo the checklist tick: the tick goes, the incident's state stays.
+    let reply = server
+        .post("/api/revert", &editor, json!({ "revision": before_tick }))
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.json);
+    let rollout = &reply.json["rollouts"][ROLLOUT];
+    assert_eq!(rollout["checklist"][0]["done"], false);
+    let production = &rollout["environments"]["production"];
+    assert_eq!(production["killSwitch"], true);
+    assert_eq!(production["activeStage"], "stage-1");
+
+    // Asked to restore the live state too, it would turn the kill switch off:
+    // the gate wants sign-offs given after the switch went on.
+    let before = server.revision();
+    let reply = server
+        .post(
+            "/api/revert",
+            &editor,
+            json!({ "revision": before_tick, "restoreLiveState": true }),
+        )
+        .await;
+    assert_error(&reply, StatusCode::CONFLICT, "signoffs_missing");
+    assert_eq!(server.revision(), before);
 }
 
 /// An incident voids earlier approvals: turning the kill switch off needs a

@@ -74,7 +74,11 @@ async fn deleting_and_re_adding_a_rollout_does_not_walk_around_the_gate() {
             .contains("already live")
     );
     let reply = server
-        .post("/api/revert", &editor, json!({ "revision": live }))
+        .post(
+            "/api/revert",
+            &editor,
+            json!({ "revision": live, "restoreLiveState": true }),
+        )
         .await;
     assert_error(&reply, StatusCode::FORBIDDEN, "forbidden");
     let before = server.revision();
