@@ -154,11 +154,7 @@ async fn a_revert_is_gated_like_any_write() {
 async fn a_revert_keeps_the_live_state_unless_asked() {
     let server = Server::new();
     let editor = server.user("eddie", "editor");
-    sign_all(&server, "stage-1").await;
-    let reply = server
-        .post(PRODUCTION_STAGE, &editor, json!({ "stage": "stage-1" }))
-        .await;
-    assert_eq!(reply.status, StatusCode::OK);
+    go_live(&server, &editor, "stage-1").await;
     let before_tick = server.revision();
     let mut plan = server.plan();
     plan["rollouts"][ROLLOUT]["checklist"][0]["done"] = json!(true);
@@ -199,11 +195,7 @@ async fn a_revert_keeps_the_live_state_unless_asked() {
 async fn kill_switch_off_needs_signoffs_given_after_it_went_on() {
     let server = Server::new();
     let editor = server.user("eddie", "editor");
-    sign_all(&server, "stage-1").await;
-    let reply = server
-        .post(PRODUCTION_STAGE, &editor, json!({ "stage": "stage-1" }))
-        .await;
-    assert_eq!(reply.status, StatusCode::OK);
+    go_live(&server, &editor, "stage-1").await;
     let reply = server
         .post(PRODUCTION_KILL, &editor, json!({ "on": true }))
         .await;

@@ -20,11 +20,7 @@ async fn deleting_and_re_adding_a_rollout_does_not_walk_around_the_gate() {
         put(&server, &server.admin, &plan).await.status,
         StatusCode::OK
     );
-    sign_all(&server, "stage-1").await;
-    let reply = server
-        .post(PRODUCTION_STAGE, &editor, json!({ "stage": "stage-1" }))
-        .await;
-    assert_eq!(reply.status, StatusCode::OK, "{}", reply.json);
+    go_live(&server, &editor, "stage-1").await;
     let live = server.revision();
 
     // Step 1 of the walk-around: remove the rollout. An editor may not.

@@ -215,3 +215,16 @@ pub fn missing_roles(reply: &Reply) -> Vec<&str> {
         .filter_map(Value::as_str)
         .collect()
 }
+
+/// Every lead signs `stage`, then `token` moves production onto it.
+pub async fn go_live(server: &Server, token: &str, stage: &str) {
+    sign_all(server, stage).await;
+    let reply = server
+        .post(
+            PRODUCTION_STAGE,
+            token,
+            serde_json::json!({ "stage": stage }),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.json);
+}
