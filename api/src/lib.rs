@@ -8,6 +8,7 @@
 //! (`evaluator::Evaluation`) are the evaluator's types.
 
 pub mod diff;
+pub mod revert;
 
 mod action;
 mod request;
@@ -18,6 +19,6 @@ pub use request::{
     KillSwitchRequest, RevertRequest, SignoffRequest, StageRequest, UserRequest, UserRoleRequest,
 };
 pub use response::{
-    AuditEntry, ErrorBody, Health, RevisionSummary, SignoffCreated, UserCreated, UserEvent,
-    UserInfo, Written,
+    AuditEntry, Changes, ErrorBody, Health, RevisionSummary, SignoffCreated, UserCreated,
+    UserEvent, UserInfo, Written,
 };

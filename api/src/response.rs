@@ -49,6 +49,21 @@ pub struct AuditEntry {
     pub comment: String,
 }
 
+/// `GET /api/changes`: the current revision, and what was written after the
+/// revision the caller asked about.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct Changes {
+    pub revision: u64,
+    /// The audit entries of the revisions after `after`, oldest first: at most
+    /// the newest [`Changes::MAX_ENTRIES`] (the full list is `GET /api/audit`).
+    pub entries: Vec<AuditEntry>,
+}
+
+impl Changes {
+    pub const MAX_ENTRIES: usize = 20;
+}
+
 /// `POST /api/signoffs`: the sign-off as stored (201), or the caller's own
 /// sign-off that already approves the stage as it is (200, nothing written).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

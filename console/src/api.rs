@@ -10,7 +10,8 @@ use serde::Serialize;
 use serde::de::{DeserializeOwned, IgnoredAny};
 use serde_json::Value;
 use stagegate_api::{
-    AuditEntry, ErrorBody, KillSwitchRequest, Me, RevertRequest, SignoffRequest, StageRequest,
+    AuditEntry, Changes, ErrorBody, KillSwitchRequest, Me, RevertRequest, SignoffRequest,
+    StageRequest,
 };
 
 use crate::session;
@@ -248,6 +249,16 @@ pub async fn me() -> Result<Me, ApiError> {
 /// Every revision's audit entry, newest first.
 pub async fn revisions() -> Result<Vec<AuditEntry>, ApiError> {
     get("/api/audit").await
+}
+
+/// The long poll (see `live`): waits until the plan is past `after`, then says
+/// what was written; without `after`, or with `at_once`, answers at once.
+pub async fn changes(after: Option<u64>, at_once: bool) -> Result<Changes, ApiError> {
+    match after {
+        Some(after) if at_once => get(&format!("/api/changes?after={after}&wait=0")).await,
+        Some(after) => get(&format!("/api/changes?after={after}")).await,
+        None => get("/api/changes").await,
+    }
 }
 
 /// One stored revision of the plan.

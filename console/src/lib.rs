@@ -8,6 +8,7 @@ use wasm_bindgen::prelude::wasm_bindgen;
 mod api;
 mod components;
 pub mod gate;
+mod live;
 mod nav;
 mod pages;
 mod session;
@@ -59,7 +60,9 @@ fn App() -> impl IntoView {
 /// The signed-in console: navigation and the pages.
 #[component]
 fn Console(me: Me) -> impl IntoView {
-    provide_context(PlanStore::new());
+    let store = PlanStore::new();
+    provide_context(store);
+    provide_context(live::Live::start(store, &me.name));
     provide_context(me.clone());
     let session = use_session();
     let path = expect_context::<nav::Path>();
@@ -79,6 +82,8 @@ fn Console(me: Me) -> impl IntoView {
             </span>
             <button class="secondary" on:click=move |_| session.sign_out()>"Sign out"</button>
         </header>
+        <nav::LeaveGuard/>
+        <components::LiveBanner/>
         <main id="main" tabindex="-1">
             {move || match path.get().trim_end_matches('/') {
                 "" => pages::Overview().into_any(),
@@ -96,11 +101,4 @@ fn Console(me: Me) -> impl IntoView {
 /// The signed-in user (inside `Console`).
 pub(crate) fn use_me() -> Me {
     expect_context::<Me>()
-}
-
-/// Asks the browser for a yes/no before something drastic.
-pub(crate) fn confirm(question: &str) -> bool {
-    web_sys::window()
-        .and_then(|window| window.confirm_with_message(question).ok())
-        .unwrap_or(false)
 }

@@ -8,7 +8,13 @@ use leptos::prelude::*;
 use wasm_bindgen::JsValue;
 
 #[derive(Clone, Copy)]
-pub struct Path(RwSignal<String>);
+pub struct Path {
+    path: RwSignal<String>,
+    /// Whether the page holds an edit not yet saved (the stage editor says so).
+    unsaved: RwSignal<bool>,
+    /// Where a link would go, held back while the person decides about their edit.
+    leaving: RwSignal<Option<&'static str>>,
+}
 
 fn browser_path() -> String {
     web_sys::window()
@@ -18,24 +24,72 @@ fn browser_path() -> String {
 
 /// Starts tracking the browser's path; call once, near the root.
 pub fn provide_path() -> Path {
-    let path = Path(RwSignal::new(browser_path()));
-    let handle = window_event_listener(leptos::ev::popstate, move |_| path.0.set(browser_path()));
-    on_cleanup(move || handle.remove());
+    let path = Path {
+        path: RwSignal::new(browser_path()),
+        unsaved: RwSignal::new(false),
+        leaving: RwSignal::new(None),
+    };
+    let popped =
+        window_event_listener(leptos::ev::popstate, move |_| path.path.set(browser_path()));
+    // Closing or reloading the tab with an edit unsaved: the browser asks.
+    let unloading = window_event_listener(leptos::ev::beforeunload, move |event| {
+        if path.unsaved.get_untracked() {
+            event.prevent_default();
+            event.set_return_value("");
+        }
+    });
+    on_cleanup(move || {
+        popped.remove();
+        unloading.remove();
+    });
     provide_context(path);
     path
 }
 
 impl Path {
     pub fn get(&self) -> String {
-        self.0.get()
+        self.path.get()
+    }
+
+    /// Marks the page as holding an unsaved edit (or not): leaving it then asks first.
+    pub fn set_unsaved(&self, unsaved: bool) {
+        self.unsaved.set(unsaved);
+    }
+
+    fn follow(&self, to: &'static str) {
+        if self.unsaved.get_untracked() && self.path.get_untracked() != to {
+            self.leaving.set(Some(to));
+        } else {
+            self.go(to);
+        }
     }
 
     fn go(&self, to: &str) {
+        self.leaving.set(None);
         if let Some(history) = web_sys::window().and_then(|window| window.history().ok()) {
             // Without history the link still works as a full page load would.
             let _ = history.push_state_with_url(&JsValue::NULL, "", Some(to));
         }
-        self.0.set(to.to_string());
+        self.path.set(to.to_string());
+    }
+}
+
+/// The question a link asks when the page holds an unsaved edit.
+#[component]
+pub fn LeaveGuard() -> impl IntoView {
+    let path = expect_context::<Path>();
+    move || {
+        path.leaving.get().map(|to| {
+            view! {
+                <div class="banner warning" role="alertdialog" aria-label="Unsaved changes" data-testid="leave-guard">
+                    <p>"This page has changes that are not saved. Leave it and lose them?"</p>
+                    <div class="row">
+                        <button class="danger" on:click=move |_| path.go(to)>"Leave without saving"</button>
+                        <button class="secondary" on:click=move |_| path.leaving.set(None)>"Stay"</button>
+                    </div>
+                </div>
+            }
+        })
     }
 }
 
@@ -48,11 +102,11 @@ pub fn Link(href: &'static str, children: Children) -> impl IntoView {
         let modified = event.ctrl_key() || event.meta_key() || event.shift_key() || event.alt_key();
         if !modified && event.button() == 0 {
             event.prevent_default();
-            path.go(href);
+            path.follow(href);
         }
     };
     view! {
-        <a href=href aria-current=move || (path.get() == href).then_some("page") on:click=follow>
+        <a href=href aria-current=move || (path.path.get() == href).then_some("page") on:click=follow>
             {children()}
         </a>
     }

@@ -47,6 +47,13 @@ impl Task {
         self.error.into()
     }
 
+    /// Forgets the last error: what caused it has changed.
+    pub fn clear(&self) {
+        if self.error.with_untracked(Option::is_some) {
+            self.error.set(None);
+        }
+    }
+
     /// Sends `job`; its result becomes the task's state when it ends.
     pub fn run(self, job: Job<Result<(), ApiError>>) {
         let Task { in_flight, error } = self;
@@ -104,6 +111,10 @@ impl<T: Clone + Send + Sync + 'static> Fetched<T> {
 
     pub fn get_untracked(&self) -> Option<T> {
         self.value.get_untracked()
+    }
+
+    pub fn with_untracked<R>(&self, read: impl FnOnce(&Option<T>) -> R) -> R {
+        self.value.with_untracked(read)
     }
 
     pub fn set(&self, answer: Option<T>) {

@@ -112,7 +112,8 @@ fn check_rollout(at: &str, rollout: &Rollout, report: &mut impl FnMut(String, St
         check_numbers(&mut format!("{at}/fallback"), &flag.fallback, report);
     }
 
-    let mut previous: Option<u16> = None;
+    // The previous stage's share (basis points) and name.
+    let mut previous: Option<(u16, &str)> = None;
     for (i, stage) in rollout.stages.iter().enumerate() {
         let at = format!("{at}/stages/{i}");
         check_identifier(&format!("{at}/id"), "stage id", &stage.id, report);
@@ -139,18 +140,18 @@ fn check_rollout(at: &str, rollout: &Rollout, report: &mut impl FnMut(String, St
                 ),
             ),
             Some(points) => {
-                if let Some(before) = previous.filter(|&before| points < before) {
+                if let Some((before, name)) = previous.filter(|&(before, _)| points < before) {
                     report(
                         format!("{at}/percentage"),
                         format!(
-                            "percentage {} is lower than the previous stage's {}.{:02}; stages may only widen the rollout",
+                            "the percentage of “{}” ({}%) must be at least that of “{name}” ({}%): stages may only widen the rollout",
+                            stage.name,
                             stage.percentage,
-                            before / 100,
-                            before % 100
+                            percent(before)
                         ),
                     );
                 }
-                previous = Some(points);
+                previous = Some((points, &stage.name));
             }
         }
         for (flag, value) in &stage.values {
@@ -359,10 +360,25 @@ fn unknown_role(role: &str) -> String {
     )
 }
 
+/// Basis points as a percentage without trailing zeros: 1000 is "10", 1250 "12.5".
+fn percent(points: u16) -> String {
+    let text = format!("{}.{:02}", points / 100, points % 100);
+    text.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::load::parse_plan;
+
+    #[test]
+    fn percentages_read_as_people_write_them() {
+        let shown: Vec<String> = [0, 5, 100, 1000, 1250, 1205, 10000]
+            .into_iter()
+            .map(percent)
+            .collect();
+        assert_eq!(shown, ["0", "0.05", "1", "10", "12.5", "12.05", "100"]);
+    }
 
     fn plan(flags: usize, stages: usize, environments: usize) -> String {
         let flags: Vec<String> = (0..flags)

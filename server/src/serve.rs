@@ -80,13 +80,13 @@ pub fn run(options: ServeOptions) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("listening on {}", options.addr))?;
         println!("stagegate listening on http://{}", listener.local_addr()?);
-        serve(
-            listener,
-            app(state),
-            ConnectionLimits::default(),
-            shutdown(),
-        )
-        .await;
+        let store = state.store.clone();
+        let stopping = async move {
+            shutdown().await;
+            // Open long polls answer now instead of holding the shutdown up.
+            store.close();
+        };
+        serve(listener, app(state), ConnectionLimits::default(), stopping).await;
         Ok(())
     })
 }

@@ -153,6 +153,15 @@ pub struct Change {
     pub base: Option<u64>,
 }
 
+/// What the store announces to those waiting for a write (`GET /api/changes`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Feed {
+    /// The current revision.
+    pub revision: u64,
+    /// The server is shutting down: waiting readers should answer now.
+    pub closing: bool,
+}
+
 pub struct Store {
     revisions: PathBuf,
     current: Arc<RwLock<Arc<Current>>>,
@@ -161,6 +170,7 @@ pub struct Store {
     /// One writer at a time: check base, validate, write, publish. Holds the
     /// highest revision number ever handed out (set-aside files included).
     writer: Arc<tokio::sync::Mutex<u64>>,
+    feed: Arc<tokio::sync::watch::Sender<Feed>>,
 }
 
 impl Store {
@@ -235,11 +245,16 @@ impl Store {
             ),
         };
         let high_water = high_water.max(current.revision());
+        let feed = Feed {
+            revision: current.revision(),
+            closing: false,
+        };
         let store = Store {
             revisions,
             current: Arc::new(RwLock::new(Arc::new(current))),
             audit: Arc::new(RwLock::new(audit)),
             writer: Arc::new(tokio::sync::Mutex::new(high_water)),
+            feed: Arc::new(tokio::sync::watch::channel(feed).0),
         };
         Ok((store, seeded))
     }
@@ -250,6 +265,28 @@ impl Store {
             .read()
             .unwrap_or_else(|poison| poison.into_inner())
             .clone()
+    }
+
+    /// Hears of every write after it is published (and of shutdown).
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<Feed> {
+        self.feed.subscribe()
+    }
+
+    /// Tells those waiting for a write to answer now: the server is stopping.
+    pub fn close(&self) {
+        self.feed.send_modify(|feed| feed.closing = true);
+    }
+
+    /// The audit entries of the revisions after `after`, oldest first, at most the newest `limit`.
+    pub fn audit_after(&self, after: u64, limit: usize) -> Vec<Arc<AuditEntry>> {
+        let audit = self
+            .audit
+            .read()
+            .unwrap_or_else(|poison| poison.into_inner());
+        // Oldest first, revisions ascending: the tail is what is new.
+        let newer = audit.partition_point(|entry| entry.revision <= after);
+        let start = newer.max(audit.len().saturating_sub(limit));
+        audit[start..].to_vec()
     }
 
     pub fn audit(&self) -> Vec<Arc<AuditEntry>> {
@@ -336,18 +373,25 @@ impl Store {
         // (client gone) the write still completes and is published before the next
         // writer may start, so memory and disk never disagree.
         let (dir, name) = (self.revisions.clone(), file_name(entry.revision));
-        let (current_slot, audit_slot, published) =
-            (self.current.clone(), self.audit.clone(), next.clone());
+        let (current_slot, audit_slot, published, feed) = (
+            self.current.clone(),
+            self.audit.clone(),
+            next.clone(),
+            self.feed.clone(),
+        );
         tokio::task::spawn_blocking(move || {
             write_atomic(&dir, &name, &bytes)?;
             *writer = entry.revision;
             *current_slot
                 .write()
                 .unwrap_or_else(|poison| poison.into_inner()) = published;
+            let revision = entry.revision;
             audit_slot
                 .write()
                 .unwrap_or_else(|poison| poison.into_inner())
                 .push(Arc::new(entry));
+            // Last: a reader woken by the feed finds the revision and its entry.
+            feed.send_modify(|feed| feed.revision = revision);
             Ok::<(), std::io::Error>(())
         })
         .await

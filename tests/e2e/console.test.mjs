@@ -32,6 +32,13 @@ async function signedIn(token, viewport = { width: 1280, height: 800 }) {
   return page;
 }
 
+/** Answers the in-page question inside `scope` (a card, a page) with `comment`. */
+async function confirmWith(scope, comment) {
+  const panel = scope.getByTestId("confirm");
+  if (comment) await panel.getByTestId("confirm-comment").fill(comment);
+  await panel.getByTestId("confirm-yes").click();
+}
+
 async function shot(page, name) {
   await page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
 }
@@ -40,17 +47,17 @@ async function shot(page, name) {
 const percentage = (page, stage) => page.locator(`li[data-stage="${stage}"] [data-testid=percentage]`);
 const productionCard = (page) => page.locator('article[data-env="production"]');
 
-/** Each of `roles` signs off production's stage 1 in a browser of their own. */
-async function signAll(roles) {
+/** Each of `roles` signs off `stage` in a browser of their own. */
+async function signAll(roles, stage = "stage-1") {
   for (const role of roles) {
     const signer = await signedIn(tokens[role]);
     await signer.goto(server.url + "/signoffs");
-    await signer.getByTestId("signoff-stage").selectOption("domain-migration/stage-1");
+    await signer.getByTestId("signoff-stage").selectOption(`domain-migration/${stage}`);
     await signer.getByPlaceholder("what you checked").fill(`${role}: checked`);
     await signer.getByTestId("sign").click();
     // A new sign-off replaces a void one in the same cell: wait for one that counts.
     const row = signer.getByTestId("signoff-table").locator("tr", { has: signer.locator("th", { hasText: role }) });
-    await row.locator("td.signed:not(:has(.badge))").getByText(signers[role], { exact: true }).waitFor();
+    await row.locator(`td.signed[data-stage="${stage}"]:not(:has(.badge))`).getByText(signers[role], { exact: true }).waitFor();
     await signer.context().close();
   }
 }
@@ -60,6 +67,7 @@ describe("console", { timeout: 120_000 }, () => {
     server = await startServer();
     browser = await launchBrowser();
     for (const [role, name] of Object.entries(signers)) tokens[role] = await server.addUser(name, role);
+    tokens.editor = await server.addUser("eddie", "editor");
   });
 
   after(async () => {
@@ -97,7 +105,10 @@ describe("console", { timeout: 120_000 }, () => {
 
     // Inline validation, as you type, with the JSON Pointer beside the field.
     await percentage(admin, "stage-2").fill("3");
-    await admin.locator('li[data-stage="stage-2"] .field-problems').getByText("/rollouts/domain-migration/stages/1/percentage").waitFor();
+    const problem = admin.locator('li[data-stage="stage-2"] .field-problems');
+    // Said plainly, with the JSON path as a detail.
+    await problem.getByText("the percentage of “Stage 2: 25%” (3%) must be at least that of “Stage 1: 5%” (10%)").waitFor();
+    await problem.getByText("/rollouts/domain-migration/stages/1/percentage").waitFor();
     assert.equal(await admin.getByTestId("save").isDisabled(), true);
     await shot(admin, "editor-validation");
 
@@ -108,26 +119,37 @@ describe("console", { timeout: 120_000 }, () => {
     assert.equal(await admin.locator("li.stage").nth(2).getAttribute("data-stage"), "stage-2");
     await admin.getByRole("button", { name: "Discard changes" }).click();
     assert.equal(await admin.locator("li.stage").nth(1).getAttribute("data-stage"), "stage-2");
+    // The fields show what is saved again, and the problem went with its cause.
+    assert.equal(await percentage(admin, "stage-2").inputValue(), "25");
+    assert.equal(await problem.count(), 0);
+    assert.equal(await admin.getByTestId("save").isDisabled(), true);
   });
 
-  test("a conflicting save from a second page gets the 412 flow", async () => {
-    const other = await signedIn(server.adminToken);
+  test("a second person's editor follows a save live; an edit in progress gets reload-or-reapply", async () => {
+    const other = await signedIn(tokens.editor);
     await other.goto(server.url + "/stages");
     await admin.goto(server.url + "/stages");
     await percentage(admin, "stage-2").fill("30");
     await admin.getByTestId("save").click();
     await admin.getByText("Saved as revision 3.").waitFor();
+    // Untouched, the other editor shows the new value without a reload, and says who.
+    await other.getByTestId("news").getByText("admin changed the plan (revision 3): domain-migration/stage-2: percentage 25 → 30").waitFor();
+    await other.waitForFunction(() => document.querySelector('li[data-stage="stage-2"] [data-testid=percentage]').value === "30");
 
+    // With an edit in progress, a save elsewhere offers the choice at once.
     await other.locator('li[data-stage="stage-3"] input').first().fill("Stage 3: half");
-    await other.getByTestId("save").click();
+    await percentage(admin, "stage-2").fill("35");
+    await admin.getByTestId("save").click();
+    await admin.getByText("Saved as revision 4.").waitFor();
     const conflict = other.getByTestId("conflict");
     await conflict.getByText("Someone else changed the plan").waitFor();
     await conflict.getByText("/rollouts/domain-migration/stages/1/percentage").waitFor();
+    assert.equal(await other.getByTestId("save").isDisabled(), true);
     await shot(other, "editor-conflict");
     await other.getByTestId("reapply").click();
-    assert.equal(await percentage(other, "stage-2").inputValue(), "30");
+    assert.equal(await percentage(other, "stage-2").inputValue(), "35");
     await other.getByTestId("save").click();
-    await other.getByText("Saved as revision 4.").waitFor();
+    await other.getByText("Saved as revision 5.").waitFor();
     await other.context().close();
   });
 
@@ -162,10 +184,15 @@ describe("console", { timeout: 120_000 }, () => {
     assert.equal(await advance.isDisabled(), true);
 
     await signAll(["engineering-lead", "product-manager", "devops-lead"]);
-    await admin.reload();
+    // Signed in other browsers; this page hears of it by itself.
     await productionCard(admin).getByText("all sign-offs present").waitFor();
-    await productionCard(admin).getByRole("textbox").fill("go 10%");
     await productionCard(admin).getByTestId("advance").click();
+    // Asked in the page, with the reason required: it goes into the audit entry.
+    const ask = productionCard(admin).getByTestId("confirm");
+    await ask.getByText("Advance production to Stage 1: 5%?").waitFor();
+    assert.equal(await ask.getByTestId("confirm-yes").isDisabled(), true);
+    await shot(admin, "overview-confirm-advance");
+    await confirmWith(productionCard(admin), "go 10%");
     await productionCard(admin).getByTestId("active-stage").getByText("Stage 1: 5%").waitFor();
     await productionCard(admin).getByText("Live", { exact: true }).waitFor();
     await shot(admin, "overview-advanced");
@@ -174,6 +201,8 @@ describe("console", { timeout: 120_000 }, () => {
   test("kill switch on at once; off only with sign-offs given after it", async () => {
     const card = productionCard(admin);
     await card.getByTestId("kill-switch").click();
+    // Stopping is never held up: no comment needed.
+    await confirmWith(card, "");
     await card.getByText("Kill switch ON", { exact: true }).waitFor();
     await shot(admin, "overview-killed");
     await admin.setViewportSize({ width: 375, height: 812 });
@@ -190,30 +219,38 @@ describe("console", { timeout: 120_000 }, () => {
 
     await signAll(Object.keys(signers));
     await admin.getByRole("link", { name: "Overview" }).click();
-    await admin.reload();
     await card.getByTestId("kill-switch").click();
+    await confirmWith(card, "fix deployed; leads re-signed");
     await card.getByText("Live", { exact: true }).waitFor();
     await card.getByTestId("active-stage").getByText("Stage 1: 5%").waitFor();
   });
 
-  test("another tab of the same browser follows a write without a reload", async () => {
-    // Same browser context, so the same BroadcastChannel; its own sessionStorage,
-    // so it signs in by itself.
-    const twin = await admin.context().newPage();
-    twin.on("pageerror", (error) => assert.fail(`page error: ${error.message}`));
-    await twin.goto(server.url + "/");
-    await twin.fill("#token", server.adminToken);
-    await twin.press("#token", "Enter");
-    await productionCard(twin).getByText("Live", { exact: true }).waitFor();
+  test("another person's console shows a kill switch live, says who, and says when the server is gone", async () => {
+    const devops = await signedIn(tokens["devops-lead"]);
+    const theirs = productionCard(devops);
+    await theirs.getByText("Live", { exact: true }).waitFor();
 
     await productionCard(admin).getByTestId("kill-switch").click();
+    await confirmWith(productionCard(admin), "sync failures over 5%");
     await productionCard(admin).getByText("Kill switch ON", { exact: true }).waitFor();
-    await productionCard(twin).getByText("Kill switch ON", { exact: true }).waitFor();
+    // No reload, no navigation: the poll brings it.
+    await theirs.getByText("Kill switch ON", { exact: true }).waitFor({ timeout: 3_000 });
+    await devops.getByTestId("news").getByText(/^admin changed the plan \(revision \d+\): domain-migration\/production: kill switch off → on — “sync failures over 5%”$/).waitFor();
+    await shot(devops, "overview-news");
+
+    await server.halt();
+    await devops.getByTestId("connection-lost").getByText("what you see may be out of date").waitFor();
+    await shot(devops, "overview-connection-lost");
+    await server.resume();
+    await devops.getByTestId("connection-lost").waitFor({ state: "detached", timeout: 15_000 });
+
     await signAll(Object.keys(signers));
-    await admin.reload();
+    await devops.getByRole("button", { name: "Dismiss" }).click();
     await productionCard(admin).getByTestId("kill-switch").click();
-    await productionCard(twin).getByText("Live", { exact: true }).waitFor();
-    await twin.close();
+    await confirmWith(productionCard(admin), "resolved; re-signed");
+    await theirs.getByText("Live", { exact: true }).waitFor({ timeout: 3_000 });
+    await devops.getByTestId("news").getByText(/kill switch on → off/).waitFor();
+    await devops.context().close();
   });
 
   test("preview agrees with the server; checklist ticks", async () => {
@@ -246,10 +283,24 @@ describe("console", { timeout: 120_000 }, () => {
     await admin.getByRole("link", { name: "History" }).click();
     const history = admin.getByTestId("history");
     await history.getByText("start wider").waitFor();
-    await admin.getByTestId("revert-keeps").waitFor();
     const newest = Number(await history.locator("tbody tr").first().locator("td").first().innerText());
-    await admin.getByPlaceholder("why revert").fill("undo the tick");
+    // The revert shows what it changes first: the tick, and nothing of what production serves.
+    await history.getByTestId("revert-1").click();
+    const ask = admin.getByTestId("confirm");
+    await admin.getByTestId("revert-keeps").getByText("keeps its active stage and kill switch").waitFor();
+    const diff = admin.getByTestId("revert-diff");
+    await diff.getByText("/rollouts/domain-migration/stages/0/percentage").waitFor();
+    assert.equal(await diff.getByText("/rollouts/domain-migration/environments/production/activeStage").count(), 0);
+    // Asked to, it would put production back where it was at revision 1.
+    await admin.getByTestId("restore-live").check();
+    await diff.getByText("/rollouts/domain-migration/environments/production/activeStage").waitFor();
+    await shot(admin, "history-revert-diff");
+    await ask.getByRole("button", { name: "Cancel" }).click();
+    await ask.waitFor({ state: "detached" });
+
     await history.getByTestId(`revert-${newest - 1}`).click();
+    await admin.getByTestId("revert-diff").waitFor();
+    await confirmWith(admin, "undo the tick");
     await history.getByText("undo the tick").waitFor();
     await shot(admin, "history");
     await admin.getByRole("link", { name: "Checklist" }).click();
@@ -257,5 +308,34 @@ describe("console", { timeout: 120_000 }, () => {
     await admin.getByRole("link", { name: "Overview" }).click();
     await productionCard(admin).getByText("Live", { exact: true }).waitFor();
     await productionCard(admin).getByTestId("active-stage").getByText("Stage 1: 5%").waitFor();
+  });
+
+  test("an edit that would void sign-offs says which and asks; leaving it unsaved asks first", async () => {
+    // The QA lead approves stage 2 ahead of time; editing stage 2 then voids that.
+    await signAll(["qa-lead"], "stage-2");
+    const editor = await signedIn(tokens.editor);
+    await editor.getByRole("link", { name: "Stages" }).click();
+    await percentage(editor, "stage-2").fill("40");
+    const warning = editor.getByTestId("stale-warning");
+    await warning.getByText("qa-lead (quinn) for Stage 2: 25%").waitFor();
+    await editor.getByPlaceholder("what and why").fill("a little wider");
+    const save = editor.getByTestId("save");
+    assert.equal(await save.isDisabled(), true, "not before the warning is acknowledged");
+    await editor.getByTestId("stale-ack").check();
+    assert.equal(await save.isDisabled(), false);
+    await shot(editor, "editor-stale-warning");
+
+    // A link away asks in the page; staying keeps the edit.
+    await editor.getByRole("link", { name: "Overview" }).click();
+    const guard = editor.getByTestId("leave-guard");
+    await guard.getByText("not saved").waitFor();
+    await guard.getByRole("button", { name: "Stay" }).click();
+    assert.equal(await percentage(editor, "stage-2").inputValue(), "40");
+    assert.equal(new URL(editor.url()).pathname, "/stages");
+    // Closing the tab asks too (the browser's own beforeunload dialog).
+    const asked = new Promise((resolve) => editor.once("dialog", (dialog) => resolve(dialog.type())));
+    await editor.close({ runBeforeUnload: true });
+    assert.equal(await asked, "beforeunload");
+    await editor.context().close();
   });
 });

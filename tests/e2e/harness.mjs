@@ -17,24 +17,7 @@ export async function startServer() {
     if (!existsSync(path)) throw new Error(`${what} missing at ${path}: run cargo build -p stagegate-server and cargo xtask dist`);
   }
   const data = mkdtempSync(join(tmpdir(), "stagegate-e2e-"));
-  const child = spawn(bin, ["serve", "--data", data, "--addr", "127.0.0.1:0", "--console", consoleDir], {
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  let output = "";
-  const ready = new Promise((resolveReady, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start:\n${output}`)), 15_000);
-    child.on("exit", (code) => reject(new Error(`server exited (${code}):\n${output}`)));
-    child.stdout.on("data", (chunk) => {
-      output += chunk;
-      const url = output.match(/listening on (http:\/\/\S+)/)?.[1];
-      const adminToken = output.match(/admin token: (\S+)/)?.[1];
-      if (url && adminToken) {
-        clearTimeout(timer);
-        resolveReady({ url, adminToken });
-      }
-    });
-  });
-  const { url, adminToken } = await ready;
+  let { child, url, adminToken } = await launch(data, "127.0.0.1:0");
   return {
     url,
     adminToken,
@@ -48,17 +31,51 @@ export async function startServer() {
       if (response.status !== 201) throw new Error(`adding ${name}: ${response.status} ${await response.text()}`);
       return (await response.json()).token;
     },
+    /** Stops the server as an operator would (SIGTERM), keeping its data. */
+    async halt() {
+      await terminate(child);
+    },
+    /** Starts it again on the same data and address. */
+    async resume() {
+      ({ child } = await launch(data, new URL(url).host));
+    },
     async stop() {
-      if (child.exitCode === null) {
-        child.kill("SIGTERM");
-        await new Promise((done) => {
-          const force = setTimeout(() => child.kill("SIGKILL"), 3_000);
-          child.once("exit", () => { clearTimeout(force); done(); });
-        });
-      }
+      await terminate(child);
       rmSync(data, { recursive: true, force: true });
     },
   };
+}
+
+/** Runs `stagegate serve` on `data` at `addr`; resolves once it listens. */
+async function launch(data, addr) {
+  const child = spawn(bin, ["serve", "--data", data, "--addr", addr, "--console", consoleDir], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  let output = "";
+  const ready = new Promise((resolveReady, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start:\n${output}`)), 15_000);
+    child.on("exit", (code) => reject(new Error(`server exited (${code}):\n${output}`)));
+    child.stdout.on("data", (chunk) => {
+      output += chunk;
+      const url = output.match(/listening on (http:\/\/\S+)/)?.[1];
+      // Printed on the first start only.
+      const adminToken = output.match(/admin token: (\S+)/)?.[1];
+      if (url && (adminToken || addr !== "127.0.0.1:0")) {
+        clearTimeout(timer);
+        resolveReady({ child, url, adminToken });
+      }
+    });
+  });
+  return ready;
+}
+
+async function terminate(child) {
+  if (child.exitCode !== null) return;
+  child.kill("SIGTERM");
+  await new Promise((done) => {
+    const force = setTimeout(() => child.kill("SIGKILL"), 3_000);
+    child.once("exit", () => { clearTimeout(force); done(); });
+  });
 }
 
 export function launchBrowser() {

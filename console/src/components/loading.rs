@@ -17,7 +17,7 @@ where
         None => view! { <p class="loading" role="status">"Loading the plan…"</p> }.into_any(),
         Some(Err(error)) => view! {
             <ErrorNote error=Signal::stored(Some(error))/>
-            <button class="secondary" on:click=move |_| store.refresh()>"Retry"</button>
+            <button class="secondary" on:click=move |_| store.reload()>"Retry"</button>
         }
         .into_any(),
         Some(Ok(loaded)) => render(loaded).into_any(),

@@ -1,10 +1,14 @@
 pub mod change_table;
+pub mod confirm;
 pub mod error;
+pub mod live_banner;
 pub mod loading;
 pub mod percent_bar;
 
 pub use change_table::ChangeTable;
+pub use confirm::ConfirmPanel;
 pub use error::ErrorNote;
+pub use live_banner::LiveBanner;
 pub use loading::PlanView;
 pub use percent_bar::PercentBar;
 

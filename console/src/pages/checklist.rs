@@ -54,7 +54,7 @@ pub fn Checklist() -> impl IntoView {
                 Err(error) => {
                     // Someone else wrote first: show theirs, so the next tick is based on it.
                     if error.status() == Some(412) {
-                        store.refresh();
+                        store.reload();
                     }
                     Err(error)
                 }
@@ -97,7 +97,7 @@ pub fn Checklist() -> impl IntoView {
                                             <label class="check">
                                                 <input
                                                     type="checkbox"
-                                                    checked=item.done
+                                                    prop:checked=item.done
                                                     disabled={refused.is_some() || task.pending_untracked()}
                                                     title=refused.clone().unwrap_or_default()
                                                     aria-describedby=refused.as_ref().map(|_| "checklist-reason")

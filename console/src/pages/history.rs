@@ -7,33 +7,25 @@ use serde_json::Value;
 use stagegate_api::{Action, AuditEntry, RevertRequest};
 
 use crate::api::{self, ApiError};
-use crate::components::{ChangeTable, CollectAny, ErrorNote, short_time};
+use crate::components::{ChangeTable, CollectAny, ConfirmPanel, ErrorNote, short_time};
 use crate::gate;
 use crate::store::use_store;
 use crate::task::{Fetched, Task};
-use crate::{confirm, use_me};
-use stagegate_api::diff;
+use crate::use_me;
+use stagegate_api::{diff, revert};
 
 #[component]
 pub fn History() -> impl IntoView {
     let store = use_store();
     let me = use_me();
     let refused = gate::may_change(&me, Action::EditPlan).err();
-    let comment = RwSignal::new(String::new());
     let task = Task::new();
+    // The revision a revert is being considered for.
+    let reverting = RwSignal::new(None::<u64>);
+    let notice = RwSignal::new(None::<String>);
     let revert = move |revision: u64| {
-        let request = RevertRequest {
-            revision,
-            comment: comment.get_untracked(),
-            // What each environment serves stays as it is now (the hint says so).
-            restore_live_state: false,
-        };
-        task.run(Box::pin(async move {
-            let loaded = api::revert(&request).await?;
-            comment.set(String::new());
-            store.saved(loaded);
-            Ok(())
-        }))
+        notice.set(None);
+        reverting.set(Some(revision));
     };
     let error = task.error();
 
@@ -104,11 +96,10 @@ pub fn History() -> impl IntoView {
         </section>
         <section aria-label="Revisions">
             <h2>"Revisions"</h2>
-            <div class="row">
-                <label>"Revert comment " <input type="text" bind:value=comment placeholder="why revert"/></label>
-            </div>
-            <p class="hint" data-testid="revert-keeps">"A revert keeps each environment's active stage and kill switch as they are now."</p>
+            <p class="hint">"A revert writes a new revision with an earlier one's content; it shows what it changes before it does."</p>
             {refused.clone().map(|why| view! { <p class="hint" id="revert-reason">{why}</p> })}
+            {move || reverting.get().map(|revision| view! { <RevertPanel revision task reverting notice/> })}
+            <p class="notice" role="status">{move || notice.get()}</p>
             <ErrorNote error/>
             {move || match store.revisions.get() {
                 None => view! { <p class="loading" role="status">"Loading history…"</p> }.into_any(),
@@ -133,6 +124,76 @@ pub fn History() -> impl IntoView {
                 }
             }}
         </section>
+    }
+}
+
+/// What a revert to `revision` would change, the choice to bring back what each
+/// environment served then too, and the confirmation.
+#[component]
+fn RevertPanel(
+    revision: u64,
+    task: Task,
+    reverting: RwSignal<Option<u64>>,
+    notice: RwSignal<Option<String>>,
+) -> impl IntoView {
+    let store = use_store();
+    let me = use_me();
+    let restore = RwSignal::new(false);
+    let target = Fetched::new(move || Box::pin(api::revision(revision)));
+    // The plan the server would write: the same function it uses.
+    let outcome = move || {
+        let current = store.current()?;
+        let target = target.get()?.ok()?;
+        let plan = revert::reverted(&current.plan, target, restore.get());
+        Some((
+            diff::plan_changes(&as_value(&current.plan), &as_value(&plan)),
+            gate::refused(me.role, &current.plan, &plan),
+        ))
+    };
+    let blocked = Signal::derive(move || outcome().and_then(|(_, refused)| refused));
+    let confirm = Callback::new(move |comment: String| {
+        let request = RevertRequest {
+            revision,
+            comment,
+            restore_live_state: restore.get_untracked(),
+        };
+        task.run(Box::pin(async move {
+            let loaded = api::revert(&request).await?;
+            notice.set(Some(format!(
+                "Reverted to revision {revision}: now revision {}.",
+                loaded.plan.revision
+            )));
+            reverting.set(None);
+            store.saved(loaded);
+            Ok(())
+        }))
+    });
+    view! {
+        <ConfirmPanel
+            question=format!("Revert the plan to revision {revision}?")
+            action=format!("Revert to {revision}")
+            blocked
+            on_confirm=confirm
+            on_cancel=Callback::new(move |()| reverting.set(None))
+        >
+            <label class="check">
+                <input type="checkbox" bind:checked=restore data-testid="restore-live"/>
+                {format!(" Also restore each environment's active stage and kill switch as at revision {revision}")}
+            </label>
+            <p class="hint" data-testid="revert-keeps">{move || if restore.get() {
+                "The sign-off gate rules on moving production back, as on any other move."
+            } else {
+                "Each environment keeps its active stage and kill switch as they are now."
+            }}</p>
+            <h3>"What the revert changes"</h3>
+            {move || match target.get() {
+                None => view! { <p class="loading" role="status">"Loading the revision…"</p> }.into_any(),
+                Some(Err(error)) => view! { <ErrorNote error=Signal::stored(Some(error))/> }.into_any(),
+                Some(Ok(_)) => outcome()
+                    .map(|(changes, _)| view! { <div data-testid="revert-diff"><ChangeTable changes/></div> })
+                    .into_any(),
+            }}
+        </ConfirmPanel>
     }
 }
 
@@ -165,12 +226,8 @@ fn revision_row(
                         disabled=refused.is_some() || task.pending_untracked()
                         title=refused.clone().unwrap_or_default()
                         aria-describedby=refused.as_ref().map(|_| "revert-reason")
-                        on:click=move |_| {
-                            if confirm(&format!("Revert the plan to revision {revision}? This writes a new revision.")) {
-                                revert(revision);
-                            }
-                        }
-                    >{format!("Revert to {revision}")}</button>
+                        on:click=move |_| revert(revision)
+                    >{format!("Revert to {revision}…")}</button>
                 })}
             </td>
         </tr>

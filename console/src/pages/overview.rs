@@ -2,16 +2,16 @@
 //! switch, the next stage and its missing sign-offs, and the buttons to move it.
 
 use evaluator::Plan;
-use evaluator::model::Rollout;
+use evaluator::model::{GATED_ENVIRONMENT, Rollout};
 use leptos::prelude::*;
 use stagegate_api::{Action, KillSwitchRequest, StageRequest};
 
 use crate::api;
-use crate::components::{CollectAny, ErrorNote, PercentBar, short_time};
+use crate::components::{CollectAny, ConfirmPanel, ErrorNote, PercentBar, short_time};
 use crate::gate;
 use crate::store::use_store;
 use crate::task::Task;
-use crate::{confirm, use_me};
+use crate::use_me;
 
 #[component]
 pub fn Overview() -> impl IntoView {
@@ -102,49 +102,62 @@ enum Command {
     KillSwitch(bool),
 }
 
+/// A command waiting for its confirmation in the card.
+#[derive(Clone)]
+struct Ask {
+    command: Command,
+    question: String,
+    action: String,
+    comment_optional: bool,
+    danger: bool,
+}
+
 #[component]
 fn EnvironmentCard(rollout: String, environment: String) -> impl IntoView {
     let store = use_store();
     let me = use_me();
     let may_move = gate::may_change(&me, Action::MoveStage).err();
     let may_kill = gate::may_change(&me, Action::KillSwitch).err();
-    let comment = RwSignal::new(String::new());
     let target = RwSignal::new(String::new());
+    let asking = RwSignal::new(None::<Ask>);
+    let notice = RwSignal::new(None::<String>);
     let task = Task::new();
     let (names_rollout, names_env) = (rollout.clone(), environment.clone());
-    let send = Callback::new(move |command: Command| {
+    let send = Callback::new(move |(command, comment): (Command, String)| {
         let (rollout, environment) = (names_rollout.clone(), names_env.clone());
-        let comment_text = comment.get_untracked();
+        notice.set(None);
         task.run(Box::pin(async move {
             let loaded = match command {
                 Command::Stage(stage) => {
-                    let request = StageRequest {
-                        stage,
-                        comment: comment_text,
-                    };
+                    let request = StageRequest { stage, comment };
                     api::set_stage(&rollout, &environment, &request).await?
                 }
                 Command::KillSwitch(on) => {
-                    let request = KillSwitchRequest {
-                        on,
-                        comment: comment_text,
-                    };
+                    let request = KillSwitchRequest { on, comment };
                     api::set_kill_switch(&rollout, &environment, &request).await?
                 }
             };
-            comment.set(String::new());
+            notice.set(Some(format!("Done: revision {}.", loaded.plan.revision)));
             store.saved(loaded);
             Ok(())
         }))
     });
     let error = task.error();
     let pending = move || task.pending();
+    // Production's moves, and turning its kill switch off, say why in the history.
+    let gated = environment == GATED_ENVIRONMENT;
 
     let (r, e) = (rollout.clone(), environment.clone());
     let state = Memo::new(move |_| {
         store
             .current()
             .and_then(|loaded| CardState::of(&loaded.plan, &r, &e))
+    });
+    // A refusal is about the plan as it was: a new revision (sign-offs given,
+    // the switch flipped elsewhere) takes it away.
+    Effect::new(move |_| {
+        state.track();
+        task.clear();
     });
     let reason_id = format!("reason-{rollout}-{environment}");
     let env_label = environment.clone();
@@ -174,28 +187,37 @@ fn EnvironmentCard(rollout: String, environment: String) -> impl IntoView {
                 }}</p>
             }.into_any())}
             <div class="controls">
-                <label>
-                    "Comment"
-                    <input type="text" bind:value=comment placeholder="why (recorded in the history)"/>
-                </label>
                 {
                     let reason_id = reason_id.clone();
                     let may_move = may_move.clone();
+                    let env_label = env_label.clone();
                     move || {
                         let s = state.get()?;
                         let (next_id, next_name) = s.next_id.clone()?;
                         let blocked = may_move.clone().or(s.blocked.clone());
                         let described = blocked.as_ref().map(|_| reason_id.clone());
                         let title = blocked.clone().unwrap_or_default();
+                        // After a rollback the earlier sign-offs no longer count: say so on the button.
+                        let label = match (&s.blocked, s.rolled_back_at) {
+                            (Some(_), Some(_)) => format!("Advance to {next_name}: needs sign-offs anew after the rollback"),
+                            _ => format!("Advance to {next_name}"),
+                        };
+                        let ask = Ask {
+                            command: Command::Stage(Some(next_id)),
+                            question: format!("Advance {env_label} to {next_name}?"),
+                            action: format!("Advance to {next_name}"),
+                            comment_optional: !gated,
+                            danger: false,
+                        };
                         Some(view! {
                             <button
                                 data-testid="advance"
                                 disabled=move || blocked.is_some() || pending()
                                 title=title
                                 aria-describedby=described
-                                on:click=move |_| { send.run(Command::Stage(Some(next_id.clone()))); }
+                                on:click=move |_| asking.set(Some(ask.clone()))
                             >
-                                {format!("Advance to {next_name}")}
+                                {label}
                             </button>
                             {s.blocked.clone().map(|why| view! { <p class="blocked" id=reason_id.clone()>{why}</p> })}
                         }.into_any())
@@ -203,19 +225,21 @@ fn EnvironmentCard(rollout: String, environment: String) -> impl IntoView {
                 }
                 {
                     let may_move = may_move.clone();
+                    let env_label = env_label.clone();
                     move || {
                         let s = state.get()?;
                         let earlier = s.earlier.clone();
                         // Nothing to roll back from without an active stage.
                         s.active_name.as_ref()?;
                         let may_move = may_move.clone();
+                        let env_label = env_label.clone();
                         Some(view! {
                             <div class="rollback">
                                 <label>
                                     "Roll back to "
                                     <select bind:value=target>
                                         <option value="">"no stage (everyone on fallbacks)"</option>
-                                        {earlier.into_iter().map(|(id, name)| view! { <option value=id>{name}</option> }).collect_any()}
+                                        {earlier.iter().map(|(id, name)| view! { <option value=id.clone()>{name.clone()}</option> }).collect_any()}
                                     </select>
                                 </label>
                                 <button
@@ -225,9 +249,19 @@ fn EnvironmentCard(rollout: String, environment: String) -> impl IntoView {
                                     title=may_move.clone().unwrap_or_default()
                                     on:click=move |_| {
                                         let stage = Some(target.get_untracked()).filter(|id| !id.is_empty());
-                                        send.run(Command::Stage(stage));
+                                        let name = earlier
+                                            .iter()
+                                            .find(|(id, _)| Some(id) == stage.as_ref())
+                                            .map_or("no stage (everyone on the fallback values)".to_string(), |(_, name)| name.clone());
+                                        asking.set(Some(Ask {
+                                            command: Command::Stage(stage),
+                                            question: format!("Roll {env_label} back to {name}? Users above its share return to the fallback values at once."),
+                                            action: "Roll back".into(),
+                                            comment_optional: !gated,
+                                            danger: true,
+                                        }));
                                     }
-                                >"Roll back"</button>
+                                >"Roll back…"</button>
                             </div>
                         }.into_any())
                     }
@@ -237,10 +271,18 @@ fn EnvironmentCard(rollout: String, environment: String) -> impl IntoView {
                     let reason_id = reason_id.clone();
                     move || state.get().map(|s| {
                     let on = !s.kill_switch;
-                    let question = if on {
-                        format!("Turn the kill switch ON in {env_label}? Everyone gets the fallback values at once.")
-                    } else {
-                        format!("Turn the kill switch OFF in {env_label}? Users in the active stage get its values again.")
+                    let active = s.active_name.clone().unwrap_or_else(|| "the active stage".into());
+                    let ask = Ask {
+                        command: Command::KillSwitch(on),
+                        question: if on {
+                            format!("Turn the kill switch ON in {env_label}? Everyone gets the fallback values at once.")
+                        } else {
+                            format!("Turn the kill switch OFF in {env_label}? Users in {active} get its values again.")
+                        },
+                        action: if on { "Kill switch ON".into() } else { "Kill switch OFF".into() },
+                        // Stopping is never held up; starting again is.
+                        comment_optional: on || !gated,
+                        danger: on,
                     };
                     // Turning it on is never gated; off may wait for fresh sign-offs.
                     let blocked = may_kill.clone().or(s.kill_off_blocked.clone());
@@ -252,7 +294,7 @@ fn EnvironmentCard(rollout: String, environment: String) -> impl IntoView {
                             disabled=blocked.is_some()
                             title=blocked.clone().unwrap_or_default()
                             aria-describedby=described.clone()
-                            on:click=move |_| if confirm(&question) { send.run(Command::KillSwitch(on)); }
+                            on:click=move |_| asking.set(Some(ask.clone()))
                         >
                             {if on { "Kill switch on…" } else { "Kill switch off…" }}
                         </button>
@@ -266,9 +308,26 @@ fn EnvironmentCard(rollout: String, environment: String) -> impl IntoView {
                     let may_move = may_move.clone();
                     move || may_move.clone().map(|why| view! { <p class="hint">{why}</p> })
                 }
+                {move || asking.get().map(|ask| {
+                    let command = ask.command.clone();
+                    view! {
+                        <ConfirmPanel
+                            question=ask.question
+                            action=ask.action
+                            comment_optional=ask.comment_optional
+                            danger=ask.danger
+                            on_confirm=Callback::new(move |comment: String| {
+                                asking.set(None);
+                                send.run((command.clone(), comment));
+                            })
+                            on_cancel=Callback::new(move |()| asking.set(None))
+                        />
+                    }
+                })}
                 <Show when=move || pending()>
                     <p class="loading" role="status">"Sending…"</p>
                 </Show>
+                <p class="notice" role="status">{move || notice.get()}</p>
                 <ErrorNote error/>
             </div>
         </article>
@@ -291,6 +350,8 @@ struct CardState {
     kill_off_blocked: Option<String>,
     /// Stages before the active one, as (id, name).
     earlier: Vec<(String, String)>,
+    /// The revision that last rolled this environment back or killed it.
+    rolled_back_at: Option<u64>,
 }
 
 impl CardState {
@@ -321,6 +382,7 @@ impl CardState {
                 .kill_switch
                 .then(|| gate::kill_off_blocked(plan, rollout_key, environment))
                 .flatten(),
+            rolled_back_at: env.rolled_back_at,
             earlier: rollout.stages[..active.unwrap_or(0)]
                 .iter()
                 .map(|s| (s.id.clone(), s.name.clone()))

@@ -53,7 +53,7 @@ pub fn Signoffs() -> impl IntoView {
             };
             if result.is_ok() {
                 comment.set(String::new());
-                store.refresh();
+                store.reload();
             }
             result
         }))
@@ -200,7 +200,7 @@ fn signoff_cell(
         .cloned()
     else {
         let text = if required { "missing" } else { "not required" };
-        return view! { <td class=if required { "missing" } else { "muted" }>{text}</td> }
+        return view! { <td class=if required { "missing" } else { "muted" } data-stage=stage.to_string()>{text}</td> }
             .into_any();
     };
     let stale = !plan.is_current(&signoff);
@@ -212,7 +212,7 @@ fn signoff_cell(
     let withdrawable = signoff.by == me || is_admin;
     let id = signoff.id.clone();
     view! {
-        <td class:stale=stale class="signed">
+        <td class:stale=stale class="signed" data-stage=stage.to_string()>
             <span class="who">{signoff.by.clone()}</span>
             <span class="when">{short_time(&signoff.at)}</span>
             {stale.then(|| view! { <span class="badge warn" title="The stage changed after this sign-off">"stale"</span> })}

@@ -1,5 +1,6 @@
 //! The HTTP API: one route table, shared helpers, and `app()`.
 
+mod changes;
 mod client;
 mod json_body;
 mod layers;
@@ -22,7 +23,7 @@ use axum::{Json, Router};
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde_json::json;
 use stagegate_api::{
-    AuditEntry, ErrorBody, Health, KillSwitchRequest, Me, RevertRequest, RevisionSummary,
+    AuditEntry, Changes, ErrorBody, Health, KillSwitchRequest, Me, RevertRequest, RevisionSummary,
     SignoffCreated, SignoffRequest, StageRequest, UserCreated, UserEvent, UserInfo, UserRequest,
     UserRoleRequest, Written,
 };
@@ -120,6 +121,8 @@ pub const ROUTES: &[Route] = &[
     route!("POST" "/api/revert", Some(Action::EditPlan), Some(body::<RevertRequest>) => Some(body::<Plan>),
         "Write a new revision equal to an old one, except that sign-offs stay as they are now and each environment keeps its active stage and kill switch (unless restoreLiveState)", post(plan::revert)),
     route!("GET" "/api/audit", Some(Action::Read), None => Some(body::<Vec<AuditEntry>>), "Every audit entry, newest first", get(plan::audit)),
+    route!("GET" "/api/changes", Some(Action::Read), None => Some(body::<Changes>),
+        "Long poll: with ?after=N, waits (at most 25 s, or ?wait=S) until the revision is not N, then answers with it and the entries written after N; without after, answers the current revision at once", get(changes::changes)),
     route!("POST" "/api/rollouts/{rollout}/environments/{env}/stage", Some(Action::MoveStage), Some(body::<StageRequest>) => Some(body::<Plan>),
         "Set the active stage; moving production forward needs every required sign-off", post(plan::set_stage)),
     route!("POST" "/api/rollouts/{rollout}/environments/{env}/kill-switch", Some(Action::KillSwitch), Some(body::<KillSwitchRequest>) => Some(body::<Plan>),

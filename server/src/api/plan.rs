@@ -5,8 +5,9 @@ use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use evaluator::model::{Environment, Plan, Signoff};
+use evaluator::model::{Environment, Plan};
 
+use stagegate_api::revert::{self, surviving_signoffs};
 use stagegate_api::{AuditEntry, KillSwitchRequest, RevertRequest, RevisionSummary, StageRequest};
 
 use super::{
@@ -56,19 +57,6 @@ pub(super) async fn put_plan(
     })
     .await?;
     Ok(plan_response(&current))
-}
-
-/// The current sign-offs that still refer to a stage of `plan`.
-fn surviving_signoffs(old: &Plan, plan: &Plan) -> Vec<Signoff> {
-    old.signoffs
-        .iter()
-        .filter(|s| {
-            plan.rollouts
-                .get(&s.rollout)
-                .is_some_and(|r| r.stage(&s.stage).is_some())
-        })
-        .cloned()
-        .collect()
 }
 
 pub(super) async fn list_revisions(
@@ -134,36 +122,10 @@ pub(super) async fn revert(
     };
     let restore_live_state = request.restore_live_state;
     let current = write(&state, change, |old| {
-        let mut plan = Plan {
-            signoffs: surviving_signoffs(old, &target),
-            ..target
-        };
-        if !restore_live_state {
-            keep_live_state(old, &mut plan);
-        }
-        Ok(plan)
+        Ok(revert::reverted(old, target, restore_live_state))
     })
     .await?;
     Ok(plan_response(&current))
-}
-
-/// Each environment that exists both now and in `plan` keeps what it serves now:
-/// its active stage, its kill switch and when it was last rolled back. A rollout
-/// or environment the revert brings back takes its old state, which the gate
-/// then rules on.
-fn keep_live_state(now: &Plan, plan: &mut Plan) {
-    for (key, rollout) in &mut plan.rollouts {
-        let Some(current) = now.rollouts.get(key) else {
-            continue;
-        };
-        for (name, environment) in &mut rollout.environments {
-            if let Some(live) = current.environments.get(name) {
-                environment.active_stage.clone_from(&live.active_stage);
-                environment.kill_switch = live.kill_switch;
-                environment.rolled_back_at = live.rolled_back_at;
-            }
-        }
-    }
 }
 
 pub(super) async fn audit(State(state): State<AppState>) -> Response {

@@ -4,6 +4,7 @@
 
 mod api;
 mod binary;
+mod changes;
 mod cli;
 mod client_document;
 mod common;

@@ -19,7 +19,7 @@ pub(super) fn AllProblems(draft: Draft) -> impl IntoView {
                 <div class="error" role="alert" data-testid="problems">
                     <p>{format!("{} problem(s) to fix before saving:", problems.len())}</p>
                     <ul class="problems">
-                        {problems.into_iter().map(|p| view! { <li><code>{p.path}</code>" "{p.message}</li> }).collect_any()}
+                        {problems.into_iter().map(|p| view! { <li>{p.message}" "<code class="path">{p.path}</code></li> }).collect_any()}
                     </ul>
                 </div>
             }
@@ -39,7 +39,7 @@ fn FieldProblems(draft: Draft, path: String) -> impl IntoView {
         (!here.is_empty()).then(|| {
             view! {
                 <ul class="field-problems" id=id.clone()>
-                    {here.into_iter().map(|p| view! { <li><code>{p.path}</code>" "{p.message}</li> }).collect_any()}
+                    {here.into_iter().map(|p| view! { <li>{p.message}" "<code class="path">{p.path}</code></li> }).collect_any()}
                 </ul>
             }
             .into_any()
@@ -249,7 +249,7 @@ fn ValueInput(
             aria-label=label
             aria-invalid=invalid
             aria-describedby=described
-            value=text
+            prop:value=text
             placeholder=if optional { "empty: the fallback" } else { "" }
             on:input=move |event| {
                 let text = event_target_value(&event);
@@ -387,7 +387,7 @@ fn StageFields(
             let checked = stage.required_signoffs.iter().any(|r| r == role);
             view! {
                 <label class="check">
-                    <input type="checkbox" checked=checked on:change=move |event| {
+                    <input type="checkbox" prop:checked=checked on:change=move |event| {
                         let on = event_target_checked(&event);
                         edit(Box::new(move |stage| {
                             stage.required_signoffs.retain(|r| r != role);
@@ -424,7 +424,7 @@ fn StageFields(
             <div class="grid">
                 <label class="field">
                     <span class="label">"Name"</span>
-                    <input type="text" value=stage.name.clone() aria-invalid=invalid_at(draft, name_path.clone())
+                    <input type="text" prop:value=stage.name.clone() aria-invalid=invalid_at(draft, name_path.clone())
                         aria-describedby=problem_id(&name_path)
                         on:input=move |event| {
                             let name = event_target_value(&event);
@@ -434,7 +434,7 @@ fn StageFields(
                 </label>
                 <label class="field">
                     <span class="label">"Percentage"</span>
-                    <input type="text" inputmode="decimal" data-testid="percentage" value=stage.percentage.to_string()
+                    <input type="text" inputmode="decimal" data-testid="percentage" prop:value=stage.percentage.to_string()
                         aria-invalid=invalid_at(draft, pct_path.clone())
                         aria-describedby=problem_id(&pct_path)
                         on:input=move |event| {
@@ -451,7 +451,7 @@ fn StageFields(
                 </label>
                 <label class="field">
                     <span class="label">"Planned for"</span>
-                    <input type="text" value=stage.planned_for.clone().unwrap_or_default() placeholder="e.g. Day 4"
+                    <input type="text" prop:value=stage.planned_for.clone().unwrap_or_default() placeholder="e.g. Day 4"
                         on:input=move |event| {
                             let day = event_target_value(&event);
                             edit(Box::new(move |stage| stage.planned_for = Some(day).filter(|d| !d.trim().is_empty())))

@@ -146,12 +146,24 @@ impl Draft {
     }
 }
 
-/// Another writer's revision that refused our save.
+/// Another writer's revision, saved after the one the edit started from.
 #[derive(Clone)]
 struct Conflict {
     current: Loaded,
     theirs: Vec<Change>,
     mine: Vec<Change>,
+}
+
+impl Conflict {
+    /// What `current` changed since `base`, and what the edit `mine` changes.
+    fn new(base: &Plan, mine: &Plan, current: Loaded) -> Self {
+        let base = as_value(base);
+        Conflict {
+            theirs: diff::plan_changes(&base, &as_value(&current.plan)),
+            mine: diff::plan_changes(&base, &as_value(mine)),
+            current,
+        }
+    }
 }
 
 #[component]
@@ -179,16 +191,7 @@ fn PlanEditor(initial: Loaded) -> impl IntoView {
                 }
                 Err(error) if error.status() == Some(412) => {
                     let current = api::load_plan().await?;
-                    let (base_value, mine, theirs) = (
-                        as_value(&base.plan),
-                        as_value(&plan),
-                        as_value(&current.plan),
-                    );
-                    conflict.set(Some(Conflict {
-                        theirs: diff::plan_changes(&base_value, &theirs),
-                        mine: diff::plan_changes(&base_value, &mine),
-                        current,
-                    }));
+                    conflict.set(Some(Conflict::new(&base.plan, &plan, current)));
                     Ok(())
                 }
                 Err(error) => Err(error),
@@ -196,10 +199,65 @@ fn PlanEditor(initial: Loaded) -> impl IntoView {
         }))
     };
     let error = save.error();
+    // A failed save's error is about the edit as it was sent.
+    Effect::new(move |_| {
+        draft.plan.track();
+        save.clear();
+    });
     let dirty = Memo::new(move |_| {
         draft
             .base
             .with(|base| draft.plan.with(|plan| *plan != base.plan))
+    });
+
+    // Leaving with the edit unsaved asks first (links and the tab itself).
+    let path = expect_context::<crate::nav::Path>();
+    Effect::new(move |_| path.set_unsaved(dirty.get()));
+    on_cleanup(move || path.set_unsaved(false));
+
+    // Someone else's write, heard live: an untouched editor follows it; an edit
+    // in progress stays and gets the reload-or-reapply choice of a 412.
+    Effect::new(move |_| {
+        let Some(current) = store.current() else {
+            return;
+        };
+        let base = draft.base.get_untracked();
+        if current.plan.revision == base.plan.revision {
+            return;
+        }
+        if dirty.get_untracked() {
+            let mine = draft.plan.get_untracked();
+            conflict.set(Some(Conflict::new(&base.plan, &mine, current)));
+        } else {
+            draft.reset(current.clone(), current.plan);
+        }
+    });
+
+    // Sign-offs that approve the plan as it was loaded and would not approve the
+    // edit: the save must be acknowledged first.
+    let staled = Memo::new(move |_| {
+        draft.base.with(|base| {
+            draft.plan.with(|plan| {
+                base.plan
+                    .signoffs
+                    .iter()
+                    .filter(|s| base.plan.is_current(s) && !plan.is_current(s))
+                    .map(|s| {
+                        let stage = plan
+                            .rollouts
+                            .get(&s.rollout)
+                            .and_then(|r| r.stage(&s.stage))
+                            .map_or(s.stage.clone(), |stage| stage.name.clone());
+                        format!("{} ({}) for {stage}", s.role, s.by)
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+    });
+    let acknowledged = RwSignal::new(false);
+    Effect::new(move |_| {
+        staled.track();
+        acknowledged.set(false);
     });
 
     let blocked = Memo::new(move |_| {
@@ -214,6 +272,8 @@ fn PlanEditor(initial: Loaded) -> impl IntoView {
             ))
         } else if !dirty.get() {
             Some("Nothing has changed yet.".to_string())
+        } else if !staled.with(Vec::is_empty) && !acknowledged.get() {
+            Some("Confirm above that these sign-offs go stale.".to_string())
         } else {
             // The server's gate, asked before saving.
             draft.base.with(|base| {
@@ -243,6 +303,23 @@ fn PlanEditor(initial: Loaded) -> impl IntoView {
                 </label>
             </Show>
             <AllProblems draft/>
+            {move || {
+                let names = staled.get();
+                (!names.is_empty()).then(|| view! {
+                    <div class="warning" role="alert" data-testid="stale-warning">
+                        <p>{format!(
+                            "This edit changes what {} approved, so {} will no longer count: {}. Production cannot move to those stages until they sign again.",
+                            if names.len() == 1 { "a sign-off" } else { "these sign-offs" },
+                            if names.len() == 1 { "it" } else { "they" },
+                            names.join("; ")
+                        )}</p>
+                        <label class="check">
+                            <input type="checkbox" bind:checked=acknowledged data-testid="stale-ack"/>
+                            " Save anyway: they must sign again"
+                        </label>
+                    </div>
+                })
+            }}
             <section class="save" aria-label="Save">
                 <label>
                     "Comment "

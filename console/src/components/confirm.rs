@@ -1,0 +1,81 @@
+//! The question asked in the page before something drastic (advancing or
+//! rolling back production, a kill switch, a revert): what will happen, a
+//! comment that goes into the audit entry, and the two ways on. Not
+//! `window.confirm`, which shows no detail, takes no comment, and which a
+//! browser may stop showing.
+
+use leptos::html::Input;
+use leptos::prelude::*;
+
+#[component]
+pub fn ConfirmPanel(
+    /// The question, naming what will change.
+    question: String,
+    /// The confirming button's text (the action, not "OK").
+    action: String,
+    /// Whether the action may go without a comment.
+    #[prop(optional)]
+    comment_optional: bool,
+    #[prop(optional)] danger: bool,
+    /// Why the action may not go ahead as it stands (the gate's answer, say).
+    #[prop(optional, into)]
+    blocked: MaybeProp<String>,
+    /// Whatever else the person must see first (a diff, say).
+    #[prop(optional)]
+    children: Option<Children>,
+    on_confirm: Callback<String>,
+    on_cancel: Callback<()>,
+) -> impl IntoView {
+    let comment = RwSignal::new(String::new());
+    let missing = move || !comment_optional && comment.with(|text| text.trim().is_empty());
+    let refused = move || missing() || blocked.with(Option::is_some);
+    let input = NodeRef::<Input>::new();
+    // The comment is what to type next.
+    Effect::new(move |_| {
+        if let Some(input) = input.get() {
+            let _ = input.focus();
+        }
+    });
+    let label = if comment_optional {
+        "Comment (optional, recorded in the history)"
+    } else {
+        "Why? (required, recorded in the history)"
+    };
+    let title = question.clone();
+    view! {
+        <form
+            class="confirm"
+            role="dialog"
+            aria-label=title
+            data-testid="confirm"
+            on:submit=move |event| {
+                event.prevent_default();
+                if !refused() {
+                    on_confirm.run(comment.get_untracked().trim().to_string());
+                }
+            }
+            on:keydown=move |event| {
+                if event.key() == "Escape" {
+                    on_cancel.run(());
+                }
+            }
+        >
+            <p class="question">{question}</p>
+            {children.map(|children| children())}
+            <label>
+                {label}
+                <input type="text" node_ref=input bind:value=comment data-testid="confirm-comment"/>
+            </label>
+            <div class="row">
+                <button type="submit" class=if danger { "danger" } else { "" } disabled=refused data-testid="confirm-yes">
+                    {action}
+                </button>
+                <button type="button" class="secondary" on:click=move |_| on_cancel.run(())>"Cancel"</button>
+            </div>
+            {move || blocked.get().map(|why| view! { <p class="blocked" data-testid="confirm-blocked">{why}</p> })}
+            <Show when=missing>
+                <p class="hint">"Say why before you confirm: the history keeps it."</p>
+            </Show>
+        </form>
+    }
+}
