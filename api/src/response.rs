@@ -89,6 +89,10 @@ pub struct UserInfo {
     pub role: Role,
     /// RFC 3339, UTC.
     pub created: String,
+    /// When their token last authenticated a request, RFC 3339, UTC; absent if
+    /// not since the server started.
+    #[serde(default, rename = "lastUsed", skip_serializing_if = "Option::is_none")]
+    pub last_used: Option<String>,
 }
 
 /// `POST /api/users`: the new user and their token, shown this once.

@@ -11,7 +11,7 @@ use serde::de::{DeserializeOwned, IgnoredAny};
 use serde_json::Value;
 use stagegate_api::{
     AuditEntry, Changes, ErrorBody, KillSwitchRequest, Me, RevertRequest, SignoffRequest,
-    StageRequest,
+    StageRequest, UserCreated, UserEvent, UserInfo, UserRequest, UserRoleRequest,
 };
 
 use crate::session;
@@ -307,6 +307,33 @@ pub async fn sign(request: &SignoffRequest) -> Result<(), ApiError> {
 pub async fn withdraw_signoff(id: &str) -> Result<(), ApiError> {
     let path = format!("/api/signoffs/{id}");
     request::<IgnoredAny>(Method::DELETE, &path, None, &[]).await?;
+    Ok(())
+}
+
+/// Every user (admins only), without tokens.
+pub async fn users() -> Result<Vec<UserInfo>, ApiError> {
+    get("/api/users").await
+}
+
+/// Every change to the users, newest first.
+pub async fn user_log() -> Result<Vec<UserEvent>, ApiError> {
+    get("/api/users/log").await
+}
+
+/// Creates a user; the answer holds their token, shown this once.
+pub async fn add_user(request: &UserRequest) -> Result<UserCreated, ApiError> {
+    post("/api/users", request).await
+}
+
+pub async fn remove_user(name: &str) -> Result<(), ApiError> {
+    let path = format!("/api/users/{name}");
+    request::<IgnoredAny>(Method::DELETE, &path, None, &[]).await?;
+    Ok(())
+}
+
+pub async fn set_user_role(name: &str, change: &UserRoleRequest) -> Result<(), ApiError> {
+    let path = format!("/api/users/{name}");
+    request::<IgnoredAny>(Method::PATCH, &path, Some(to_value(change)?), &[]).await?;
     Ok(())
 }
 

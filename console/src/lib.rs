@@ -3,6 +3,7 @@
 //! validation are the server's own rules.
 
 use leptos::prelude::*;
+use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::wasm_bindgen;
 
 mod api;
@@ -66,6 +67,12 @@ fn Console(me: Me) -> impl IntoView {
     provide_context(me.clone());
     let session = use_session();
     let path = expect_context::<nav::Path>();
+    // After sign-in and after each navigation, focus goes to the page's heading,
+    // so keyboard and screen-reader users start where the page does.
+    Effect::new(move |_| {
+        path.get();
+        request_animation_frame(focus_heading);
+    });
     view! {
         <header class="top">
             <span class="brand">"stagegate"</span>
@@ -76,6 +83,7 @@ fn Console(me: Me) -> impl IntoView {
                 <Link href="/checklist">"Checklist"</Link>
                 <Link href="/history">"History"</Link>
                 <Link href="/preview">"Preview"</Link>
+                {me.may(stagegate_api::Action::ManageUsers).then(|| view! { <Link href="/users">"Users"</Link> })}
             </nav>
             <span class="who" data-testid="who">
                 {me.name.clone()} " · " <span class="role">{me.role.name()}</span>
@@ -92,6 +100,7 @@ fn Console(me: Me) -> impl IntoView {
                 "/checklist" => pages::Checklist().into_any(),
                 "/history" => pages::History().into_any(),
                 "/preview" => pages::Preview().into_any(),
+                "/users" => pages::Users().into_any(),
                 _ => view! { <h1>"Not found"</h1> <p>"There is no such page."</p> }.into_any(),
             }}
         </main>
@@ -101,4 +110,17 @@ fn Console(me: Me) -> impl IntoView {
 /// The signed-in user (inside `Console`).
 pub(crate) fn use_me() -> Me {
     expect_context::<Me>()
+}
+
+/// Focuses the main heading (made focusable for that, not a tab stop).
+fn focus_heading() {
+    let heading = web_sys::window()
+        .and_then(|window| window.document())
+        .and_then(|document| document.query_selector("main h1").ok().flatten());
+    if let Some(heading) = heading {
+        let _ = heading.set_attribute("tabindex", "-1");
+        if let Ok(heading) = heading.dyn_into::<web_sys::HtmlElement>() {
+            let _ = heading.focus();
+        }
+    }
 }

@@ -48,6 +48,10 @@ struct UsersFile {
 pub struct Users {
     dir: PathBuf,
     loaded: RwLock<Loaded>,
+    /// When each user's token last authenticated a request, by name. Kept in
+    /// memory (a write to disk per request would cost more than the answer): it
+    /// covers the time since this server started.
+    last_used: std::sync::Mutex<std::collections::HashMap<String, String>>,
 }
 
 #[derive(Default)]
@@ -105,6 +109,7 @@ impl Users {
         let users = Users {
             dir: dir.to_path_buf(),
             loaded: RwLock::default(),
+            last_used: std::sync::Mutex::default(),
         };
         users.reload()?;
         Ok(users)
@@ -174,7 +179,21 @@ impl Users {
                 found = Some(user);
             }
         }
-        found.cloned()
+        let user = found.cloned()?;
+        self.last_used
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .insert(user.name.clone(), crate::util::now_rfc3339());
+        Some(user)
+    }
+
+    /// When `name`'s token last authenticated a request since this server started.
+    pub fn last_used(&self, name: &str) -> Option<String> {
+        self.last_used
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .get(name)
+            .cloned()
     }
 
     /// Whether `name` is a user with `role` now (a sign-off by anyone else does

@@ -338,4 +338,66 @@ describe("console", { timeout: 120_000 }, () => {
     assert.equal(await asked, "beforeunload");
     await editor.context().close();
   });
+
+  test("an admin manages users: adds one (token shown once), sees it used, changes the role, removes them", async () => {
+    await admin.goto(server.url + "/");
+    await admin.getByRole("link", { name: "Users" }).click();
+    await admin.getByTestId("user-name").fill("ursula");
+    await admin.getByTestId("user-role").selectOption("viewer");
+    await admin.getByTestId("user-name").press("Enter");
+    const token = await admin.getByTestId("new-token").getByTestId("token").innerText();
+    await admin.getByRole("button", { name: "Copy token" }).waitFor();
+    await shot(admin, "users-new-token");
+
+    const ursula = await signedIn(token);
+    assert.equal(await ursula.getByTestId("who").innerText(), "ursula · viewer");
+    // Only admins see the users.
+    assert.equal(await ursula.getByRole("link", { name: "Users" }).count(), 0);
+    await ursula.context().close();
+
+    await admin.getByRole("button", { name: "Done" }).click();
+    await admin.getByRole("link", { name: "Overview" }).click();
+    await admin.getByRole("link", { name: "Users" }).click();
+    const row = admin.locator('tr[data-user="ursula"]');
+    assert.match(await row.locator("td").nth(2).innerText(), /^\d{4}-\d\d-\d\d \d\d:\d\d$/, "last used, after her sign-in");
+
+    await row.getByRole("combobox").selectOption("qa-lead");
+    await confirmWith(admin, "");
+    await admin.getByText("ursula is now qa-lead.").waitFor();
+    await row.locator('select').evaluate((select) => select.value === "qa-lead" || Promise.reject(new Error(select.value)));
+    await row.getByRole("button", { name: "Remove…" }).click();
+    await admin.getByTestId("confirm").getByText("Remove ursula?").waitFor();
+    await confirmWith(admin, "");
+    await admin.getByText("Removed ursula.").waitFor();
+    assert.equal(await row.count(), 0);
+    const log = admin.getByTestId("user-log");
+    await log.getByText("removed ursula").waitFor();
+    await log.getByText("made ursula qa-lead (was viewer)").waitFor();
+    await log.getByText("added ursula as viewer").waitFor();
+    await shot(admin, "users");
+    await admin.setViewportSize({ width: 375, height: 812 });
+    await shot(admin, "users-375");
+    await admin.setViewportSize({ width: 1280, height: 800 });
+  });
+
+  test("every view at 1280 and 375 px: focus on its heading, no sideways scrolling, production first on a phone", async () => {
+    const views = [["Overview", "overview"], ["Stages", "stages"], ["Sign-offs", "signoffs"], ["Checklist", "checklist"],
+      ["History", "history"], ["Preview", "preview"], ["Users", "users"]];
+    for (const [width, height] of [[1280, 800], [375, 812]]) {
+      await admin.setViewportSize({ width, height });
+      for (const [link, name] of views) {
+        await admin.getByRole("link", { name: link, exact: true }).click();
+        await admin.locator("main h1").getByText(link === "Stages" ? "Stages" : link).waitFor();
+        await admin.waitForFunction(() => document.activeElement?.matches("main h1"));
+        const overflow = await admin.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+        assert.ok(overflow <= 0, `${name} at ${width} px scrolls sideways by ${overflow} px`);
+        await shot(admin, `view-${name}-${width}`);
+      }
+    }
+    await admin.getByRole("link", { name: "Overview" }).click();
+    const first = await admin.locator("article.card").evaluateAll((cards) =>
+      cards.map((card) => [card.dataset.env, card.getBoundingClientRect().top]).sort((a, b) => a[1] - b[1])[0][0]);
+    assert.equal(first, "production");
+    await admin.setViewportSize({ width: 1280, height: 800 });
+  });
 });

@@ -6,6 +6,7 @@
 
 use leptos::html::Input;
 use leptos::prelude::*;
+use wasm_bindgen::JsCast;
 
 #[component]
 pub fn ConfirmPanel(
@@ -16,6 +17,9 @@ pub fn ConfirmPanel(
     /// Whether the action may go without a comment.
     #[prop(optional)]
     comment_optional: bool,
+    /// For actions whose record has no comment (user changes): no comment field.
+    #[prop(optional)]
+    without_comment: bool,
     #[prop(optional)] danger: bool,
     /// Why the action may not go ahead as it stands (the gate's answer, say).
     #[prop(optional, into)]
@@ -27,9 +31,22 @@ pub fn ConfirmPanel(
     on_cancel: Callback<()>,
 ) -> impl IntoView {
     let comment = RwSignal::new(String::new());
-    let missing = move || !comment_optional && comment.with(|text| text.trim().is_empty());
+    let missing = move || {
+        !(comment_optional || without_comment) && comment.with(|text| text.trim().is_empty())
+    };
     let refused = move || missing() || blocked.with(Option::is_some);
     let input = NodeRef::<Input>::new();
+    // The control that asked: focus goes back to it when the question is answered.
+    let opener = web_sys::window()
+        .and_then(|window| window.document())
+        .and_then(|document| document.active_element())
+        .and_then(|element| element.dyn_into::<web_sys::HtmlElement>().ok());
+    let back = move || {
+        if let Some(opener) = &opener {
+            let _ = opener.focus();
+        }
+    };
+    let (back_on_submit, back_on_key, back_on_cancel) = (back.clone(), back.clone(), back);
     // The comment is what to type next.
     Effect::new(move |_| {
         if let Some(input) = input.get() {
@@ -51,26 +68,33 @@ pub fn ConfirmPanel(
             on:submit=move |event| {
                 event.prevent_default();
                 if !refused() {
+                    back_on_submit();
                     on_confirm.run(comment.get_untracked().trim().to_string());
                 }
             }
             on:keydown=move |event| {
                 if event.key() == "Escape" {
+                    back_on_key();
                     on_cancel.run(());
                 }
             }
         >
             <p class="question">{question}</p>
             {children.map(|children| children())}
-            <label>
-                {label}
-                <input type="text" node_ref=input bind:value=comment data-testid="confirm-comment"/>
-            </label>
+            <Show when=move || !without_comment>
+                <label>
+                    {label}
+                    <input type="text" node_ref=input bind:value=comment data-testid="confirm-comment"/>
+                </label>
+            </Show>
             <div class="row">
                 <button type="submit" class=if danger { "danger" } else { "" } disabled=refused data-testid="confirm-yes">
                     {action}
                 </button>
-                <button type="button" class="secondary" on:click=move |_| on_cancel.run(())>"Cancel"</button>
+                <button type="button" class="secondary" on:click=move |_| {
+                    back_on_cancel();
+                    on_cancel.run(());
+                }>"Cancel"</button>
             </div>
             {move || blocked.get().map(|why| view! { <p class="blocked" data-testid="confirm-blocked">{why}</p> })}
             <Show when=missing>

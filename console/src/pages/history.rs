@@ -213,9 +213,9 @@ fn revision_row(
     let summary = r.summary.join("\n");
     view! {
         <tr>
-            <td>{revision}</td>
-            <td>{short_time(&r.at)}</td>
-            <td>{r.author.clone()}</td>
+            <td data-label="Revision">{revision}</td>
+            <td data-label="When">{short_time(&r.at)}</td>
+            <td data-label="Who">{r.author.clone()}</td>
             <td><span class="action">{r.action.clone()}</span><pre class="summary">{summary}</pre></td>
             <td>{r.comment.clone()}</td>
             <td>

@@ -5,6 +5,7 @@ mod overview;
 mod preview;
 mod signin;
 mod signoffs;
+mod users;
 
 pub use checklist::Checklist;
 pub use editor::Editor;
@@ -13,3 +14,4 @@ pub use overview::Overview;
 pub use preview::Preview;
 pub use signin::SignIn;
 pub use signoffs::Signoffs;
+pub use users::Users;

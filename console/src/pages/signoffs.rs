@@ -80,7 +80,8 @@ pub fn Signoffs() -> impl IntoView {
     });
     // What the signer must still give: the stage, and what they checked.
     let incomplete = move || target.with(String::is_empty) || comment.with(|c| c.trim().is_empty());
-    let sign = move |_| {
+    let sign = move |event: leptos::ev::SubmitEvent| {
+        event.prevent_default();
         if incomplete() {
             return;
         }
@@ -108,7 +109,8 @@ pub fn Signoffs() -> impl IntoView {
                 Some(role) => format!("Sign off as {role}"),
                 None => "Sign off".to_string(),
             }}</h2>
-            <div class="row">
+            // A form, so Enter in the comment signs.
+            <form class="row" on:submit=sign>
                 <label>
                     "Stage "
                     <select bind:value=target data-testid="signoff-stage">
@@ -118,6 +120,7 @@ pub fn Signoffs() -> impl IntoView {
                 </label>
                 <label>"Comment " <input type="text" bind:value=comment placeholder="what you checked" required/></label>
                 <button
+                    type="submit"
                     data-testid="sign"
                     disabled={
                         let refused = cannot_sign.is_some();
@@ -125,9 +128,8 @@ pub fn Signoffs() -> impl IntoView {
                     }
                     title=cannot_sign.clone().unwrap_or_default()
                     aria-describedby="sign-reason"
-                    on:click=sign
                 >"Sign off"</button>
-            </div>
+            </form>
             <p class="hint" id="sign-reason">{
                 let cannot_sign = cannot_sign.clone();
                 move || match &cannot_sign {

@@ -14,16 +14,18 @@ use crate::store::Change;
 use crate::users::{User, UserError};
 
 /// A user as the API shows one: without the token's hash.
-fn info(user: &User) -> UserInfo {
+fn info(state: &AppState, user: &User) -> UserInfo {
     UserInfo {
         name: user.name.clone(),
         role: user.role,
         created: user.created.clone(),
+        last_used: state.users.last_used(&user.name),
     }
 }
 
 pub(super) async fn list_users(State(state): State<AppState>) -> Json<Vec<UserInfo>> {
-    Json(state.users.list().iter().map(info).collect())
+    let users = state.users.list();
+    Json(users.iter().map(|user| info(&state, user)).collect())
 }
 
 pub(super) async fn add_user(
@@ -79,7 +81,7 @@ pub(super) async fn set_user_role(
         .map_err(user_error)?;
     let why = format!("user {} is now {}", user.name, user.role);
     withdraw_signoffs_of_former_signers(&state, &caller, &why).await?;
-    Ok(Json(info(&user)).into_response())
+    Ok(Json(info(&state, &user)).into_response())
 }
 
 /// Sign-offs count only while their signer holds the role they signed in: after

@@ -827,6 +827,32 @@ async fn unknown_routes_and_methods_answer_json() {
 }
 
 #[tokio::test]
+async fn the_user_list_says_when_each_token_was_last_used() {
+    let server = Server::new();
+    let viewer = server.user("vera", "viewer");
+    let unused = |reply: &Reply, name: &str| {
+        let users = reply.json.as_array().unwrap();
+        let user = users.iter().find(|user| user["name"] == name).unwrap();
+        user.get("lastUsed").cloned()
+    };
+    let before = server.get("/api/users", &server.admin).await;
+    assert_eq!(unused(&before, "vera"), None, "not used yet");
+    // The admin's own listing is a use of the admin's token.
+    assert!(unused(&before, "admin").is_some());
+
+    assert_eq!(
+        server.get("/api/plan", &viewer).await.status,
+        StatusCode::OK
+    );
+    let after = server.get("/api/users", &server.admin).await;
+    let used = unused(&after, "vera").unwrap();
+    assert!(
+        used.as_str().unwrap().ends_with('Z') && used.as_str().unwrap().len() == 20,
+        "RFC 3339 UTC: {used}"
+    );
+}
+
+#[tokio::test]
 async fn users_api_is_for_admins() {
     let server = Server::new();
     let editor = server.user("eddie", "editor");

@@ -141,7 +141,7 @@ pub(super) fn FlagEditor(draft: Draft) -> impl IntoView {
                         view! {
                             <tr>
                                 <th scope="row"><code>{name.clone()}</code></th>
-                                <td>{kind.name()}</td>
+                                <td data-label="Type">{kind.name()}</td>
                                 <td>
                                     <ValueInput draft kind initial path=path.clone() label=format!("Fallback of {name}") optional=false on_value/>
                                     <FieldProblems draft path/>
@@ -163,7 +163,7 @@ pub(super) fn FlagEditor(draft: Draft) -> impl IntoView {
                     .collect_any();
                 view! {
                     <div class="table-wrap">
-                        <table>
+                        <table class="flag-table">
                             <thead><tr><th scope="col">"Flag"</th><th scope="col">"Type"</th><th scope="col">"Fallback"</th><th scope="col"><span class="sr-only">"Actions"</span></th></tr></thead>
                             <tbody>{rows}</tbody>
                         </table>
