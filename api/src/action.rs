@@ -24,10 +24,12 @@ pub enum Action {
     WithdrawSignoff,
     /// Add, list, change and remove users.
     ManageUsers,
+    /// Tick or untick an item of a rollout's checklist.
+    TickChecklist,
 }
 
 impl Action {
-    pub const ALL: [Action; 7] = [
+    pub const ALL: [Action; 8] = [
         Action::Read,
         Action::EditPlan,
         Action::MoveStage,
@@ -35,6 +37,7 @@ impl Action {
         Action::Sign,
         Action::WithdrawSignoff,
         Action::ManageUsers,
+        Action::TickChecklist,
     ];
 
     /// As the API writes it: `edit-plan`.
@@ -47,6 +50,7 @@ impl Action {
             "sign",
             "withdraw-signoff",
             "manage-users",
+            "tick-checklist",
         ][self as usize]
     }
 
@@ -67,8 +71,9 @@ impl<'de> Deserialize<'de> for Action {
 }
 
 /// The role table: viewer reads; editor also edits the plan and moves stages; the
-/// sign-off roles read and sign; admin does everything but sign (a sign-off is a
-/// person in that role approving, which admin cannot stand in for).
+/// sign-off roles read, sign and tick the checklist (the leads do the checking);
+/// admin does everything but sign (a sign-off is a person in that role
+/// approving, which admin cannot stand in for).
 pub fn allows(role: Role, action: Action) -> bool {
     match action {
         Action::Read => true,
@@ -78,6 +83,7 @@ pub fn allows(role: Role, action: Action) -> bool {
         Action::Sign => role.signs(),
         Action::WithdrawSignoff => role.signs() || role == Role::Admin,
         Action::ManageUsers => role == Role::Admin,
+        Action::TickChecklist => role != Role::Viewer,
     }
 }
 
@@ -132,19 +138,22 @@ mod tests {
                 Action::Read,
                 Action::EditPlan,
                 Action::MoveStage,
-                Action::KillSwitch
+                Action::KillSwitch,
+                Action::TickChecklist
             ]
         );
         assert!(editor.may(Action::EditPlan) && !editor.may(Action::Sign));
         let signer = Me::new("quinn".into(), Role::QaLead);
         assert!(signer.may(Action::Sign) && signer.may(Action::WithdrawSignoff));
+        assert!(signer.may(Action::TickChecklist));
+        assert!(!Me::new("vera".into(), Role::Viewer).may(Action::TickChecklist));
         assert!(!signer.may(Action::EditPlan));
         let admin = Me::new("ada".into(), Role::Admin);
         assert!(!admin.may(Action::Sign) && admin.may(Action::ManageUsers));
         let wire = serde_json::to_string(&admin).unwrap();
         assert_eq!(
             wire,
-            r#"{"name":"ada","role":"admin","actions":["read","edit-plan","move-stage","kill-switch","withdraw-signoff","manage-users"]}"#
+            r#"{"name":"ada","role":"admin","actions":["read","edit-plan","move-stage","kill-switch","withdraw-signoff","manage-users","tick-checklist"]}"#
         );
         assert_eq!(serde_json::from_str::<Me>(&wire).ok(), Some(admin));
     }

@@ -16,7 +16,8 @@ mod response;
 
 pub use action::{Action, Me, allows};
 pub use request::{
-    KillSwitchRequest, RevertRequest, SignoffRequest, StageRequest, UserRequest, UserRoleRequest,
+    KillSwitchRequest, RevertRequest, SignoffRequest, StageRequest, TickRequest, UserRequest,
+    UserRoleRequest,
 };
 pub use response::{
     AuditEntry, Changes, ErrorBody, Health, RevisionSummary, SignoffCreated, UserCreated,

@@ -83,6 +83,15 @@ fn required_nullable<'de, D: Deserializer<'de>>(de: D) -> Result<Option<String>,
     Option::deserialize(de)
 }
 
+/// `POST /api/rollouts/{rollout}/checklist/{index}`: tick or untick one item.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct TickRequest {
+    pub done: bool,
+    #[serde(default)]
+    pub comment: String,
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 mod tests {

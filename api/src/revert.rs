@@ -4,13 +4,16 @@
 use evaluator::model::{Plan, Signoff};
 
 /// The plan a revert of `now` to `target` writes: `target`'s content, with the
-/// sign-offs of `now` that still name a stage of it, and (unless
-/// `restore_live_state`) each environment serving what it serves `now`.
+/// sign-offs of `now` that still name a stage of it, the checklist ticks of
+/// `now` (ticks, like sign-offs, are records of what people did, not content to
+/// undo), and (unless `restore_live_state`) each environment serving what it
+/// serves `now`.
 pub fn reverted(now: &Plan, target: Plan, restore_live_state: bool) -> Plan {
     let mut plan = Plan {
         signoffs: surviving_signoffs(now, &target),
         ..target
     };
+    keep_ticks(now, &mut plan);
     if !restore_live_state {
         keep_live_state(now, &mut plan);
     }
@@ -28,6 +31,23 @@ pub fn surviving_signoffs(now: &Plan, plan: &Plan) -> Vec<Signoff> {
         })
         .cloned()
         .collect()
+}
+
+/// Each checklist item that is in the same place with the same words now keeps
+/// its tick and who gave it.
+fn keep_ticks(now: &Plan, plan: &mut Plan) {
+    for (key, rollout) in &mut plan.rollouts {
+        let Some(current) = now.rollouts.get(key) else {
+            continue;
+        };
+        for (item, was) in rollout.checklist.iter_mut().zip(&current.checklist) {
+            if item.phase == was.phase && item.item == was.item {
+                item.done = was.done;
+                item.done_by.clone_from(&was.done_by);
+                item.done_at.clone_from(&was.done_at);
+            }
+        }
+    }
 }
 
 /// Each environment that exists both now and in `plan` keeps what it serves now:

@@ -11,7 +11,7 @@ use serde::de::{DeserializeOwned, IgnoredAny};
 use serde_json::Value;
 use stagegate_api::{
     AuditEntry, Changes, ErrorBody, KillSwitchRequest, Me, RevertRequest, SignoffRequest,
-    StageRequest, UserCreated, UserEvent, UserInfo, UserRequest, UserRoleRequest,
+    StageRequest, TickRequest, UserCreated, UserEvent, UserInfo, UserRequest, UserRoleRequest,
 };
 
 use crate::session;
@@ -284,6 +284,15 @@ pub async fn set_stage(
 ) -> Result<Loaded, ApiError> {
     let path = format!("/api/rollouts/{rollout}/environments/{environment}/stage");
     write_plan(&path, request).await
+}
+
+/// Ticks or unticks checklist item `index` of `rollout`.
+pub async fn tick(rollout: &str, index: usize, request: &TickRequest) -> Result<Loaded, ApiError> {
+    write_plan(
+        &format!("/api/rollouts/{rollout}/checklist/{index}"),
+        request,
+    )
+    .await
 }
 
 pub async fn set_kill_switch(

@@ -364,6 +364,18 @@ pub struct ChecklistItem {
     pub item: String,
     #[cfg_attr(feature = "serde", serde(default))]
     pub done: bool,
+    /// Set by the store: who last ticked or unticked the item.
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
+    pub done_by: Option<String>,
+    /// Set by the store: when (RFC 3339, UTC).
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
+    pub done_at: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -114,6 +114,8 @@ static CHECKLIST_ITEM: Shape = Shape::Object(&[
     optional("group", Shape::String),
     required("item", Shape::String),
     optional("done", Shape::Boolean),
+    optional("doneBy", Shape::String),
+    optional("doneAt", Shape::String),
 ]);
 
 static SIGNOFF: Shape = Shape::Object(&[
@@ -395,6 +397,8 @@ fn checklist_item(value: Value) -> ChecklistItem {
         group: f.optional_string("group"),
         item: f.string("item"),
         done: f.boolean("done"),
+        done_by: f.optional_string("doneBy"),
+        done_at: f.optional_string("doneAt"),
     }
 }
 

@@ -337,7 +337,8 @@ impl Store {
             .into());
         }
         let mut plan = edit(old)?;
-        settle(old, &mut plan, *writer + 1);
+        let at = now_rfc3339();
+        settle(old, &mut plan, *writer + 1, &change.author, &at);
         let unchanged = Plan {
             revision: old.revision,
             ..plan.clone()
@@ -353,7 +354,7 @@ impl Store {
             revision: plan.revision,
             base_revision: Some(old.revision),
             author: change.author,
-            at: now_rfc3339(),
+            at,
             action: change.action.into(),
             summary: summarize(old, plan),
             comment: change.comment,
@@ -403,11 +404,37 @@ impl Store {
 
 /// Sets what the store owns on the plan a write proposes: the revision number,
 /// when production last rolled back (kept from `old`, or this revision if
-/// this write rolls it back) and which revision recorded each sign-off.
-fn settle(old: &Plan, plan: &mut Plan, revision: u64) {
+/// this write rolls it back), which revision recorded each sign-off, and who
+/// ticked each checklist item when.
+fn settle(old: &Plan, plan: &mut Plan, revision: u64, author: &str, at: &str) {
     plan.revision = revision;
     for (key, rollout) in plan.rollouts.iter_mut() {
         let before = old.rollouts.get(key);
+        for (index, item) in rollout.checklist.iter_mut().enumerate() {
+            // The same item: same place, same words.
+            let was = before
+                .and_then(|r| r.checklist.get(index))
+                .filter(|was| was.phase == item.phase && was.item == item.item);
+            match was {
+                Some(was) if was.done == item.done => {
+                    item.done_by.clone_from(&was.done_by);
+                    item.done_at.clone_from(&was.done_at);
+                }
+                // Ticked or unticked by this write, or new and already done.
+                Some(_) => {
+                    item.done_by = Some(author.to_string());
+                    item.done_at = Some(at.to_string());
+                }
+                None if item.done => {
+                    item.done_by = Some(author.to_string());
+                    item.done_at = Some(at.to_string());
+                }
+                None => {
+                    item.done_by = None;
+                    item.done_at = None;
+                }
+            }
+        }
         let stages: Vec<String> = rollout.stages.iter().map(|s| s.id.clone()).collect();
         for (name, env) in rollout.environments.iter_mut() {
             let old_env = before.and_then(|r| r.environments.get(name));

@@ -271,26 +271,37 @@ describe("console", { timeout: 120_000 }, () => {
     await admin.getByTestId("population").waitFor();
     await shot(admin, "preview");
 
-    await admin.getByRole("link", { name: "Checklist" }).click();
-    const first = admin.locator(".checklist input[type=checkbox]").first();
-    await first.check();
-    await admin.getByText(/^1\/\d+$/).first().waitFor();
-    await shot(admin, "checklist");
+    // The QA lead ticks what she checked; the item says who and when, and the
+    // progress shows beside the sign-offs.
+    const qa = await signedIn(tokens["qa-lead"]);
+    await qa.getByRole("link", { name: "Checklist" }).click();
+    await qa.locator(".checklist input[type=checkbox]").first().check();
+    await qa.getByText("1 of 11", { exact: true }).waitFor();
+    await qa.locator(".checklist li").first().getByText(/done by quinn, \d{4}-\d\d-\d\d \d\d:\d\d/).waitFor();
+    await shot(qa, "checklist");
+    await qa.context().close();
+    await admin.getByRole("link", { name: "Sign-offs" }).click();
+    await admin.getByTestId("checklist-progress").getByText(/Phase 1: Pre-Production Validation \(Day 1\): 1 of 11/).waitFor();
   });
 
-  test("history shows every revision; a revert undoes an edit and keeps what production serves", async () => {
-    // Production is live at stage 1; the last write ticked a checklist item.
+  test("history lists the plan's changes (ticks on request); a revert shows its diff, undoes an edit and keeps what production serves and the ticks", async () => {
     await admin.getByRole("link", { name: "History" }).click();
     const history = admin.getByTestId("history");
     await history.getByText("start wider").waitFor();
-    const newest = Number(await history.locator("tbody tr").first().locator("td").first().innerText());
-    // The revert shows what it changes first: the tick, and nothing of what production serves.
+    // The newest write is quinn's tick: not a change to the plan, listed on request.
+    assert.equal(await history.getByText("checklist", { exact: true }).count(), 0);
+    await admin.getByTestId("show-ticks").check();
+    await history.getByText("checklist", { exact: true }).waitFor();
+    await admin.getByTestId("show-ticks").uncheck();
+
+    // The revert shows what it changes first, and nothing of what production serves.
     await history.getByTestId("revert-1").click();
     const ask = admin.getByTestId("confirm");
     await admin.getByTestId("revert-keeps").getByText("keeps its active stage and kill switch").waitFor();
     const diff = admin.getByTestId("revert-diff");
     await diff.getByText("/rollouts/domain-migration/stages/0/percentage").waitFor();
     assert.equal(await diff.getByText("/rollouts/domain-migration/environments/production/activeStage").count(), 0);
+    assert.equal(await diff.getByText(/checklist/).count(), 0, "ticks stay");
     // Asked to, it would put production back where it was at revision 1.
     await admin.getByTestId("restore-live").check();
     await diff.getByText("/rollouts/domain-migration/environments/production/activeStage").waitFor();
@@ -298,13 +309,15 @@ describe("console", { timeout: 120_000 }, () => {
     await ask.getByRole("button", { name: "Cancel" }).click();
     await ask.waitFor({ state: "detached" });
 
-    await history.getByTestId(`revert-${newest - 1}`).click();
-    await admin.getByTestId("revert-diff").waitFor();
-    await confirmWith(admin, "undo the tick");
-    await history.getByText("undo the tick").waitFor();
+    // Undo eddie's rename (revision 5) by going back to revision 4.
+    await history.getByTestId("revert-4").click();
+    await admin.getByTestId("revert-diff").getByText("/rollouts/domain-migration/stages/2/name").waitFor();
+    await confirmWith(admin, "undo the rename");
+    await history.getByText("undo the rename").waitFor();
+    await admin.getByText(/^Reverted to revision 4: now revision \d+\.$/).waitFor();
     await shot(admin, "history");
     await admin.getByRole("link", { name: "Checklist" }).click();
-    await admin.getByText(/^0\/\d+$/).first().waitFor();
+    await admin.getByText("1 of 11", { exact: true }).waitFor();
     await admin.getByRole("link", { name: "Overview" }).click();
     await productionCard(admin).getByText("Live", { exact: true }).waitFor();
     await productionCard(admin).getByTestId("active-stage").getByText("Stage 1: 5%").waitFor();

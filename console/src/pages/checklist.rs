@@ -1,12 +1,12 @@
-//! The plan's checklists by phase, with progress; editors tick items (a plan write).
+//! The plan's checklists by phase, with progress; the leads, editors and admins
+//! tick items, and each item says who ticked it and when.
 
 use leptos::prelude::*;
-use stagegate_api::Action;
+use stagegate_api::{Action, TickRequest};
 
-use crate::api::{self, ApiError};
+use crate::api;
 use crate::components::percent_bar::share;
-use crate::components::{CollectAny, ErrorNote, PercentBar, PlanView};
-use crate::gate;
+use crate::components::{CollectAny, ErrorNote, PercentBar, PlanView, short_time};
 use crate::store::use_store;
 use crate::task::Task;
 use crate::use_me;
@@ -23,42 +23,22 @@ struct Tick {
 pub fn Checklist() -> impl IntoView {
     let store = use_store();
     let me = use_me();
-    let refused = gate::may_change(&me, Action::EditPlan).err();
+    let refused = (!me.may(Action::TickChecklist)).then(|| {
+        format!(
+            "Your role ({}) may not tick the checklist; the leads, editors and admins do.",
+            me.role
+        )
+    });
     let task = Task::new();
     let tick = move |tick: Tick| {
         task.run(Box::pin(async move {
-            let loaded = store
-                .plan
-                .get_untracked()
-                .and_then(Result::ok)
-                .ok_or_else(|| ApiError::Unreadable("the plan is not loaded yet".into()))?;
-            let mut plan = loaded.plan;
-            let Some(item) = plan
-                .rollouts
-                .get_mut(&tick.rollout)
-                .and_then(|r| r.checklist.get_mut(tick.index))
-            else {
-                return Ok(());
+            let request = TickRequest {
+                done: tick.done,
+                comment: String::new(),
             };
-            item.done = tick.done;
-            let comment = format!(
-                "checklist: {} {}",
-                if tick.done { "done" } else { "not done" },
-                item.item
-            );
-            match api::save_plan(&plan, &loaded.etag, &comment).await {
-                Ok(saved) => {
-                    store.saved(saved);
-                    Ok(())
-                }
-                Err(error) => {
-                    // Someone else wrote first: show theirs, so the next tick is based on it.
-                    if error.status() == Some(412) {
-                        store.reload();
-                    }
-                    Err(error)
-                }
-            }
+            let loaded = api::tick(&tick.rollout, tick.index, &request).await?;
+            store.saved(loaded);
+            Ok(())
         }))
     };
     let error = task.error();
@@ -108,13 +88,19 @@ pub fn Checklist() -> impl IntoView {
                                                 {group}
                                                 {item.item.clone()}
                                             </label>
+                                            {item.done_by.clone().map(|by| view! {
+                                                <span class="hint ticked">
+                                                    {format!(" {} by {by}{}", if item.done { "done" } else { "unticked" },
+                                                        item.done_at.as_deref().map(|at| format!(", {}", short_time(at))).unwrap_or_default())}
+                                                </span>
+                                            })}
                                         </li>
                                     }
                                 })
                                 .collect_any();
                             view! {
                                 <section class="phase" aria-label=phase.clone()>
-                                    <h3>{phase.clone()} " " <span class="count">{format!("{done}/{total}")}</span></h3>
+                                    <h3>{phase.clone()} " " <span class="count">{format!("{done} of {total}")}</span></h3>
                                     <PercentBar points=share(done, total)/>
                                     <ul class="checklist">{rows}</ul>
                                 </section>

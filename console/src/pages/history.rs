@@ -23,6 +23,7 @@ pub fn History() -> impl IntoView {
     // The revision a revert is being considered for.
     let reverting = RwSignal::new(None::<u64>);
     let notice = RwSignal::new(None::<String>);
+    let show_ticks = RwSignal::new(false);
     let revert = move |revision: u64| {
         notice.set(None);
         reverting.set(Some(revision));
@@ -96,8 +97,12 @@ pub fn History() -> impl IntoView {
         </section>
         <section aria-label="Revisions">
             <h2>"Revisions"</h2>
-            <p class="hint">"A revert writes a new revision with an earlier one's content; it shows what it changes before it does."</p>
+            <p class="hint">"A revert writes a new revision with an earlier one's content (sign-offs and checklist ticks stay as they are); it shows what it changes before it does."</p>
             {refused.clone().map(|why| view! { <p class="hint" id="revert-reason">{why}</p> })}
+            <label class="check">
+                <input type="checkbox" bind:checked=show_ticks data-testid="show-ticks"/>
+                " Show checklist ticks"
+            </label>
             {move || reverting.get().map(|revision| view! { <RevertPanel revision task reverting notice/> })}
             <p class="notice" role="status">{move || notice.get()}</p>
             <ErrorNote error/>
@@ -107,6 +112,10 @@ pub fn History() -> impl IntoView {
                 Some(Ok(list)) => {
                     let latest = list.first().map(|r| r.revision);
                     let refused = refused.clone();
+                    // Ticks are records of checking, not changes to the plan: listed on request.
+                    let with_ticks = show_ticks.get();
+                    let list: Vec<AuditEntry> =
+                        list.into_iter().filter(|r| with_ticks || r.action != "checklist").collect();
                     view! {
                         <div class="table-wrap">
                             <table class="history" data-testid="history">

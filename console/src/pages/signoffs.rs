@@ -169,9 +169,30 @@ pub fn Signoffs() -> impl IntoView {
                             view! { <tr><th scope="row">{*role}</th>{cells}</tr> }
                         })
                         .collect_any();
+                    // What the leads checked, beside what they signed.
+                    let mut phases: Vec<(&str, usize, usize)> = Vec::new();
+                    for item in &rollout.checklist {
+                        match phases.iter_mut().find(|(phase, _, _)| *phase == item.phase) {
+                            Some((_, done, total)) => {
+                                *done += usize::from(item.done);
+                                *total += 1;
+                            }
+                            None => phases.push((&item.phase, usize::from(item.done), 1)),
+                        }
+                    }
+                    let progress = phases
+                        .iter()
+                        .map(|(phase, done, total)| format!("{phase}: {done} of {total}"))
+                        .collect::<Vec<_>>()
+                        .join(" · ");
                     view! {
                         <section aria-label=format!("Sign-offs of {key}")>
                             <h2>{key.clone()}</h2>
+                            {(!phases.is_empty()).then(|| view! {
+                                <p class="hint" data-testid="checklist-progress">"Checklist: " {progress} " "
+                                    <crate::nav::Link href="/checklist">"(open)"</crate::nav::Link>
+                                </p>
+                            })}
                             <div class="table-wrap">
                                 <table class="signoffs" data-testid="signoff-table">
                                     <thead><tr><th scope="col">"Role"</th>{header}</tr></thead>

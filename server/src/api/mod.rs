@@ -24,8 +24,8 @@ use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde_json::json;
 use stagegate_api::{
     AuditEntry, Changes, ErrorBody, Health, KillSwitchRequest, Me, RevertRequest, RevisionSummary,
-    SignoffCreated, SignoffRequest, StageRequest, UserCreated, UserEvent, UserInfo, UserRequest,
-    UserRoleRequest, Written,
+    SignoffCreated, SignoffRequest, StageRequest, TickRequest, UserCreated, UserEvent, UserInfo,
+    UserRequest, UserRoleRequest, Written,
 };
 
 pub use self::json_body::{JsonBody, JsonValue};
@@ -127,6 +127,8 @@ pub const ROUTES: &[Route] = &[
         "Set the active stage; moving production forward needs every required sign-off", post(plan::set_stage)),
     route!("POST" "/api/rollouts/{rollout}/environments/{env}/kill-switch", Some(Action::KillSwitch), Some(body::<KillSwitchRequest>) => Some(body::<Plan>),
         "Turn the kill switch on or off", post(plan::set_kill_switch)),
+    route!("POST" "/api/rollouts/{rollout}/checklist/{n}", Some(Action::TickChecklist), Some(body::<TickRequest>) => Some(body::<Plan>),
+        "Tick or untick checklist item n (from 0); the store records who and when on the item", post(plan::tick_checklist)),
     route!("POST" "/api/signoffs", Some(Action::Sign), Some(body::<SignoffRequest>) => Some(body::<SignoffCreated>),
         "Sign off a stage in the caller's own sign-off role", post(signoffs::add_signoff)),
     route!("DELETE" "/api/signoffs/{id}", Some(Action::WithdrawSignoff), None => Some(body::<Written>),

@@ -8,7 +8,9 @@ use axum::response::{IntoResponse, Response};
 use evaluator::model::{Environment, Plan};
 
 use stagegate_api::revert::{self, surviving_signoffs};
-use stagegate_api::{AuditEntry, KillSwitchRequest, RevertRequest, RevisionSummary, StageRequest};
+use stagegate_api::{
+    AuditEntry, KillSwitchRequest, RevertRequest, RevisionSummary, StageRequest, TickRequest,
+};
 
 use super::{
     AppState, JsonBody, JsonValue, if_match, optional_if_match, plan_response, read_body, write,
@@ -132,6 +134,46 @@ pub(super) async fn audit(State(state): State<AppState>) -> Response {
     let entries = state.store.audit();
     let newest_first: Vec<&AuditEntry> = entries.iter().rev().map(AsRef::as_ref).collect();
     Json(newest_first).into_response()
+}
+
+/// Ticks or unticks one checklist item; the store records who and when on it.
+pub(super) async fn tick_checklist(
+    caller: Caller,
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    names: Result<Path<(String, String)>, PathRejection>,
+    request: Result<JsonBody<TickRequest>, ApiError>,
+) -> Result<Response, ApiError> {
+    let Path((rollout, number)) = names?;
+    let request = read_body(request)?;
+    let index: usize = number.parse().map_err(|_| {
+        ApiError::bad_field("n", format!("checklist item '{number}' is not a number"))
+    })?;
+    let change = Change {
+        author: caller.name,
+        role: caller.role,
+        action: "checklist",
+        comment: request.comment,
+        base: optional_if_match(&headers)?,
+    };
+    let current = write(&state, change, |old| {
+        let mut plan = old.clone();
+        let checklist = &mut plan
+            .rollouts
+            .get_mut(&rollout)
+            .ok_or_else(|| ApiError::NotFound(format!("no rollout '{rollout}'")))?
+            .checklist;
+        let count = checklist.len();
+        let item = checklist.get_mut(index).ok_or_else(|| {
+            ApiError::NotFound(format!(
+                "rollout '{rollout}' has no checklist item {index} (it has {count}, numbered from 0)"
+            ))
+        })?;
+        item.done = request.done;
+        Ok(plan)
+    })
+    .await?;
+    Ok(plan_response(&current))
 }
 
 pub(super) async fn set_stage(

@@ -61,13 +61,14 @@ async fn me_lists_what_the_role_may_do() {
             "move-stage",
             "kill-switch",
             "withdraw-signoff",
-            "manage-users"
+            "manage-users",
+            "tick-checklist"
         ])
     );
     let qa = server.user("quinn", "qa-lead");
     assert_eq!(
         server.get("/api/me", &qa).await.json["actions"],
-        json!(["read", "sign", "withdraw-signoff"])
+        json!(["read", "sign", "withdraw-signoff", "tick-checklist"])
     );
 }
 

@@ -155,22 +155,22 @@ async fn a_revert_keeps_the_live_state_unless_asked() {
     let server = Server::new();
     let editor = server.user("eddie", "editor");
     go_live(&server, &editor, "stage-1").await;
-    let before_tick = server.revision();
+    let before_edit = server.revision();
     let mut plan = server.plan();
-    plan["rollouts"][ROLLOUT]["checklist"][0]["done"] = json!(true);
+    plan["rollouts"][ROLLOUT]["description"] = json!("a mistake");
     assert_eq!(put(&server, &editor, &plan).await.status, StatusCode::OK);
     let reply = server
         .post(PRODUCTION_KILL, &editor, json!({ "on": true }))
         .await;
     assert_eq!(reply.status, StatusCode::OK);
 
-    // Undo the checklist tick: the tick goes, the incident's state stays.
+    // Undo the edit: the edit goes, the incident's state stays.
     let reply = server
-        .post("/api/revert", &editor, json!({ "revision": before_tick }))
+        .post("/api/revert", &editor, json!({ "revision": before_edit }))
         .await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.json);
     let rollout = &reply.json["rollouts"][ROLLOUT];
-    assert_eq!(rollout["checklist"][0]["done"], false);
+    assert_ne!(rollout["description"], "a mistake");
     let production = &rollout["environments"]["production"];
     assert_eq!(production["killSwitch"], true);
     assert_eq!(production["activeStage"], "stage-1");
@@ -182,7 +182,7 @@ async fn a_revert_keeps_the_live_state_unless_asked() {
         .post(
             "/api/revert",
             &editor,
-            json!({ "revision": before_tick, "restoreLiveState": true }),
+            json!({ "revision": before_edit, "restoreLiveState": true }),
         )
         .await;
     assert_error(&reply, StatusCode::CONFLICT, "signoffs_missing");

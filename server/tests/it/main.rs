@@ -5,6 +5,7 @@
 mod api;
 mod binary;
 mod changes;
+mod checklist;
 mod cli;
 mod client_document;
 mod common;

@@ -20,6 +20,14 @@ fn allowed_roles(method: &str, path: &str) -> &'static [&'static str] {
             &["admin", "editor"]
         }
         ("POST", "/api/signoffs") => &SIGNERS,
+        ("POST", "/api/rollouts/{rollout}/checklist/{n}") => &[
+            "admin",
+            "editor",
+            "engineering-lead",
+            "product-manager",
+            "qa-lead",
+            "devops-lead",
+        ],
         ("DELETE", "/api/signoffs/{id}") => &[
             "admin",
             "engineering-lead",
@@ -80,6 +88,12 @@ async fn valid_request(
             &concrete,
             Some(token),
             Some(&json!({ "stage": "stage-1" })),
+        ),
+        ("POST", p) if p.contains("/checklist/") => request(
+            method,
+            &concrete,
+            Some(token),
+            Some(&json!({ "done": case % 2 == 0 })),
         ),
         ("POST", p) if p.ends_with("/kill-switch") => {
             request(method, &concrete, Some(token), Some(&json!({ "on": true })))
