@@ -93,7 +93,7 @@ async fn valid_request(
             method,
             &concrete,
             Some(token),
-            Some(&json!({ "done": case % 2 == 0 })),
+            Some(&json!({ "done": case.is_multiple_of(2) })),
         ),
         ("POST", p) if p.ends_with("/kill-switch") => {
             request(method, &concrete, Some(token), Some(&json!({ "on": true })))
