@@ -393,6 +393,48 @@ describe("console", { timeout: 120_000 }, () => {
     await admin.setViewportSize({ width: 1280, height: 800 });
   });
 
+  test("the whole plan is editable: rollback triggers, what to watch, include and exclude lists, constraints", async () => {
+    const editor = await signedIn(tokens.editor);
+    await editor.getByRole("link", { name: "Stages" }).click();
+    const triggers = editor.locator("[data-testid=trigger]");
+    assert.equal(await triggers.count(), 4, "the plan's four triggers");
+    const above = triggers.first().getByLabel("Roll back above");
+    assert.equal(await above.inputValue(), "2");
+    await above.fill("two");
+    await triggers.first().getByText("'two' is not a number").waitFor();
+    await above.fill("3");
+    assert.equal(await triggers.first().locator(".field-problems").count(), 0);
+
+    await editor.locator('li[data-stage="stage-3"] [data-testid=monitoring]').fill("sync failure rate\nsupport tickets");
+
+    const staging = editor.locator('fieldset.environment[data-env="staging"]');
+    await staging.getByTestId("include").fill("qa-tester-1");
+    await staging.getByTestId("exclude").fill("qa-tester-1");
+    await staging.getByText("'qa-tester-1' is both included and excluded").waitFor();
+    await staging.getByTestId("exclude").fill("");
+    assert.equal(await staging.getByText("is both included and excluded").count(), 0);
+
+    await staging.getByTestId("add-constraint").click();
+    const constraint = staging.getByTestId("constraint").last();
+    await constraint.getByLabel("Attribute").fill("appVersion");
+    await constraint.getByLabel("Operator").selectOption("semverGte");
+    await staging.getByTestId("constraint").last().getByLabel("Version").fill("two");
+    await staging.getByText("'two' is not a version such as 3.4.1").waitFor();
+    await staging.getByTestId("constraint").last().getByLabel("Version").fill("2.1.0");
+    await editor.getByPlaceholder("what and why").fill("triggers, watch list, staging targeting");
+    await shot(editor, "editor-whole-plan");
+    await editor.getByTestId("save").click();
+    await editor.getByText(/^Saved as revision \d+\.$/).waitFor();
+
+    await editor.reload();
+    assert.equal(await editor.locator("[data-testid=trigger]").first().getByLabel("Roll back above").inputValue(), "3");
+    assert.equal(await editor.locator('li[data-stage="stage-3"] [data-testid=monitoring]').inputValue(), "sync failure rate\nsupport tickets");
+    const saved = editor.locator('fieldset.environment[data-env="staging"]');
+    assert.equal(await saved.getByTestId("include").inputValue(), "qa-tester-1");
+    assert.equal(await saved.getByTestId("constraint").last().getByLabel("Version").inputValue(), "2.1.0");
+    await editor.context().close();
+  });
+
   test("every view at 1280 and 375 px: focus on its heading, no sideways scrolling, production first on a phone", async () => {
     const views = [["Overview", "overview"], ["Stages", "stages"], ["Sign-offs", "signoffs"], ["Checklist", "checklist"],
       ["History", "history"], ["Preview", "preview"], ["Users", "users"]];

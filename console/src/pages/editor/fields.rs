@@ -30,12 +30,22 @@ pub(super) fn AllProblems(draft: Draft) -> impl IntoView {
 
 /// The problems at one JSON Pointer, shown next to its field.
 #[component]
-fn FieldProblems(draft: Draft, path: String) -> impl IntoView {
+pub(super) fn FieldProblems(
+    draft: Draft,
+    path: String,
+    /// Also the problems inside it (a list's items).
+    #[prop(optional)]
+    nested: bool,
+) -> impl IntoView {
     let id = problem_id(&path);
+    let inside = format!("{path}/");
     move || {
-        let here: Vec<Problem> = draft
-            .problems
-            .with(|all| all.iter().filter(|p| p.path == path).cloned().collect());
+        let here: Vec<Problem> = draft.problems.with(|all| {
+            all.iter()
+                .filter(|p| p.path == path || (nested && p.path.starts_with(&inside)))
+                .cloned()
+                .collect()
+        });
         (!here.is_empty()).then(|| {
             view! {
                 <ul class="field-problems" id=id.clone()>
@@ -47,12 +57,15 @@ fn FieldProblems(draft: Draft, path: String) -> impl IntoView {
     }
 }
 
-fn problem_id(path: &str) -> String {
+pub(super) fn problem_id(path: &str) -> String {
     format!("problem{}", path.replace(['/', '~'], "-"))
 }
 
 /// Whether the draft has a problem at `path`, for `aria-invalid`.
-fn invalid_at(draft: Draft, path: String) -> impl Fn() -> &'static str + Send + Sync + 'static {
+pub(super) fn invalid_at(
+    draft: Draft,
+    path: String,
+) -> impl Fn() -> &'static str + Send + Sync + 'static {
     move || {
         if draft
             .problems
@@ -466,6 +479,15 @@ fn StageFields(
                 <legend>"Required sign-offs"</legend>
                 <div class="row">{signoffs}</div>
             </fieldset>
+            <label class="field">
+                <span class="label">"What to watch while this stage is live (one a line)"</span>
+                <textarea rows="3" data-testid="monitoring" prop:value=stage.monitoring.join("\n")
+                    on:input=move |event| {
+                        let lines = super::targeting::lines(&event_target_value(&event));
+                        edit(Box::new(move |stage| stage.monitoring = lines))
+                    }></textarea>
+                <FieldProblems draft path=at("/monitoring") nested=true/>
+            </label>
         </li>
     }
     .into_any()

@@ -1,9 +1,11 @@
-//! The stage editor: stages and flag definitions of one rollout, validated as you
+//! The stage editor: flag definitions, stages (with what to watch), rollback
+//! triggers and each environment's targeting of one rollout, validated as you
 //! type by the evaluator's own rules, saved with If-Match, and the 412 flow when
 //! someone else saved first.
 
 mod conflict;
 mod fields;
+mod targeting;
 
 use std::collections::BTreeMap;
 
@@ -22,6 +24,7 @@ use crate::use_me;
 use conflict::ConflictPanel;
 use fields::{AllProblems, FlagEditor, StageList};
 use stagegate_api::diff::{self, Change};
+use targeting::{Targeting, Triggers};
 
 #[component]
 pub fn Editor() -> impl IntoView {
@@ -357,6 +360,8 @@ fn PlanEditor(initial: Loaded) -> impl IntoView {
             {move || conflict.get().map(|found| view! { <ConflictPanel found draft conflict/> }.into_any())}
             <FlagEditor draft/>
             <StageList draft/>
+            <Triggers draft/>
+            <Targeting draft/>
         </div>
     }
 }
