@@ -166,6 +166,7 @@ describe("console", { timeout: 120_000 }, () => {
     await qa.getByText("Say what you checked.", { exact: true }).waitFor();
     await qa.getByPlaceholder("what you checked").fill("test suite green");
     await qa.getByTestId("sign").click();
+    await qa.getByTestId("signoff-notice").getByText("Signed off domain-migration/stage-1.").waitFor();
     await qa.getByTestId("signoff-table").getByText("test suite green").waitFor();
     await shot(qa, "signoffs");
     // Her role may not move stages: the button says why.
@@ -244,7 +245,13 @@ describe("console", { timeout: 120_000 }, () => {
     await server.resume();
     await devops.getByTestId("connection-lost").waitFor({ state: "detached", timeout: 15_000 });
 
+    // A question open in one console survives the writes of others.
+    await productionCard(admin).getByTestId("rollback").click();
+    await productionCard(admin).getByTestId("confirm").waitFor();
     await signAll(Object.keys(signers));
+    await productionCard(admin).getByTestId("kill-switch").and(admin.locator(":enabled")).waitFor();
+    assert.equal(await productionCard(admin).getByTestId("confirm").count(), 1, "the open question is still there");
+    await productionCard(admin).getByRole("button", { name: "Cancel" }).click();
     await devops.getByRole("button", { name: "Dismiss" }).click();
     await productionCard(admin).getByTestId("kill-switch").click();
     await confirmWith(productionCard(admin), "resolved; re-signed");
@@ -433,6 +440,32 @@ describe("console", { timeout: 120_000 }, () => {
     assert.equal(await saved.getByTestId("include").inputValue(), "qa-tester-1");
     assert.equal(await saved.getByTestId("constraint").last().getByLabel("Version").inputValue(), "2.1.0");
     await editor.context().close();
+  });
+
+  test("through the plan's stages to 100 %, each advance signed by the four leads and confirmed with a reason; a viewer only looks", async () => {
+    await admin.goto(server.url + "/");
+    const card = productionCard(admin);
+    for (const [stage, name] of [["stage-2", "Stage 2: 25%"], ["stage-3", "Stage 3: 50%"], ["stage-4", "Stage 4: 100%"]]) {
+      await signAll(Object.keys(signers), stage);
+      await card.getByTestId("advance").click();
+      await confirmWith(card, `go ${name}`);
+      await card.getByTestId("active-stage").getByText(name).waitFor();
+      await card.getByText(/^Done: revision \d+\.$/).waitFor();
+    }
+    await card.getByText("This is the last stage.").waitFor();
+    await shot(admin, "overview-100");
+
+    const viewer = await signedIn(await server.addUser("vic", "viewer"));
+    const theirs = productionCard(viewer);
+    await theirs.getByTestId("active-stage").getByText("Stage 4: 100%").waitFor();
+    assert.equal(await theirs.getByTestId("kill-switch").isDisabled(), true);
+    assert.equal(await theirs.getByTestId("rollback").isDisabled(), true);
+    await viewer.getByRole("link", { name: "Sign-offs" }).click();
+    assert.equal(await viewer.getByTestId("sign").isDisabled(), true);
+    await viewer.getByRole("link", { name: "Checklist" }).click();
+    assert.equal(await viewer.locator(".checklist input[type=checkbox]").first().isDisabled(), true);
+    await shot(viewer, "checklist-viewer");
+    await viewer.context().close();
   });
 
   test("every view at 1280 and 375 px: focus on its heading, no sideways scrolling, production first on a phone", async () => {

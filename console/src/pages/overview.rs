@@ -16,8 +16,7 @@ use crate::use_me;
 #[component]
 pub fn Overview() -> impl IntoView {
     let store = use_store();
-    // Cards are keyed by rollout and environment so a reload after a write keeps
-    // each card's comment and errors.
+    let ready = Memo::new(move |_| store.plan.get().map(|result| result.map(|_| ())));
     let layout = Memo::new(move |_| {
         store.current().map(|loaded| {
             loaded
@@ -36,7 +35,16 @@ pub fn Overview() -> impl IntoView {
     view! {
         <h1>"Overview"</h1>
         <PlanSummary/>
-        <crate::components::PlanView render=move |_| {
+        // Cards are built when the set of rollouts and environments changes, not on
+        // every write: a card keeps its open question, notice and error while
+        // others write.
+        {move || match ready.get() {
+            None => view! { <p class="loading" role="status">"Loading the plan…"</p> }.into_any(),
+            Some(Err(error)) => view! {
+                <ErrorNote error=Signal::stored(Some(error))/>
+                <button class="secondary" on:click=move |_| store.reload()>"Retry"</button>
+            }.into_any(),
+            Some(Ok(())) => (move || {
                 layout
                     .get()
                     .unwrap_or_default()
@@ -60,7 +68,8 @@ pub fn Overview() -> impl IntoView {
                         }
                     })
                     .collect_any()
-            }/>
+            }).into_any(),
+        }}
     }
 }
 

@@ -34,28 +34,34 @@ pub fn Signoffs() -> impl IntoView {
     let target = RwSignal::new(String::new());
     let comment = RwSignal::new(String::new());
     let task = Task::new();
+    let notice = RwSignal::new(None::<String>);
     let send = move |request: Request| {
+        notice.set(None);
         task.run(Box::pin(async move {
-            let result = match request {
+            let done = match request {
                 Request::Sign {
                     rollout,
                     stage,
                     comment,
                 } => {
+                    let done = format!("Signed off {rollout}/{stage}.");
                     api::sign(&SignoffRequest {
                         rollout,
                         stage,
                         comment,
                     })
                     .await
+                    .map(|()| done)
                 }
-                Request::Withdraw(id) => api::withdraw_signoff(&id).await,
+                Request::Withdraw(id) => api::withdraw_signoff(&id)
+                    .await
+                    .map(|()| "Sign-off withdrawn.".to_string()),
             };
-            if result.is_ok() {
-                comment.set(String::new());
-                store.reload();
-            }
-            result
+            let done = done?;
+            comment.set(String::new());
+            notice.set(Some(done));
+            store.reload();
+            Ok(())
         }))
     };
     let error = task.error();
@@ -142,6 +148,7 @@ pub fn Signoffs() -> impl IntoView {
                     None => "A sign-off approves the stage as it is now; any later change to the stage makes it stale.".into(),
                 }
             }</p>
+            <p class="notice" role="status" data-testid="signoff-notice">{move || notice.get()}</p>
             <ErrorNote error/>
         </section>
         <PlanView render=move |loaded| {
