@@ -196,6 +196,8 @@ describe("console", { timeout: 120_000 }, () => {
     await confirmWith(productionCard(admin), "go 10%");
     await productionCard(admin).getByTestId("active-stage").getByText("Stage 1: 5%").waitFor();
     await productionCard(admin).getByText("Live", { exact: true }).waitFor();
+    // The reason went into the audit entry.
+    await admin.getByTestId("plan-summary").getByText(/by admin at .* — go 10%$/).waitFor();
     await shot(admin, "overview-advanced");
   });
 
@@ -224,6 +226,8 @@ describe("console", { timeout: 120_000 }, () => {
     await confirmWith(card, "fix deployed; leads re-signed");
     await card.getByText("Live", { exact: true }).waitFor();
     await card.getByTestId("active-stage").getByText("Stage 1: 5%").waitFor();
+    // The incident voided stage 2's approvals too: the advance button says so.
+    await card.getByTestId("advance").getByText("Advance to Stage 2: 25%: needs sign-offs anew after the rollback").waitFor();
   });
 
   test("another person's console shows a kill switch live, says who, and says when the server is gone", async () => {
@@ -389,7 +393,7 @@ describe("console", { timeout: 120_000 }, () => {
     await admin.getByTestId("confirm").getByText("Remove ursula?").waitFor();
     await confirmWith(admin, "");
     await admin.getByText("Removed ursula.").waitFor();
-    assert.equal(await row.count(), 0);
+    await row.waitFor({ state: "detached" });
     const log = admin.getByTestId("user-log");
     await log.getByText("removed ursula").waitFor();
     await log.getByText("made ursula qa-lead (was viewer)").waitFor();
