@@ -451,13 +451,8 @@ fn StageFields(
                         aria-invalid=invalid_at(draft, pct_path.clone())
                         aria-describedby=problem_id(&pct_path)
                         on:input=move |event| {
-                            let text = event_target_value(&event);
-                            match Number::from_text(text.trim()) {
-                                Some(number) => {
-                                    draft.record_unparsed(&pct_for_input, None);
-                                    edit(Box::new(move |stage| stage.percentage = number));
-                                }
-                                None => draft.record_unparsed(&pct_for_input, Some(format!("'{text}' is not a number"))),
+                            if let Some(number) = draft.read_number(&pct_for_input, &event_target_value(&event)) {
+                                edit(Box::new(move |stage| stage.percentage = number));
                             }
                         }/>
                     <FieldProblems draft path=pct_path.clone()/>

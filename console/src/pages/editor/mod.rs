@@ -137,6 +137,17 @@ impl Draft {
         self.rebuild();
     }
 
+    /// Text typed into a number field: the number, or `None` with the problem
+    /// recorded at `path` until the text reads as one.
+    fn read_number(&self, path: &str, text: &str) -> Option<evaluator::json::Number> {
+        let number = evaluator::json::Number::from_text(text.trim());
+        let problem = number
+            .is_none()
+            .then(|| format!("'{text}' is not a number"));
+        self.record_unparsed(path, problem);
+        number
+    }
+
     fn record_unparsed(&self, path: &str, problem: Option<String>) {
         self.unparsed.update(|unparsed| match problem {
             Some(message) => {

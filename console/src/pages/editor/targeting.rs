@@ -98,13 +98,8 @@ fn TriggerFields(draft: Draft, index: usize, trigger: RollbackTrigger) -> impl I
                     <span class="label">"Roll back above"</span>
                     <input type="text" inputmode="decimal" prop:value=trigger.above.to_string()
                         on:input=move |event| {
-                            let text = event_target_value(&event);
-                            match Number::from_text(text.trim()) {
-                                Some(number) => {
-                                    draft.record_unparsed(&above_input, None);
-                                    edit(Box::new(move |t| t.above = number));
-                                }
-                                None => draft.record_unparsed(&above_input, Some(format!("'{text}' is not a number"))),
+                            if let Some(number) = draft.read_number(&above_input, &event_target_value(&event)) {
+                                edit(Box::new(move |t| t.above = number));
                             }
                         }/>
                     <FieldProblems draft path=above_path/>
