@@ -3,7 +3,6 @@
 //! validation are the server's own rules.
 
 use leptos::prelude::*;
-use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::wasm_bindgen;
 
 mod api;
@@ -71,7 +70,9 @@ fn Console(me: Me) -> impl IntoView {
     // so keyboard and screen-reader users start where the page does.
     Effect::new(move |_| {
         path.get();
-        request_animation_frame(focus_heading);
+        request_animation_frame(|| {
+            components::focus_heading("main h1");
+        });
     });
     view! {
         <header class="top">
@@ -110,17 +111,4 @@ fn Console(me: Me) -> impl IntoView {
 /// The signed-in user (inside `Console`).
 pub(crate) fn use_me() -> Me {
     expect_context::<Me>()
-}
-
-/// Focuses the main heading (made focusable for that, not a tab stop).
-fn focus_heading() {
-    let heading = web_sys::window()
-        .and_then(|window| window.document())
-        .and_then(|document| document.query_selector("main h1").ok().flatten());
-    if let Some(heading) = heading {
-        let _ = heading.set_attribute("tabindex", "-1");
-        if let Ok(heading) = heading.dyn_into::<web_sys::HtmlElement>() {
-            let _ = heading.focus();
-        }
-    }
 }

@@ -207,6 +207,8 @@ describe("console", { timeout: 120_000 }, () => {
     // Stopping is never held up: no comment needed.
     await confirmWith(card, "");
     await card.getByText("Kill switch ON", { exact: true }).waitFor();
+    // Focus stays with the card that acted (its switch is now disabled: on its heading).
+    await admin.waitForFunction(() => document.activeElement?.matches('article[data-env="production"] h3'));
     await shot(admin, "overview-killed");
     await admin.setViewportSize({ width: 375, height: 812 });
     await shot(admin, "overview-375");
@@ -225,6 +227,8 @@ describe("console", { timeout: 120_000 }, () => {
     await card.getByTestId("kill-switch").click();
     await confirmWith(card, "fix deployed; leads re-signed");
     await card.getByText("Live", { exact: true }).waitFor();
+    // Back on the control that acted.
+    await admin.waitForFunction(() => document.activeElement?.matches('article[data-env="production"] [data-testid="kill-switch"]'));
     await card.getByTestId("active-stage").getByText("Stage 1: 5%").waitFor();
     // The incident voided stage 2's approvals too: the advance button says so.
     await card.getByTestId("advance").getByText("Advance to Stage 2: 25%: needs sign-offs anew after the rollback").waitFor();
@@ -242,6 +246,19 @@ describe("console", { timeout: 120_000 }, () => {
     await theirs.getByText("Kill switch ON", { exact: true }).waitFor({ timeout: 3_000 });
     await devops.getByTestId("news").getByText(/^admin changed the plan \(revision \d+\): domain-migration\/production: kill switch off → on — “sync failures over 5%”$/).waitFor();
     await shot(devops, "overview-news");
+
+    // Undo an edit in the middle of the incident: the revert keeps the kill switch on.
+    await admin.getByRole("link", { name: "History" }).click();
+    await admin.getByTestId("history").getByTestId("revert-4").click();
+    const diff = admin.getByTestId("revert-diff");
+    await diff.getByText("/rollouts/domain-migration/stages/2/name").waitFor();
+    assert.equal(await diff.getByText(/killSwitch/).count(), 0);
+    await confirmWith(admin, "undo the rename mid-incident");
+    await admin.getByText(/^Reverted to revision 4: now revision \d+\.$/).waitFor();
+    await admin.getByRole("link", { name: "Overview" }).click();
+    await productionCard(admin).getByText("Kill switch ON", { exact: true }).waitFor();
+    await devops.getByTestId("news").getByText(/undo the rename mid-incident/).waitFor();
+    await theirs.getByText("Kill switch ON", { exact: true }).waitFor();
 
     await server.halt();
     await devops.getByTestId("connection-lost").getByText("what you see may be out of date").waitFor();
@@ -295,7 +312,7 @@ describe("console", { timeout: 120_000 }, () => {
     await admin.getByTestId("checklist-progress").getByText(/Phase 1: Pre-Production Validation \(Day 1\): 1 of 11/).waitFor();
   });
 
-  test("history lists the plan's changes (ticks on request); a revert shows its diff, undoes an edit and keeps what production serves and the ticks", async () => {
+  test("history lists the plan's changes (ticks on request); a revert shows its diff, can restore live state on request, and keeps the ticks", async () => {
     await admin.getByRole("link", { name: "History" }).click();
     const history = admin.getByTestId("history");
     await history.getByText("start wider").waitFor();
@@ -320,12 +337,12 @@ describe("console", { timeout: 120_000 }, () => {
     await ask.getByRole("button", { name: "Cancel" }).click();
     await ask.waitFor({ state: "detached" });
 
-    // Undo eddie's rename (revision 5) by going back to revision 4.
-    await history.getByTestId("revert-4").click();
-    await admin.getByTestId("revert-diff").getByText("/rollouts/domain-migration/stages/2/name").waitFor();
-    await confirmWith(admin, "undo the rename");
-    await history.getByText("undo the rename").waitFor();
-    await admin.getByText(/^Reverted to revision 4: now revision \d+\.$/).waitFor();
+    // Undo the 35 % of revision 4 by going back to revision 3.
+    await history.getByTestId("revert-3").click();
+    await admin.getByTestId("revert-diff").getByText("/rollouts/domain-migration/stages/1/percentage").waitFor();
+    await confirmWith(admin, "back to 30 %");
+    await history.getByText("back to 30 %").waitFor();
+    await admin.getByText(/^Reverted to revision 3: now revision \d+\.$/).waitFor();
     await shot(admin, "history");
     await admin.getByRole("link", { name: "Checklist" }).click();
     await admin.getByText("1 of 11", { exact: true }).waitFor();

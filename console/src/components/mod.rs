@@ -34,3 +34,26 @@ where
 pub fn short_time(rfc3339: &str) -> String {
     rfc3339.get(..16).unwrap_or(rfc3339).replace('T', " ")
 }
+
+/// Focuses the first element `selector` finds; whether there was one.
+pub fn focus(selector: &str) -> bool {
+    use wasm_bindgen::JsCast;
+    let element = web_sys::window()
+        .and_then(|window| window.document())
+        .and_then(|document| document.query_selector(selector).ok().flatten())
+        .and_then(|element| element.dyn_into::<web_sys::HtmlElement>().ok());
+    // Focus is a courtesy; a refusal changes nothing else.
+    element.is_some_and(|element| element.focus().is_ok())
+}
+
+/// Focuses a heading, made focusable for that (not a tab stop): where focus
+/// goes when a page opens, or when the control that acted is gone or disabled.
+pub fn focus_heading(selector: &str) -> bool {
+    let heading = web_sys::window()
+        .and_then(|window| window.document())
+        .and_then(|document| document.query_selector(selector).ok().flatten());
+    heading.is_some_and(|heading| {
+        let _ = heading.set_attribute("tabindex", "-1");
+        focus(selector)
+    })
+}

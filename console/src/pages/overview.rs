@@ -7,7 +7,9 @@ use leptos::prelude::*;
 use stagegate_api::{Action, KillSwitchRequest, StageRequest};
 
 use crate::api;
-use crate::components::{CollectAny, ConfirmPanel, ErrorNote, PercentBar, short_time};
+use crate::components::{
+    CollectAny, ConfirmPanel, ErrorNote, PercentBar, focus, focus_heading, short_time,
+};
 use crate::gate;
 use crate::store::use_store;
 use crate::task::Task;
@@ -115,6 +117,8 @@ enum Command {
 #[derive(Clone)]
 struct Ask {
     command: Command,
+    /// The control that asked (its test id): focus returns to it afterwards.
+    control: &'static str,
     question: String,
     action: String,
     comment_optional: bool,
@@ -132,25 +136,35 @@ fn EnvironmentCard(rollout: String, environment: String) -> impl IntoView {
     let notice = RwSignal::new(None::<String>);
     let task = Task::new();
     let (names_rollout, names_env) = (rollout.clone(), environment.clone());
-    let send = Callback::new(move |(command, comment): (Command, String)| {
-        let (rollout, environment) = (names_rollout.clone(), names_env.clone());
-        notice.set(None);
-        task.run(Box::pin(async move {
-            let loaded = match command {
-                Command::Stage(stage) => {
-                    let request = StageRequest { stage, comment };
-                    api::set_stage(&rollout, &environment, &request).await?
-                }
-                Command::KillSwitch(on) => {
-                    let request = KillSwitchRequest { on, comment };
-                    api::set_kill_switch(&rollout, &environment, &request).await?
-                }
-            };
-            notice.set(Some(format!("Done: revision {}.", loaded.plan.revision)));
-            store.saved(loaded);
-            Ok(())
-        }))
-    });
+    let send = Callback::new(
+        move |(command, comment, control): (Command, String, &'static str)| {
+            let (rollout, environment) = (names_rollout.clone(), names_env.clone());
+            notice.set(None);
+            task.run(Box::pin(async move {
+                let loaded = match command {
+                    Command::Stage(stage) => {
+                        let request = StageRequest { stage, comment };
+                        api::set_stage(&rollout, &environment, &request).await?
+                    }
+                    Command::KillSwitch(on) => {
+                        let request = KillSwitchRequest { on, comment };
+                        api::set_kill_switch(&rollout, &environment, &request).await?
+                    }
+                };
+                notice.set(Some(format!("Done: revision {}.", loaded.plan.revision)));
+                store.saved(loaded);
+                // The card's controls are rebuilt with the new state: focus goes back
+                // to the one that acted, or to the card's heading if it is gone or disabled.
+                let card = format!("article[data-env=\"{environment}\"]");
+                request_animation_frame(move || {
+                    let _ = focus(&format!(
+                        "{card} [data-testid=\"{control}\"]:not([disabled])"
+                    )) || focus_heading(&format!("{card} h3"));
+                });
+                Ok(())
+            }))
+        },
+    );
     let error = task.error();
     let pending = move || task.pending();
     // Production's moves, and turning its kill switch off, say why in the history.
@@ -213,6 +227,7 @@ fn EnvironmentCard(rollout: String, environment: String) -> impl IntoView {
                         };
                         let ask = Ask {
                             command: Command::Stage(Some(next_id)),
+                            control: "advance",
                             question: format!("Advance {env_label} to {next_name}?"),
                             action: format!("Advance to {next_name}"),
                             comment_optional: !gated,
@@ -264,6 +279,7 @@ fn EnvironmentCard(rollout: String, environment: String) -> impl IntoView {
                                             .map_or("no stage (everyone on the fallback values)".to_string(), |(_, name)| name.clone());
                                         asking.set(Some(Ask {
                                             command: Command::Stage(stage),
+                                            control: "rollback",
                                             question: format!("Roll {env_label} back to {name}? Users above its share return to the fallback values at once."),
                                             action: "Roll back".into(),
                                             comment_optional: !gated,
@@ -283,6 +299,7 @@ fn EnvironmentCard(rollout: String, environment: String) -> impl IntoView {
                     let active = s.active_name.clone().unwrap_or_else(|| "the active stage".into());
                     let ask = Ask {
                         command: Command::KillSwitch(on),
+                        control: "kill-switch",
                         question: if on {
                             format!("Turn the kill switch ON in {env_label}? Everyone gets the fallback values at once.")
                         } else {
@@ -318,7 +335,7 @@ fn EnvironmentCard(rollout: String, environment: String) -> impl IntoView {
                     move || may_move.clone().map(|why| view! { <p class="hint">{why}</p> })
                 }
                 {move || asking.get().map(|ask| {
-                    let command = ask.command.clone();
+                    let (command, control) = (ask.command.clone(), ask.control);
                     view! {
                         <ConfirmPanel
                             question=ask.question
@@ -327,7 +344,7 @@ fn EnvironmentCard(rollout: String, environment: String) -> impl IntoView {
                             danger=ask.danger
                             on_confirm=Callback::new(move |comment: String| {
                                 asking.set(None);
-                                send.run((command.clone(), comment));
+                                send.run((command.clone(), comment, control));
                             })
                             on_cancel=Callback::new(move |()| asking.set(None))
                         />

@@ -7,7 +7,7 @@ use evaluator::model::{Flag, FlagType, SIGNOFF_ROLES, Stage};
 use leptos::prelude::*;
 
 use super::Draft;
-use crate::components::CollectAny;
+use crate::components::{CollectAny, focus};
 
 /// Every problem of the draft, each with its JSON Pointer.
 #[component]
@@ -359,7 +359,9 @@ fn StageFields(
     let move_by = move |offset: isize| {
         let selector = format!("li[data-stage=\"{moved_id}\"] .stage-head button:not([disabled])");
         // The list is rebuilt; keep keyboard focus on the stage that moved.
-        request_animation_frame(move || focus(&selector));
+        request_animation_frame(move || {
+            focus(&selector);
+        });
         draft.restructure(|r| {
             let to = index.wrapping_add_signed(offset);
             // The form may be a click behind the plan; never index past it.
@@ -486,16 +488,4 @@ fn StageFields(
         </li>
     }
     .into_any()
-}
-
-fn focus(selector: &str) {
-    use wasm_bindgen::JsCast;
-    let element = web_sys::window()
-        .and_then(|window| window.document())
-        .and_then(|document| document.query_selector(selector).ok().flatten())
-        .and_then(|element| element.dyn_into::<web_sys::HtmlElement>().ok());
-    if let Some(element) = element {
-        // Focus is a courtesy; a refusal changes nothing else.
-        let _ = element.focus();
-    }
 }
