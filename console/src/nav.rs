@@ -5,7 +5,7 @@
 
 use leptos::ev::MouseEvent;
 use leptos::prelude::*;
-use wasm_bindgen::JsValue;
+use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Copy)]
 pub struct Path {
@@ -14,6 +14,29 @@ pub struct Path {
     unsaved: RwSignal<bool>,
     /// Where a link would go, held back while the person decides about their edit.
     leaving: RwSignal<Option<&'static str>>,
+}
+
+/// What the console keeps in each browser-history entry (`history.state`):
+/// where the page was scrolled, so Back and Forward return there.
+/// serde-wasm-bindgen writes and reads it as a plain JavaScript object.
+#[derive(Serialize, Deserialize)]
+struct Entry {
+    scroll_y: f64,
+}
+
+/// Scrolls to `y` once the page is tall enough: a page that is still loading
+/// is tried again each frame, `frames` times at most (about a second).
+fn scroll_back(y: f64, frames: u32) {
+    request_animation_frame(move || {
+        let Some(window) = web_sys::window() else {
+            return;
+        };
+        window.scroll_to_with_x_and_y(0.0, y);
+        let reached = window.scroll_y().unwrap_or(y) >= y - 1.0;
+        if !reached && frames > 0 {
+            scroll_back(y, frames - 1);
+        }
+    });
 }
 
 fn browser_path() -> String {
@@ -29,8 +52,12 @@ pub fn provide_path() -> Path {
         unsaved: RwSignal::new(false),
         leaving: RwSignal::new(None),
     };
-    let popped =
-        window_event_listener(leptos::ev::popstate, move |_| path.path.set(browser_path()));
+    let popped = window_event_listener(leptos::ev::popstate, move |event| {
+        path.path.set(browser_path());
+        // An entry this console wrote says where the page was; others start at the top.
+        let y = serde_wasm_bindgen::from_value::<Entry>(event.state()).map_or(0.0, |e| e.scroll_y);
+        scroll_back(y, 60);
+    });
     // Closing or reloading the tab with an edit unsaved: the browser asks.
     let unloading = window_event_listener(leptos::ev::beforeunload, move |event| {
         if path.unsaved.get_untracked() {
@@ -66,9 +93,19 @@ impl Path {
 
     fn go(&self, to: &str) {
         self.leaving.set(None);
-        if let Some(history) = web_sys::window().and_then(|window| window.history().ok()) {
+        if let Some(window) = web_sys::window()
+            && let Ok(history) = window.history()
+        {
+            // Where this page was scrolled, kept in its entry for Back.
+            let here = Entry {
+                scroll_y: window.scroll_y().unwrap_or(0.0),
+            };
+            if let Ok(state) = serde_wasm_bindgen::to_value(&here) {
+                let _ = history.replace_state(&state, "");
+            }
             // Without history the link still works as a full page load would.
-            let _ = history.push_state_with_url(&JsValue::NULL, "", Some(to));
+            let _ = history.push_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(to));
+            window.scroll_to_with_x_and_y(0.0, 0.0);
         }
         self.path.set(to.to_string());
     }

@@ -509,4 +509,19 @@ describe("console", { timeout: 120_000 }, () => {
     assert.equal(first, "production");
     await admin.setViewportSize({ width: 1280, height: 800 });
   });
+
+  test("Back returns to where a page was scrolled", async () => {
+    await admin.getByRole("link", { name: "Stages" }).click();
+    await admin.locator("li.stage").first().waitFor();
+    const y = await admin.evaluate(() => {
+      window.scrollTo(0, 600);
+      return window.scrollY;
+    });
+    assert.ok(y > 100, `the stages page scrolls (${y}, height ${await admin.evaluate(() => document.documentElement.scrollHeight)})`);
+    await admin.getByRole("link", { name: "Overview" }).click();
+    await admin.waitForFunction(() => window.scrollY === 0);
+    await admin.goBack();
+    await admin.locator("li.stage").first().waitFor();
+    await admin.waitForFunction((y) => window.scrollY === y, y);
+  });
 });

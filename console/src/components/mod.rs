@@ -49,11 +49,16 @@ pub fn focus(selector: &str) -> bool {
 /// Focuses a heading, made focusable for that (not a tab stop): where focus
 /// goes when a page opens, or when the control that acted is gone or disabled.
 pub fn focus_heading(selector: &str) -> bool {
+    use wasm_bindgen::JsCast;
     let heading = web_sys::window()
         .and_then(|window| window.document())
         .and_then(|document| document.query_selector(selector).ok().flatten());
-    heading.is_some_and(|heading| {
-        let _ = heading.set_attribute("tabindex", "-1");
-        focus(selector)
-    })
+    let Some(heading) = heading.and_then(|h| h.dyn_into::<web_sys::HtmlElement>().ok()) else {
+        return false;
+    };
+    let _ = heading.set_attribute("tabindex", "-1");
+    // Without scrolling: Back puts the page where it was, and a heading is at the top anyway.
+    let options = web_sys::FocusOptions::new();
+    options.set_prevent_scroll(true);
+    heading.focus_with_options(&options).is_ok()
 }
