@@ -12,8 +12,8 @@ pub struct Path {
     path: RwSignal<String>,
     /// Whether the page holds an edit not yet saved (the stage editor says so).
     unsaved: RwSignal<bool>,
-    /// Where a link would go, held back while the person decides about their edit.
-    leaving: RwSignal<Option<&'static str>>,
+    /// Where a link (or Back) would go, held back while the person decides about their edit.
+    leaving: RwSignal<Option<String>>,
 }
 
 /// What the console keeps in each browser-history entry (`history.state`):
@@ -53,7 +53,17 @@ pub fn provide_path() -> Path {
         leaving: RwSignal::new(None),
     };
     let popped = window_event_listener(leptos::ev::popstate, move |event| {
-        path.path.set(browser_path());
+        let to = browser_path();
+        if path.unsaved.get_untracked() && to != path.path.get_untracked() {
+            // Back or Forward with an edit unsaved: stay on this page, and ask.
+            if let Some(history) = web_sys::window().and_then(|window| window.history().ok()) {
+                let here = path.path.get_untracked();
+                let _ = history.push_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&here));
+            }
+            path.leaving.set(Some(to));
+            return;
+        }
+        path.path.set(to);
         // An entry this console wrote says where the page was; others start at the top.
         let y = serde_wasm_bindgen::from_value::<Entry>(event.state()).map_or(0.0, |e| e.scroll_y);
         scroll_back(y, 60);
@@ -85,7 +95,7 @@ impl Path {
 
     fn follow(&self, to: &'static str) {
         if self.unsaved.get_untracked() && self.path.get_untracked() != to {
-            self.leaving.set(Some(to));
+            self.leaving.set(Some(to.to_string()));
         } else {
             self.go(to);
         }
@@ -121,7 +131,7 @@ pub fn LeaveGuard() -> impl IntoView {
                 <div class="banner warning" role="alertdialog" aria-label="Unsaved changes" data-testid="leave-guard">
                     <p>"This page has changes that are not saved. Leave it and lose them?"</p>
                     <div class="row">
-                        <button class="danger" on:click=move |_| path.go(to)>"Leave without saving"</button>
+                        <button class="danger" on:click=move |_| path.go(&to)>"Leave without saving"</button>
                         <button class="secondary" on:click=move |_| path.leaving.set(None)>"Stay"</button>
                     </div>
                 </div>

@@ -373,6 +373,12 @@ describe("console", { timeout: 120_000 }, () => {
     await guard.getByRole("button", { name: "Stay" }).click();
     assert.equal(await percentage(editor, "stage-2").inputValue(), "40");
     assert.equal(new URL(editor.url()).pathname, "/stages");
+    // So does the browser's Back button.
+    await editor.goBack();
+    await guard.getByText("not saved").waitFor();
+    await editor.waitForFunction(() => location.pathname === "/stages");
+    await guard.getByRole("button", { name: "Stay" }).click();
+    assert.equal(await percentage(editor, "stage-2").inputValue(), "40");
     // Closing the tab asks too (the browser's own beforeunload dialog).
     const asked = new Promise((resolve) => editor.once("dialog", (dialog) => resolve(dialog.type())));
     await editor.close({ runBeforeUnload: true });
