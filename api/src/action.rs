@@ -26,10 +26,16 @@ pub enum Action {
     ManageUsers,
     /// Tick or untick an item of a rollout's checklist.
     TickChecklist,
+    /// Add, list, test and remove alert webhooks (their secrets sign alerts).
+    ManageWebhooks,
+    /// Create, list and revoke the apps' ingest keys.
+    ManageIngestKeys,
+    /// Report an incident (a critical bug) against a live stage.
+    Report,
 }
 
 impl Action {
-    pub const ALL: [Action; 8] = [
+    pub const ALL: [Action; 11] = [
         Action::Read,
         Action::EditPlan,
         Action::MoveStage,
@@ -38,6 +44,9 @@ impl Action {
         Action::WithdrawSignoff,
         Action::ManageUsers,
         Action::TickChecklist,
+        Action::ManageWebhooks,
+        Action::ManageIngestKeys,
+        Action::Report,
     ];
 
     /// As the API writes it: `edit-plan`.
@@ -51,6 +60,9 @@ impl Action {
             "withdraw-signoff",
             "manage-users",
             "tick-checklist",
+            "manage-webhooks",
+            "manage-ingest-keys",
+            "report",
         ][self as usize]
     }
 
@@ -82,8 +94,10 @@ pub fn allows(role: Role, action: Action) -> bool {
         }
         Action::Sign => role.signs(),
         Action::WithdrawSignoff => role.signs() || role == Role::Admin,
-        Action::ManageUsers => role == Role::Admin,
-        Action::TickChecklist => role != Role::Viewer,
+        Action::ManageUsers | Action::ManageWebhooks | Action::ManageIngestKeys => {
+            role == Role::Admin
+        }
+        Action::TickChecklist | Action::Report => role != Role::Viewer,
     }
 }
 
@@ -129,6 +143,10 @@ mod tests {
         assert!(serde_json::from_str::<Action>("\"editPlan\"").is_err());
     }
 
+    fn admin_only(action: Action) -> bool {
+        Role::ALL.iter().all(|role| allows(*role, action) == (*role == Role::Admin))
+    }
+
     #[test]
     fn me_lists_what_the_role_table_allows() {
         let editor = Me::new("erin".into(), Role::Editor);
@@ -139,7 +157,8 @@ mod tests {
                 Action::EditPlan,
                 Action::MoveStage,
                 Action::KillSwitch,
-                Action::TickChecklist
+                Action::TickChecklist,
+                Action::Report
             ]
         );
         assert!(editor.may(Action::EditPlan) && !editor.may(Action::Sign));
@@ -147,13 +166,16 @@ mod tests {
         assert!(signer.may(Action::Sign) && signer.may(Action::WithdrawSignoff));
         assert!(signer.may(Action::TickChecklist));
         assert!(!Me::new("vera".into(), Role::Viewer).may(Action::TickChecklist));
+        assert!(!Me::new("vera".into(), Role::Viewer).may(Action::Report));
+        assert!(admin_only(Action::ManageIngestKeys));
         assert!(!signer.may(Action::EditPlan));
         let admin = Me::new("ada".into(), Role::Admin);
         assert!(!admin.may(Action::Sign) && admin.may(Action::ManageUsers));
+        assert!(admin.may(Action::ManageWebhooks) && !editor.may(Action::ManageWebhooks));
         let wire = serde_json::to_string(&admin).unwrap();
         assert_eq!(
             wire,
-            r#"{"name":"ada","role":"admin","actions":["read","edit-plan","move-stage","kill-switch","withdraw-signoff","manage-users","tick-checklist"]}"#
+            r#"{"name":"ada","role":"admin","actions":["read","edit-plan","move-stage","kill-switch","withdraw-signoff","manage-users","tick-checklist","manage-webhooks","manage-ingest-keys","report"]}"#
         );
         assert_eq!(serde_json::from_str::<Me>(&wire).ok(), Some(admin));
     }

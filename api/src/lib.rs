@@ -11,10 +11,16 @@ pub mod diff;
 pub mod revert;
 
 mod action;
+mod guardrails;
 mod request;
 mod response;
+mod webhooks;
 
 pub use action::{Action, Me, allows};
+pub use guardrails::{
+    AutomaticAction, GuardrailReport, IncidentReport, IngestKeyCreated, IngestKeyInfo,
+    IngestKeyRequest, MetricCount, MetricsAccepted, MetricsBatch, ScheduleReport, TriggerReport,
+};
 pub use request::{
     KillSwitchRequest, RevertRequest, SignoffRequest, StageRequest, TickRequest, UserRequest,
     UserRoleRequest,
@@ -22,4 +28,8 @@ pub use request::{
 pub use response::{
     AuditEntry, Changes, ErrorBody, Health, RevisionSummary, SignoffCreated, UserCreated,
     UserEvent, UserInfo, Written,
+};
+pub use webhooks::{
+    AlertEvent, DeliveryAttempt, DeliveryStatus, WebhookCreated, WebhookDelivery, WebhookInfo,
+    WebhookRequest, WebhookTestQueued,
 };

@@ -21,6 +21,10 @@ export interface Stage {
   values: Record<string, JsonValue>;
   requiredSignoffs?: SignoffRole[];
   monitoring?: string[];
+  /** Hours the stage must be live before the next one. */
+  soakHours?: number;
+  /** Whether the server advances to the next stage by itself after the soak. */
+  autoAdvance?: boolean;
 }
 
 export type Operator = "in" | "notIn" | "semverEq" | "semverGt" | "semverGte" | "semverLt" | "semverLte";
@@ -42,9 +46,19 @@ export interface Environment {
   constraints?: Constraint[];
 }
 
+/** A guardrail the server watches (SPEC.md, "Triggers"). The package reads a
+ * plan's triggers as any list and ignores them: client documents carry none. */
 export interface RollbackTrigger {
   metric: string;
-  above: number;
+  /** The counted event, e.g. "crash". */
+  event: string;
+  /** A rate's denominator event, e.g. "session"; absent for a count. */
+  per?: string;
+  compare?: "control" | "ceiling";
+  threshold: number;
+  unit?: "points" | "percent";
+  minSample?: number;
+  action: "rollback" | "hold";
   description?: string;
 }
 

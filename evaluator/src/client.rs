@@ -38,6 +38,8 @@ impl Plan {
                                 planned_for: None,
                                 required_signoffs: Vec::new(),
                                 monitoring: Vec::new(),
+                                soak_hours: None,
+                                auto_advance: false,
                                 ..stage.clone()
                             })
                             .collect(),
@@ -85,6 +87,8 @@ mod tests {
             "rollbackTriggers",
             "requiredSignoffs",
             "monitoring",
+            "soakHours",
+            "autoAdvance",
             "someone",
             "staging",
         ] {

@@ -35,6 +35,7 @@ mod read;
 pub mod semver;
 pub mod signoff;
 mod sort;
+pub mod stats;
 pub mod validate;
 
 #[cfg(all(feature = "wasm", target_arch = "wasm32"))]

@@ -96,6 +96,11 @@ fn is_zero(n: &u64) -> bool {
     *n == 0
 }
 
+#[cfg(feature = "serde")]
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
 #[derive(Clone, Debug, PartialEq)]
 #[cfg_attr(feature = "serde", derive(Serialize))]
 #[cfg_attr(feature = "schema", derive(JsonSchema))]
@@ -138,6 +143,7 @@ pub struct Rollout {
         feature = "serde",
         serde(default, skip_serializing_if = "Vec::is_empty")
     )]
+    #[cfg_attr(feature = "schema", schemars(with = "Vec<TriggerShape>"))]
     pub rollback_triggers: Vec<RollbackTrigger>,
     #[cfg_attr(
         feature = "serde",
@@ -231,6 +237,16 @@ pub struct Stage {
         serde(default, skip_serializing_if = "Vec::is_empty")
     )]
     pub monitoring: Vec<String>,
+    /// Hours this stage must be live in an environment before the next one.
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
+    pub soak_hours: Option<Number>,
+    /// Whether the server advances to the next stage by itself once the soak,
+    /// the triggers and the next stage's sign-offs allow it.
+    #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "is_false"))]
+    pub auto_advance: bool,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -339,15 +355,100 @@ impl Operator {
 #[cfg_attr(feature = "serde", serde(rename_all = "camelCase"))]
 #[cfg_attr(feature = "schema", schemars(deny_unknown_fields))]
 pub struct RollbackTrigger {
+    /// The trigger's name, unique in its rollout.
     pub metric: String,
-    /// Roll back once the metric goes above this.
-    pub above: Number,
+    /// The counted event (SPEC.md, "Guardrails").
+    pub event: String,
+    /// The event `event` is divided by: a rate when given, a count when not.
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
+    pub per: Option<String>,
+    /// Rates only: against the control cohort, or under a ceiling.
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
+    pub compare: Option<Compare>,
+    pub threshold: Number,
+    /// Rates only: percentage points, or percent of the control's rate.
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
+    pub unit: Option<ThresholdUnit>,
+    /// `per` events each compared cohort needs (exposures, for a count).
+    #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "is_zero"))]
+    pub min_sample: u64,
+    pub action: TriggerAction,
     #[cfg_attr(
         feature = "serde",
         serde(default, skip_serializing_if = "Option::is_none")
     )]
     pub description: Option<String>,
 }
+
+/// A trigger as the JSON Schema describes it: today's shape, or the first
+/// version's, which is upgraded when read (SPEC.md, "Triggers").
+#[cfg(feature = "schema")]
+#[derive(JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code)] // only its schema is used
+enum TriggerShape {
+    Current(RollbackTrigger),
+    FirstVersion(FirstVersionTrigger),
+}
+
+#[cfg(feature = "schema")]
+#[derive(JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[allow(dead_code)]
+struct FirstVersionTrigger {
+    metric: String,
+    /// The threshold; `metric` names what it applies to.
+    above: Number,
+    #[serde(default)]
+    description: Option<String>,
+}
+
+/// Names of the enums below as the document writes them, in declaration order.
+macro_rules! named_enum {
+    ($name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        #[cfg_attr(feature = "serde", derive(Serialize))]
+        #[cfg_attr(feature = "schema", derive(JsonSchema))]
+        #[cfg_attr(feature = "serde", serde(rename_all = "camelCase"))]
+        pub enum $name {
+            $($variant),+
+        }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+            pub const NAMES: &'static [&'static str] = &[$($text),+];
+
+            pub fn name(self) -> &'static str {
+                Self::NAMES[self as usize]
+            }
+
+            pub fn from_name(name: &str) -> Option<Self> {
+                Self::ALL.get(name_index(Self::NAMES, name)?).copied()
+            }
+        }
+    };
+}
+
+/// Where `name` is in `names`: one copy of the search for every named enum.
+fn name_index(names: &[&str], name: &str) -> Option<usize> {
+    names.iter().position(|known| *known == name)
+}
+
+named_enum!(Compare { Control = "control", Ceiling = "ceiling" });
+named_enum!(ThresholdUnit { Points = "points", Percent = "percent" });
+named_enum!(TriggerAction { Rollback = "rollback", Hold = "hold" });
+
+/// The reserved event that counts units exposed to a rollout.
+pub const EXPOSURE_EVENT: &str = "exposure";
 
 #[derive(Clone, Debug, PartialEq)]
 #[cfg_attr(feature = "serde", derive(Serialize))]

@@ -1,10 +1,12 @@
 //! The rules across fields of a plan whose shape has been read: every problem
 //! found, not just the first.
 
-use crate::json::Value;
+use crate::json::{Number, Value};
 
 use crate::bucket::basis_points;
 use crate::model::{Constraint, Plan, Rollout, SCHEMA_VERSION, SIGNOFF_ROLES};
+#[cfg(not(feature = "wasm"))]
+use crate::model::{Compare, EXPOSURE_EVENT, RollbackTrigger, ThresholdUnit};
 use crate::problem::{Problem, escape};
 use crate::semver::Version;
 use crate::sort::SortedSet;
@@ -154,6 +156,15 @@ fn check_rollout(at: &str, rollout: &Rollout, report: &mut impl FnMut(String, St
                 previous = Some((points, &stage.name));
             }
         }
+        if let Some(hours) = &stage.soak_hours {
+            check_numbers(&mut format!("{at}/soakHours"), &Value::Number(hours.clone()), report);
+            if is_negative(hours) {
+                report(
+                    format!("{at}/soakHours"),
+                    format!("soakHours ({hours}) must be 0 or more"),
+                );
+            }
+        }
         for (flag, value) in &stage.values {
             let at = format!("{at}/values/{}", escape(flag));
             match rollout.flags.get(flag) {
@@ -214,17 +225,14 @@ fn check_rollout(at: &str, rollout: &Rollout, report: &mut impl FnMut(String, St
         }
     }
 
+    #[cfg(not(feature = "wasm"))]
     for (i, trigger) in rollout.rollback_triggers.iter().enumerate() {
-        let above = Value::Number(trigger.above.clone());
-        check_numbers(
-            &mut format!("{at}/rollbackTriggers/{i}/above"),
-            &above,
-            report,
-        );
-        if trigger.metric.trim().is_empty() {
+        let at = format!("{at}/rollbackTriggers/{i}");
+        check_trigger(&at, trigger, report);
+        if rollout.rollback_triggers.iter().take(i).any(|t| t.metric == trigger.metric) {
             report(
-                format!("{at}/rollbackTriggers/{i}/metric"),
-                "metric must not be empty".into(),
+                format!("{at}/metric"),
+                format!("metric '{}' is used by an earlier trigger", trigger.metric),
             );
         }
     }
@@ -269,6 +277,92 @@ fn too_many(
 /// Flag values reach apps as JavaScript numbers, and the store keeps doubles: a
 /// number must be one a double holds exactly as written. `at` is the value's
 /// path, extended and restored on the way down.
+/// A trigger's rules (SPEC.md, "Triggers"); its shape is `read`'s.
+#[cfg(not(feature = "wasm"))]
+fn check_trigger(at: &str, trigger: &RollbackTrigger, report: &mut impl FnMut(String, String)) {
+    // Characters counted as UTF-8 lead bytes (`chars().count()` costs wasm bytes).
+    let characters = trigger.metric.bytes().filter(|b| b & 0xC0 != 0x80).count();
+    if trigger.metric.trim().is_empty() || characters > 100 {
+        report(
+            format!("{at}/metric"),
+            "metric must be a name of 1 to 100 characters".into(),
+        );
+    }
+    let mut name = |field: &str, value: &str| {
+        let fits = !value.is_empty()
+            && value.len() <= 64
+            && value.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b));
+        if !fits {
+            report(
+                format!("{at}/{field}"),
+                format!("{field} '{value}' must be 1 to 64 letters, digits, '_', '-' or '.'"),
+            );
+        }
+    };
+    name("event", &trigger.event);
+    if let Some(per) = &trigger.per {
+        name("per", per);
+    }
+    if trigger.event == EXPOSURE_EVENT {
+        report(
+            format!("{at}/event"),
+            format!("event '{EXPOSURE_EVENT}' is reserved for units exposed; name what is counted"),
+        );
+    }
+    if trigger.per.as_deref() == Some(trigger.event.as_str()) {
+        report(format!("{at}/per"), "per must name another event than event".into());
+    }
+    match (&trigger.per, trigger.compare, trigger.unit) {
+        (None, Some(_), _) => report(
+            format!("{at}/compare"),
+            "compare applies to a rate: give per, or remove compare".into(),
+        ),
+        (None, _, Some(_)) => report(
+            format!("{at}/unit"),
+            "unit applies to a rate: give per, or remove unit".into(),
+        ),
+        (Some(_), None, _) => report(
+            format!("{at}/compare"),
+            "a rate needs compare: 'control' or 'ceiling'".into(),
+        ),
+        (Some(_), Some(Compare::Ceiling), Some(ThresholdUnit::Percent)) => report(
+            format!("{at}/unit"),
+            "a ceiling is in points: percent is relative to the control".into(),
+        ),
+        _ => {}
+    }
+    let threshold = &trigger.threshold;
+    check_numbers(&mut format!("{at}/threshold"), &Value::Number(threshold.clone()), report);
+    let in_points = trigger.per.is_some() && trigger.unit != Some(ThresholdUnit::Percent);
+    if is_negative(threshold) || (in_points && above_100(threshold)) {
+        let range = if in_points { "from 0 to 100 points" } else { "0 or more" };
+        report(
+            format!("{at}/threshold"),
+            format!("threshold ({}) must be {range}", trigger.threshold),
+        );
+    }
+}
+
+fn is_negative(number: &Number) -> bool {
+    number.as_str().starts_with('-')
+}
+
+#[cfg(not(feature = "wasm"))]
+/// Whether a number is over 100, read from its canonical text's bytes (no
+/// float parsing, no `str` slicing: both would cost the npm package bytes).
+fn above_100(number: &Number) -> bool {
+    let text = number.as_str().as_bytes();
+    if text.first() == Some(&b'-') {
+        return false;
+    }
+    if let Some(e) = text.iter().position(|&b| b == b'e' || b == b'E') {
+        return text.get(e + 1) != Some(&b'-');
+    }
+    let whole = text.iter().position(|&b| b == b'.').unwrap_or(text.len());
+    let digits = text.get(..whole).unwrap_or_default();
+    whole > 3 || (whole == 3 && (digits > b"100".as_slice() || (digits == b"100" && whole < text.len())))
+}
+
 fn check_numbers(at: &mut String, value: &Value, report: &mut impl FnMut(String, String)) {
     let end = at.len();
     match value {

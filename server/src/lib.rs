@@ -1,10 +1,14 @@
 //! The `stagegate` binary's library: the config store server, its API, and the CLI.
 
+pub mod alerts;
 pub mod api;
 pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod error;
+pub mod guard;
+pub mod ingest_keys;
+pub mod metrics;
 pub mod openapi;
 pub mod serve;
 pub mod static_files;

@@ -32,7 +32,10 @@ pub fn document() -> Value {
             "description": "Config store for staged rollouts. Authorization: Bearer <token> on /api (except this document). Errors: {\"error\", \"message\", \"details\"}. The stage gate guards the environment named \"production\"."
         },
         "components": {
-            "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer" } },
+            "securitySchemes": {
+                "bearer": { "type": "http", "scheme": "bearer" },
+                "ingestKey": { "type": "http", "scheme": "bearer", "description": "An environment's ingest key (sgi_…): it can only report counts" }
+            },
             "schemas": schemas,
         },
         "paths": paths,
@@ -79,9 +82,15 @@ fn operation(route: &Route, generator: &mut SchemaGenerator, error: &Value) -> V
         }
         _ => {}
     }
+    const INGEST_PATH: &str = "/api/metrics";
     let success = match (route.method, route.path) {
-        ("POST", "/api/signoffs") | ("POST", "/api/users") => "201",
-        ("DELETE", "/api/users/{name}") => "204",
+        ("POST", "/api/signoffs")
+        | ("POST", "/api/users")
+        | ("POST", "/api/webhooks")
+        | ("POST", "/api/ingest-keys")
+        | ("POST", "/api/rollouts/{rollout}/environments/{env}/reports") => "201",
+        ("DELETE", "/api/users/{name}") | ("DELETE", "/api/webhooks/{id}") => "204",
+        ("POST", "/api/webhooks/{id}/test") | ("POST", "/api/metrics") => "202",
         _ => "200",
     };
     let mut responses = Map::new();
@@ -99,6 +108,9 @@ fn operation(route: &Route, generator: &mut SchemaGenerator, error: &Value) -> V
         responses.insert("304".into(), json!({ "description": "not modified" }));
     }
     let mut codes = vec![("400", "bad request")];
+    if route.path == INGEST_PATH && route.method == "POST" {
+        codes.push(("401", "missing, unknown or revoked ingest key"));
+    }
     if route.action.is_some() {
         codes.extend([
             ("401", "missing or unknown token"),
@@ -112,12 +124,24 @@ fn operation(route: &Route, generator: &mut SchemaGenerator, error: &Value) -> V
             ("422", "invalid body or plan"),
         ]);
     }
-    if route.method != "GET" && route.path.starts_with("/api/") && route.path != "/api/users" {
+    if route.method != "GET"
+        && route.path.starts_with("/api/")
+        && route.path != "/api/users"
+        && !route.path.starts_with("/api/webhooks")
+        && !route.path.starts_with("/api/ingest-keys")
+        && route.path != INGEST_PATH
+    {
         codes.extend([
             ("404", "not found"),
             ("409", "conflict: sign-offs missing"),
             ("412", "stale If-Match"),
         ]);
+    }
+    if route.path.starts_with("/api/webhooks/") {
+        codes.push(("404", "no such webhook"));
+    }
+    if route.path.starts_with("/api/ingest-keys/") || route.path.starts_with("/api/guardrails/") {
+        codes.push(("404", "not found"));
     }
     if route.method == "PUT" {
         codes.push(("428", "If-Match missing"));
@@ -136,6 +160,9 @@ fn operation(route: &Route, generator: &mut SchemaGenerator, error: &Value) -> V
     if let Some(action) = route.action {
         op["security"] = json!([{ "bearer": [] }]);
         op["x-required-action"] = json!(action);
+    }
+    if route.path == INGEST_PATH && route.method == "POST" {
+        op["security"] = json!([{ "ingestKey": [] }]);
     }
     if let Some(request) = route.request {
         op["requestBody"] = json!({

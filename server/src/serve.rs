@@ -51,9 +51,21 @@ pub fn open_state(
         );
         notes.push(format!("admin token: {token}"));
     }
+    let (metrics, skipped) = crate::metrics::Metrics::open(data)?;
+    if skipped > 0 {
+        notes.push(format!(
+            "stagegate: skipped {skipped} unreadable line(s) of {} (a write cut short)",
+            crate::metrics::LOG_FILE
+        ));
+    }
     let state = AppState {
         store: Arc::new(store),
         users: Arc::new(users),
+        alerts: crate::alerts::Alerts::open(data)?,
+        metrics: Arc::new(metrics),
+        ingest_keys: Arc::new(crate::ingest_keys::IngestKeys::open(data)?),
+        clock: Arc::new(crate::guard::SystemClock),
+        guard: Arc::default(),
         console: console.map(Arc::new),
     };
     Ok((state, notes))
@@ -76,6 +88,8 @@ pub fn run(options: ServeOptions) -> anyhow::Result<()> {
             );
         }
         crate::api::watch_users(state.clone());
+        crate::guard::spawn(state.clone());
+        let flusher = spawn_flusher(state.clone());
         let listener = tokio::net::TcpListener::bind(&options.addr)
             .await
             .with_context(|| format!("listening on {}", options.addr))?;
@@ -86,9 +100,37 @@ pub fn run(options: ServeOptions) -> anyhow::Result<()> {
             // Open long polls answer now instead of holding the shutdown up.
             store.close();
         };
-        serve(listener, app(state), ConnectionLimits::default(), stopping).await;
+        serve(listener, app(state.clone()), ConnectionLimits::default(), stopping).await;
+        flusher.abort();
+        // What arrived since the last flush is kept on a clean stop.
+        flush_metrics(&state).await;
+        state.alerts.flush().await;
         Ok(())
     })
+}
+
+/// Writes the reported counts to disk every `FLUSH_INTERVAL` (the most a
+/// SIGKILL can lose), and re-reads the ingest keys when the CLI changed them.
+fn spawn_flusher(state: AppState) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(crate::metrics::FLUSH_INTERVAL);
+        loop {
+            tick.tick().await;
+            flush_metrics(&state).await;
+            let keys = state.ingest_keys.clone();
+            let _ = tokio::task::spawn_blocking(move || keys.reload()).await;
+        }
+    })
+}
+
+async fn flush_metrics(state: &AppState) {
+    let metrics = state.metrics.clone();
+    let minute = crate::metrics::minute_of(state.clock.now());
+    match tokio::task::spawn_blocking(move || metrics.flush(minute)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => tracing::error!("writing {}: {error}", crate::metrics::LOG_FILE),
+        Err(error) => tracing::error!("flushing metrics: {error}"),
+    }
 }
 
 /// Logs go to stderr (stdout carries the startup notes, the admin token among

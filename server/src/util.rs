@@ -19,12 +19,30 @@ pub const TEMP_SUFFIX: &str = ".tmp";
 /// into one temp file: the worst a race can do is one write replacing the other
 /// whole, never a torn file.
 pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
+    replace_file(dir, name, bytes, false)
+}
+
+/// `write_atomic` for a file that holds secrets (webhooks' signing keys): the temp
+/// file is created with mode 0600, so no other user can read it, not even briefly.
+pub fn write_atomic_private(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
+    replace_file(dir, name, bytes, true)
+}
+
+fn replace_file(dir: &Path, name: &str, bytes: &[u8], private: bool) -> std::io::Result<()> {
     let temp = dir.join(format!(
         "{name}.{}.{}{TEMP_SUFFIX}",
         std::process::id(),
         random_hex(8)?
     ));
-    let mut file = File::options().write(true).create_new(true).open(&temp)?;
+    let mut options = File::options();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    if private {
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    }
+    #[cfg(not(unix))]
+    let _ = private;
+    let mut file = options.open(&temp)?;
     file.write_all(bytes)?;
     file.sync_all()?;
     drop(file);
@@ -66,6 +84,29 @@ pub fn rfc3339(unix_secs: u64) -> String {
         rem / 60 % 60,
         rem % 60
     )
+}
+
+/// `rfc3339`'s own format (`2026-11-24T10:00:00Z`) back to Unix seconds.
+pub fn parse_rfc3339(text: &str) -> Option<u64> {
+    let b = text.as_bytes();
+    if b.len() != 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' || b[19] != b'Z' {
+        return None;
+    }
+    let number = |range: std::ops::Range<usize>| text.get(range)?.parse::<i64>().ok();
+    let (year, month, day) = (number(0..4)?, number(5..7)?, number(8..10)?);
+    let (hour, minute, second) = (number(11..13)?, number(14..16)?, number(17..19)?);
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 60 {
+        return None;
+    }
+    // Howard Hinnant's days_from_civil.
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    u64::try_from(days * 86_400 + hour * 3600 + minute * 60 + second).ok()
 }
 
 /// Days since 1970-01-01 to (year, month, day), proleptic Gregorian

@@ -432,7 +432,7 @@ describe("console", { timeout: 120_000 }, () => {
     await editor.getByRole("link", { name: "Stages" }).click();
     const triggers = editor.locator("[data-testid=trigger]");
     assert.equal(await triggers.count(), 4, "the plan's four triggers");
-    const above = triggers.first().getByLabel("Roll back above");
+    const above = triggers.first().getByLabel("Threshold");
     assert.equal(await above.inputValue(), "2");
     await above.fill("two");
     await triggers.first().getByText("'two' is not a number").waitFor();
@@ -461,7 +461,7 @@ describe("console", { timeout: 120_000 }, () => {
     await editor.getByText(/^Saved as revision \d+\.$/).waitFor();
 
     await editor.reload();
-    assert.equal(await editor.locator("[data-testid=trigger]").first().getByLabel("Roll back above").inputValue(), "3");
+    assert.equal(await editor.locator("[data-testid=trigger]").first().getByLabel("Threshold").inputValue(), "3");
     assert.equal(await editor.locator('li[data-stage="stage-3"] [data-testid=monitoring]').inputValue(), "sync failure rate\nsupport tickets");
     const saved = editor.locator('fieldset.environment[data-env="staging"]');
     assert.equal(await saved.getByTestId("include").inputValue(), "qa-tester-1");

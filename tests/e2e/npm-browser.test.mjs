@@ -77,3 +77,79 @@ test("the npm package runs the test data in Chromium", { timeout: 60_000 }, asyn
   assert.equal(report.isEnabled, true); // the fallback: production has no active stage
   assert.match(report.userAgent, /Chrome/);
 });
+
+test("the reporter's counts arrive from Chromium: on its timer, and as keepalive requests when the page goes away", { timeout: 60_000 }, async () => {
+  // The stagegate server is another origin, as in production: the browser asks
+  // (preflight) before it sends the Authorization header.
+  const requests = [];
+  const receiver = createServer((request, response) => {
+    const cors = {
+      "access-control-allow-origin": origin,
+      "access-control-allow-methods": "POST",
+      "access-control-allow-headers": "authorization, content-type",
+    };
+    let body = "";
+    request.on("data", (chunk) => (body += chunk));
+    request.on("end", () => {
+      requests.push({ method: request.method, authorization: request.headers.authorization, body });
+      response.writeHead(request.method === "OPTIONS" ? 204 : 200, cors).end();
+    });
+  });
+  await new Promise((done) => receiver.listen(0, "127.0.0.1", done));
+  const receiverUrl = `http://127.0.0.1:${receiver.address().port}`;
+  try {
+    const page = await browser.newPage();
+    const errors = [];
+    page.on("pageerror", (error) => errors.push(error.message));
+    await page.goto(origin + "/");
+    const keys = await page.evaluate(async (receiverUrl) => {
+      const pkg = await import("/pkg/index.js");
+      const { createReporter } = await import("/pkg/reporter.js");
+      await pkg.init();
+      const plan = await (await fetch("/static/default-plan.json")).json();
+      plan.rollouts["domain-migration"].environments.production.activeStage = "stage-2";
+      const evaluator = new pkg.Evaluator(plan);
+      const options = { url: receiverUrl, ingestKey: "sgi_browser", environment: "production" };
+      // The browser's own fetch, on the timer.
+      const reporter = createReporter({ ...options, intervalMs: 200 });
+      const answer = (key) => evaluator.evaluate("domain-migration", "production", { targetingKey: key });
+      let inKey = "user-0";
+      for (let i = 1; !answer(inKey).inRollout; i++) inKey = `user-${i}`;
+      reporter.expose("domain-migration", answer(inKey), inKey);
+      reporter.track("domain-migration", answer(inKey), "session");
+      window.stagegateClose = () => reporter.close();
+      // One that only the page going away makes send; what its fetches asked
+      // for is kept where the next page can read it.
+      const recording = (url, init) => {
+        sessionStorage.setItem("keepalive", JSON.stringify([...JSON.parse(sessionStorage.getItem("keepalive") ?? "[]"), init.keepalive]));
+        return fetch(url, init);
+      };
+      window.stagegateReporter = createReporter({ ...options, intervalMs: 600_000, fetch: recording });
+      window.stagegateAnswer = answer(inKey);
+      return { inKey };
+    }, receiverUrl);
+    const posts = () => requests.filter((r) => r.method === "POST").map((r) => JSON.parse(r.body).counts);
+    const deadline = Date.now() + 10_000;
+    while (posts().length < 1 && Date.now() < deadline) await new Promise((done) => setTimeout(done, 20));
+    assert.deepEqual(posts()[0]?.map((item) => [item.stage, item.inRollout, item.event, item.count]), [
+      ["stage-2", true, "exposure", 1],
+      ["stage-2", true, "session", 1],
+    ]);
+    // Counted just before the page goes: sent as it unloads (visibilitychange →
+    // hidden, pagehide), by a request that outlives it.
+    await page.evaluate(() => window.stagegateClose());
+    await page.evaluate(() => window.stagegateReporter.track("domain-migration", window.stagegateAnswer, "crash", 2));
+    await page.goto(origin + "/?after");
+    while (posts().length < 2 && Date.now() < deadline) await new Promise((done) => setTimeout(done, 20));
+    assert.deepEqual(posts()[1]?.map((item) => [item.stage, item.inRollout, item.event, item.count]), [["stage-2", true, "crash", 2]]);
+    assert.equal(posts().length, 2);
+    const keepalive = await page.evaluate(() => JSON.parse(sessionStorage.getItem("keepalive")));
+    assert.deepEqual(keepalive, [true]);
+    assert.ok(requests.some((r) => r.method === "OPTIONS"), "the browser sent a preflight");
+    assert.ok(requests.filter((r) => r.method === "POST").every((r) => r.authorization === "Bearer sgi_browser"));
+    assert.ok(keys.inKey);
+    assert.deepEqual(errors, []);
+  } finally {
+    await new Promise((done) => receiver.close(done));
+  }
+});

@@ -193,20 +193,33 @@ fn default_plan_encodes_the_rollout_plan() {
         ["staging", "production"]
     );
     assert_eq!(rollout.environments["production"].active_stage, None);
-    let triggers: Vec<(&str, String)> = rollout
+    // The plan's four "Immediate Rollback Trigger Conditions", as triggers.
+    let triggers: Vec<String> = rollout
         .rollback_triggers
         .iter()
-        .map(|t| (t.metric.as_str(), t.above.to_string()))
+        .map(|t| {
+            let per = t.per.as_deref().map(|per| format!(" per {per}")).unwrap_or_default();
+            let compare = t.compare.map(|c| format!(" {}", c.name())).unwrap_or_default();
+            let action = t.action.name();
+            format!("{}: {}{per}{compare} > {} {action}", t.metric, t.event, t.threshold)
+        })
         .collect();
     assert_eq!(
         triggers,
         [
-            ("crashRateIncreasePct", "2".into()),
-            ("dataCorruptionReports", "0".into()),
-            ("syncFailurePct", "5".into()),
-            ("criticalUserFacingBugs", "0".into())
+            "crashRate: crash per session control > 2 rollback",
+            "dataCorruption: dataCorruption > 0 rollback",
+            "syncFailureRate: syncFailure per syncOperation ceiling > 5 rollback",
+            "criticalBugs: criticalBug > 0 rollback",
         ]
     );
+    // Day 4 → 5 → 6 → 7: a day's soak on each stage but the last.
+    let soak: Vec<Option<String>> = rollout
+        .stages
+        .iter()
+        .map(|s| s.soak_hours.as_ref().map(|h| h.to_string()))
+        .collect();
+    assert_eq!(soak, [Some("24".into()), Some("24".into()), Some("24".into()), None]);
     // 11 + 8 checkbox items in the two validation phases, 5 success criteria.
     let per_phase = |prefix: &str| {
         rollout

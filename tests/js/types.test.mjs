@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 const root = new URL("../../", import.meta.url).pathname;
 const pkg = process.env.STAGEGATE_NPM_PACKAGE ?? join(root, "dist/evaluator");
 
-test("index.d.ts types the README's usage and rejects misuse", () => {
+test("index.d.ts and reporter.d.ts type the README's usage and rejects misuse", () => {
   // A throwaway project with the built package installed under node_modules.
   const dir = mkdtempSync(join(tmpdir(), "stagegate-types-"));
   mkdirSync(join(dir, "node_modules"));

@@ -1,6 +1,7 @@
 // Compiled (not run) by tests/js/types.test.mjs with `tsc --noEmit --strict`: the
 // package's TypeScript types accept what the README shows and reject misuse.
 import { init, bucket, evaluateOnce, Evaluator, type Evaluation, type Plan, type Context, type Reason } from "stagegate-evaluator";
+import { createReporter, ReportError, MAX_ITEMS, type Reporter, type ReportAction } from "stagegate-evaluator/reporter";
 
 export async function usage(plan: Plan): Promise<boolean> {
   await init();
@@ -36,6 +37,32 @@ export const plan: Plan = {
   },
 };
 
+export async function reporting(evaluator: Evaluator): Promise<number> {
+  const errors: ReportAction[] = [];
+  const reporter: Reporter = createReporter({
+    url: "https://flags.example.com",
+    ingestKey: "sgi_example",
+    environment: "production",
+    intervalMs: 5000,
+    maxKeys: 10_000,
+    onError: (error) => {
+      if (error instanceof ReportError && error.status === 400) console.warn(error.body?.message, error.counts);
+      errors.push(error.action);
+    },
+    fetch: globalThis.fetch,
+  });
+  createReporter({ url: new URL("https://flags.example.com"), ingestKey: "k", environment: "staging" });
+  const evaluation = evaluator.evaluate("domain-migration", "production", { targetingKey: "user-42" });
+  const counted: boolean = reporter.expose("domain-migration", evaluation, "user-42");
+  reporter.track("domain-migration", evaluation, "session");
+  reporter.track("domain-migration", evaluation, "syncOperation", 12);
+  reporter.track("domain-migration", { stage: "stage-1", inRollout: true, reason: "SPLIT" }, "crash");
+  await reporter.flush();
+  await reporter.close();
+  void [counted, errors, MAX_ITEMS];
+  return reporter.dropped;
+}
+
 // Misuse the types must refuse.
 // @ts-expect-error a flag type that does not exist
 export const badType: Plan["rollouts"][string]["flags"][string] = { type: "bool", fallback: false };
@@ -45,3 +72,9 @@ export const noActive: Plan["rollouts"][string]["environments"][string] = { kill
 export const badRole: Plan["rollouts"][string]["stages"][number]["requiredSignoffs"] = ["ceo"];
 // @ts-expect-error reasons are a closed set
 export const badReason: Reason = "MAYBE";
+// @ts-expect-error the reporter needs the environment its ingest key belongs to
+export const noEnvironment = () => createReporter({ url: "https://flags.example.com", ingestKey: "k" });
+// @ts-expect-error an evaluation's cohort is part of what is counted
+export const noCohort = (reporter: Reporter) => reporter.track("r", { stage: "s", reason: "SPLIT" }, "crash");
+// @ts-expect-error dropped is read only
+export const resetDropped = (reporter: Reporter) => (reporter.dropped = 0);

@@ -52,7 +52,14 @@ fn npm_package() -> anyhow::Result<PathBuf> {
     fresh_dir(&out)?;
     bindgen(&wasm, &out, "stagegate_evaluator", true)?;
     wasm_opt(&out.join("stagegate_evaluator_bg.wasm"))?;
-    for file in ["package.json", "index.js", "index.d.ts", "README.md"] {
+    for file in [
+        "package.json",
+        "index.js",
+        "index.d.ts",
+        "reporter.js",
+        "reporter.d.ts",
+        "README.md",
+    ] {
         fs::copy(root.join("evaluator/npm").join(file), out.join(file))
             .with_context(|| format!("copying {file}"))?;
     }

@@ -27,6 +27,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("load", 3),
     ("evaluate", 3),
     ("packed", 3),
+    ("stats", 3),
     ("wasm", 4),
 ];
 

@@ -4,3 +4,4 @@
 
 mod layers;
 mod never_panics;
+mod stats;

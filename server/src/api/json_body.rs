@@ -123,7 +123,7 @@ fn malformed(message: String, problem: Problem) -> ApiError {
 
 /// 415 unless the body is declared JSON in UTF-8 (the only encoding JSON has,
 /// RFC 8259): `application/json` or `application/*+json`, no charset or `utf-8`.
-fn require_json_content_type(headers: &axum::http::HeaderMap) -> Result<(), ApiError> {
+pub(super) fn require_json_content_type(headers: &axum::http::HeaderMap) -> Result<(), ApiError> {
     let refuse = |message: &str| ApiError::Rejected {
         status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
         message: message.into(),

@@ -4,9 +4,11 @@ mod changes;
 mod client;
 mod json_body;
 mod layers;
+mod metrics;
 mod plan;
 mod signoffs;
 mod users;
+mod webhooks;
 
 pub use users::watch_users;
 
@@ -49,6 +51,14 @@ const JSON_TYPE: HeaderValue = HeaderValue::from_static("application/json");
 pub struct AppState {
     pub store: Arc<Store>,
     pub users: Arc<Users>,
+    /// Alerts by webhook: `state.alerts.send(…)` from a handler or a task.
+    pub alerts: crate::alerts::Alerts,
+    /// The apps' reported counts, and the keys they report with.
+    pub metrics: Arc<crate::metrics::Metrics>,
+    pub ingest_keys: Arc<crate::ingest_keys::IngestKeys>,
+    /// The guardrails' clock (a test's own) and what their decisions remember.
+    pub clock: Arc<dyn crate::guard::Clock>,
+    pub guard: Arc<crate::guard::GuardMemory>,
     /// The console's built files; a placeholder page is served without them.
     pub console: Option<Arc<PathBuf>>,
 }
@@ -144,6 +154,26 @@ pub const ROUTES: &[Route] = &[
         "Change a user's role (never the last admin's); sign-offs in the old role stop counting", patch(users::set_user_role)),
     route!("GET" "/api/users/log", Some(Action::ManageUsers), None => Some(body::<Vec<UserEvent>>),
         "Every change to the users: who, when, what", get(users::user_log)),
+    route!("GET" "/api/webhooks", Some(Action::ManageWebhooks), None => Some(body::<Vec<stagegate_api::WebhookInfo>>),
+        "Every alert webhook (no secrets), each with its last 50 deliveries, newest first: status, attempts, last error, times", get(webhooks::list_webhooks)),
+    route!("POST" "/api/webhooks", Some(Action::ManageWebhooks), Some(body::<stagegate_api::WebhookRequest>) => Some(body::<stagegate_api::WebhookCreated>),
+        "Add an alert webhook (at most 20); the answer holds its signing secret, shown this once", post(webhooks::add_webhook)),
+    route!("DELETE" "/api/webhooks/{id}", Some(Action::ManageWebhooks), None => None,
+        "Remove a webhook and its delivery record; its pending retries stop", delete(webhooks::remove_webhook)),
+    route!("POST" "/api/webhooks/{id}/test", Some(Action::ManageWebhooks), None => Some(body::<stagegate_api::WebhookTestQueued>),
+        "Send a `test` alert to this webhook alone (202); follow the delivery in GET /api/webhooks", post(webhooks::test_webhook)),
+    route!("POST" "/api/metrics", None, Some(body::<stagegate_api::MetricsBatch>) => Some(body::<stagegate_api::MetricsAccepted>),
+        "Report counts (202): authenticated by an environment's ingest key (Bearer sgi_…), not a user's token. All of a batch is taken, or none of it (400 naming the field of the first bad item)", post(metrics::report).layer(metrics::cors())),
+    route!("OPTIONS" "/api/metrics", None, None => None, "CORS preflight for reports from a browser", options(|| async {}).layer(metrics::cors())),
+    route!("GET" "/api/ingest-keys", Some(Action::ManageIngestKeys), None => Some(body::<Vec<stagegate_api::IngestKeyInfo>>), "Every ingest key (never the key itself)", get(metrics::list_keys)),
+    route!("POST" "/api/ingest-keys", Some(Action::ManageIngestKeys), Some(body::<stagegate_api::IngestKeyRequest>) => Some(body::<stagegate_api::IngestKeyCreated>),
+        "Create an environment's ingest key; the answer holds the key, shown this once", post(metrics::create_key)),
+    route!("DELETE" "/api/ingest-keys/{id}", Some(Action::ManageIngestKeys), None => Some(body::<stagegate_api::IngestKeyInfo>),
+        "Revoke an ingest key: reports with it are refused from now on", delete(metrics::revoke_key)),
+    route!("GET" "/api/guardrails/{rollout}/{env}", Some(Action::Read), None => Some(body::<stagegate_api::GuardrailReport>),
+        "The live stage's triggers in an environment: counts per cohort since it became live, each trigger's state and figures, the sample-ratio check, the schedule and the last automatic action", get(metrics::guardrails)),
+    route!("POST" "/api/rollouts/{rollout}/environments/{env}/reports", Some(Action::Report), Some(body::<stagegate_api::IncidentReport>) => Some(body::<stagegate_api::GuardrailReport>),
+        "Report an incident (a critical bug, unless another event is named) against the live stage: it counts as one event in the rollout's cohort, and the triggers are judged at once", post(metrics::incident)),
     route!("GET" "/client/{env}.json", None, None => Some(body::<Plan>),
         "The public client document of an environment: no auth, cacheable, CORS open", get(client::client_document).layer(client::cors())),
     route!("OPTIONS" "/client/{env}.json", None, None => None, "CORS preflight for the client document", options(client::preflight).layer(client::cors())),

@@ -62,13 +62,16 @@ async fn me_lists_what_the_role_may_do() {
             "kill-switch",
             "withdraw-signoff",
             "manage-users",
-            "tick-checklist"
+            "tick-checklist",
+            "manage-webhooks",
+            "manage-ingest-keys",
+            "report"
         ])
     );
     let qa = server.user("quinn", "qa-lead");
     assert_eq!(
         server.get("/api/me", &qa).await.json["actions"],
-        json!(["read", "sign", "withdraw-signoff", "tick-checklist"])
+        json!(["read", "sign", "withdraw-signoff", "tick-checklist", "report"])
     );
 }
 

@@ -12,7 +12,13 @@ use crate::common::*;
 /// The role table, written out by hand (not derived from the code under test).
 fn allowed_roles(method: &str, path: &str) -> &'static [&'static str] {
     match (method, path) {
-        ("GET", _) if !path.starts_with("/api/users") => &ROLES,
+        ("GET", _)
+            if !path.starts_with("/api/users")
+                && !path.starts_with("/api/webhooks")
+                && !path.starts_with("/api/ingest-keys") =>
+        {
+            &ROLES
+        }
         ("PUT", "/api/plan")
         | ("POST", "/api/revert")
         | ("POST", "/api/rollouts/{rollout}/environments/{env}/stage")
@@ -20,7 +26,8 @@ fn allowed_roles(method: &str, path: &str) -> &'static [&'static str] {
             &["admin", "editor"]
         }
         ("POST", "/api/signoffs") => &SIGNERS,
-        ("POST", "/api/rollouts/{rollout}/checklist/{n}") => &[
+        ("POST", "/api/rollouts/{rollout}/checklist/{n}")
+        | ("POST", "/api/rollouts/{rollout}/environments/{env}/reports") => &[
             "admin",
             "editor",
             "engineering-lead",
@@ -39,6 +46,11 @@ fn allowed_roles(method: &str, path: &str) -> &'static [&'static str] {
         | ("GET", "/api/users/log")
         | ("DELETE", "/api/users/{name}")
         | ("PATCH", "/api/users/{name}") => &["admin"],
+        ("GET", "/api/webhooks")
+        | ("POST", "/api/webhooks")
+        | ("DELETE", "/api/webhooks/{id}")
+        | ("POST", "/api/webhooks/{id}/test") => &["admin"],
+        (_, "/api/ingest-keys") | ("DELETE", "/api/ingest-keys/{id}") => &["admin"],
         other => panic!("route {other:?} is missing from the role table of this test"),
     }
 }
@@ -144,6 +156,42 @@ async fn valid_request(
                 Some(&json!({ "role": "editor" })),
             )
         }
+        ("POST", "/api/webhooks") => request(
+            method,
+            path,
+            Some(token),
+            Some(&json!({ "url": "http://127.0.0.1:9/hook", "events": ["rollback"] })),
+        ),
+        ("DELETE", "/api/webhooks/{id}") | ("POST", "/api/webhooks/{id}/test") => {
+            let hook = server
+                .state
+                .alerts
+                .add(
+                    serde_json::from_value(
+                        json!({ "url": "http://127.0.0.1:9/hook", "events": ["advance"] }),
+                    )
+                    .unwrap(),
+                    "test",
+                )
+                .unwrap();
+            request(method, &path.replace("{id}", &hook.id), Some(token), None)
+        }
+        ("POST", "/api/ingest-keys") => request(
+            method,
+            path,
+            Some(token),
+            Some(&json!({ "environment": "staging", "name": format!("app {case}") })),
+        ),
+        ("DELETE", "/api/ingest-keys/{id}") => {
+            let (key, _) = server.state.ingest_keys.create("staging", "doomed", "test").unwrap();
+            request(method, &path.replace("{id}", &key.id), Some(token), None)
+        }
+        ("POST", "/api/rollouts/{rollout}/environments/{env}/reports") => request(
+            method,
+            &concrete,
+            Some(token),
+            Some(&json!({ "comment": format!("sync lost my notes ({case})") })),
+        ),
         ("GET", "/api/evaluate") => request(
             method,
             "/api/evaluate?rollout=domain-migration&env=staging&targetingKey=user-42",
@@ -205,7 +253,8 @@ async fn every_authenticated_route_needs_a_known_token() {
             let reply = server
                 .send(request(route.method, &path, token, body.as_ref()))
                 .await;
-            if route.action.is_some() {
+            // Reports take an ingest key, never a user's token.
+            if route.action.is_some() || (route.path == "/api/metrics" && route.method == "POST") {
                 assert_error(&reply, StatusCode::UNAUTHORIZED, "unauthorized");
             } else {
                 assert!(reply.status.is_success(), "{} {path}", route.method);

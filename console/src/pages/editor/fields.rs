@@ -308,6 +308,8 @@ pub(super) fn StageList(draft: Draft) -> impl IntoView {
                 values: Map::new(),
                 required_signoffs: SIGNOFF_ROLES.iter().map(|r| r.to_string()).collect(),
                 monitoring: Vec::new(),
+                soak_hours: None,
+                auto_advance: false,
             });
         })
     };
@@ -355,6 +357,7 @@ fn StageFields(
     };
     let (name_path, pct_path, id_path) = (at("/name"), at("/percentage"), at("/id"));
     let pct_for_input = pct_path.clone();
+    let soak_path = at("/soakHours");
     let moved_id = id.clone();
     let move_by = move |offset: isize| {
         let selector = format!("li[data-stage=\"{moved_id}\"] .stage-head button:not([disabled])");
@@ -466,6 +469,33 @@ fn StageFields(
                             let day = event_target_value(&event);
                             edit(Box::new(move |stage| stage.planned_for = Some(day).filter(|d| !d.trim().is_empty())))
                         }/>
+                </label>
+                <label class="field">
+                    <span class="label">"Soak (hours)"</span>
+                    <input type="text" inputmode="decimal" prop:value=stage.soak_hours.as_ref().map(Number::to_string).unwrap_or_default()
+                        placeholder="none"
+                        on:input=move |event| {
+                            let text = event_target_value(&event);
+                            // Blank is no soak; anything else must read as a number.
+                            let hours = if text.trim().is_empty() {
+                                draft.record_unparsed(&soak_path, None);
+                                Some(None)
+                            } else {
+                                draft.read_number(&soak_path, &text).map(Some)
+                            };
+                            if let Some(hours) = hours {
+                                edit(Box::new(move |stage| stage.soak_hours = hours));
+                            }
+                        }/>
+                    <FieldProblems draft path=at("/soakHours")/>
+                </label>
+                <label class="check">
+                    <input type="checkbox" prop:checked=stage.auto_advance
+                        on:change=move |event| {
+                            let on = event_target_checked(&event);
+                            edit(Box::new(move |stage| stage.auto_advance = on))
+                        }/>
+                    " Advance by itself after the soak"
                 </label>
             </div>
             <fieldset>

@@ -148,6 +148,16 @@ impl Draft {
         number
     }
 
+    /// `read_number` for a whole number of 0 or more.
+    fn read_count(&self, path: &str, text: &str) -> Option<u64> {
+        let count = text.trim().parse::<u64>().ok();
+        let problem = count
+            .is_none()
+            .then(|| format!("'{text}' is not a whole number of 0 or more"));
+        self.record_unparsed(path, problem);
+        count
+    }
+
     fn record_unparsed(&self, path: &str, problem: Option<String>) {
         self.unparsed.update(|unparsed| match problem {
             Some(message) => {

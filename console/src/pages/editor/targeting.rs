@@ -4,7 +4,7 @@
 //! sign-offs before production's targeting changes with a stage live.
 
 use evaluator::json::Number;
-use evaluator::model::{Constraint, Operator, RollbackTrigger};
+use evaluator::model::{Compare, Constraint, Operator, RollbackTrigger, ThresholdUnit, TriggerAction};
 use leptos::prelude::*;
 
 use super::Draft;
@@ -43,7 +43,13 @@ pub(super) fn Triggers(draft: Draft) -> impl IntoView {
         draft.restructure(|r| {
             r.rollback_triggers.push(RollbackTrigger {
                 metric: String::new(),
-                above: Number::from(0),
+                event: String::new(),
+                per: None,
+                compare: None,
+                threshold: Number::from(0),
+                unit: None,
+                min_sample: 0,
+                action: TriggerAction::Hold,
                 description: None,
             })
         })
@@ -51,7 +57,7 @@ pub(super) fn Triggers(draft: Draft) -> impl IntoView {
     view! {
         <section class="triggers" aria-label="Rollback triggers">
             <h2>"Rollback triggers"</h2>
-            <p class="hint">"The conditions under which this rollout is rolled back: a metric and the level it must stay at or below."</p>
+            <p class="hint">"What the server watches in the apps' reports: a rate (an event per another, e.g. crashes per session) against the control cohort or under a ceiling, or a count. A breach rolls back or holds the rollout."</p>
             <ol class="trigger-list">
                 {move || {
                     draft.generation.track();
@@ -70,46 +76,129 @@ pub(super) fn Triggers(draft: Draft) -> impl IntoView {
     }
 }
 
+type TriggerEdit = Box<dyn FnOnce(&mut RollbackTrigger)>;
+
+/// A `<select>` of a named enum's values; `none` adds an empty first choice.
+fn choices(names: &'static [&'static str], current: Option<&'static str>, none: Option<&'static str>) -> impl IntoView {
+    let blank = none.map(|label| view! { <option value="" prop:selected=current.is_none()>{label}</option> });
+    let named = names
+        .iter()
+        .map(|name| view! { <option value=*name prop:selected=current == Some(*name)>{*name}</option> })
+        .collect_any();
+    (blank, named)
+}
+
 #[component]
 fn TriggerFields(draft: Draft, index: usize, trigger: RollbackTrigger) -> impl IntoView {
     let at = move |field: &str| draft.pointer(&format!("/rollbackTriggers/{index}{field}"));
-    let edit = move |change: Box<dyn FnOnce(&mut RollbackTrigger)>| {
+    let edit = move |change: TriggerEdit| {
         draft.update_rollout(|r| {
             if let Some(trigger) = r.rollback_triggers.get_mut(index) {
                 change(trigger)
             }
         })
     };
-    let above_path = at("/above");
-    let above_input = above_path.clone();
+    let text = move |change: fn(&mut RollbackTrigger, String)| {
+        move |event| {
+            let value = event_target_value(&event);
+            edit(Box::new(move |t| change(t, value)))
+        }
+    };
+    let optional = |value: String| Some(value.trim().to_string()).filter(|v| !v.is_empty());
+    let threshold_path = at("/threshold");
+    let threshold_input = threshold_path.clone();
+    let sample_path = at("/minSample");
+    let sample_input = sample_path.clone();
+    let rate = trigger.per.is_some();
     view! {
         <li class="trigger" data-testid="trigger">
             <div class="grid">
                 <label class="field">
                     <span class="label">"Metric"</span>
-                    <input type="text" prop:value=trigger.metric.clone() placeholder="e.g. crash rate increase (%)"
-                        on:input=move |event| {
-                            let metric = event_target_value(&event);
-                            edit(Box::new(move |t| t.metric = metric))
-                        }/>
+                    <input type="text" prop:value=trigger.metric.clone() placeholder="e.g. crashRate"
+                        on:input=text(|t, v| t.metric = v)/>
                     <FieldProblems draft path=at("/metric")/>
                 </label>
                 <label class="field">
-                    <span class="label">"Roll back above"</span>
-                    <input type="text" inputmode="decimal" prop:value=trigger.above.to_string()
+                    <span class="label">"Event"</span>
+                    <input type="text" prop:value=trigger.event.clone() placeholder="e.g. crash"
+                        on:input=text(|t, v| t.event = v)/>
+                    <FieldProblems draft path=at("/event")/>
+                </label>
+                <label class="field">
+                    <span class="label">"Per (blank: a count)"</span>
+                    <input type="text" prop:value=trigger.per.clone().unwrap_or_default() placeholder="e.g. session"
                         on:input=move |event| {
-                            if let Some(number) = draft.read_number(&above_input, &event_target_value(&event)) {
-                                edit(Box::new(move |t| t.above = number));
+                            let per = optional(event_target_value(&event));
+                            let rate = per.is_some();
+                            // A count has no comparison; a new rate starts against the control.
+                            edit(Box::new(move |t| {
+                                if rate && t.compare.is_none() {
+                                    t.compare = Some(Compare::Control);
+                                } else if !rate {
+                                    t.compare = None;
+                                    t.unit = None;
+                                }
+                                t.per = per;
+                            }));
+                            if rate != trigger.per.is_some() {
+                                draft.rebuild();
                             }
                         }/>
-                    <FieldProblems draft path=above_path/>
+                    <FieldProblems draft path=at("/per")/>
+                </label>
+                {rate.then(|| view! {
+                    <label class="field">
+                        <span class="label">"Compare"</span>
+                        <select on:change=move |event| {
+                            let compare = Compare::from_name(&event_target_value(&event));
+                            edit(Box::new(move |t| t.compare = compare))
+                        }>{choices(Compare::NAMES, trigger.compare.map(Compare::name), None)}</select>
+                        <FieldProblems draft path=at("/compare")/>
+                    </label>
+                    <label class="field">
+                        <span class="label">"Unit"</span>
+                        <select on:change=move |event| {
+                            let unit = ThresholdUnit::from_name(&event_target_value(&event));
+                            edit(Box::new(move |t| t.unit = unit))
+                        }>{choices(ThresholdUnit::NAMES, trigger.unit.map(ThresholdUnit::name), Some("points"))}</select>
+                        <FieldProblems draft path=at("/unit")/>
+                    </label>
+                })}
+                <label class="field">
+                    <span class="label">"Threshold"</span>
+                    <input type="text" inputmode="decimal" prop:value=trigger.threshold.to_string()
+                        on:input=move |event| {
+                            if let Some(number) = draft.read_number(&threshold_input, &event_target_value(&event)) {
+                                edit(Box::new(move |t| t.threshold = number));
+                            }
+                        }/>
+                    <FieldProblems draft path=threshold_path/>
+                </label>
+                <label class="field">
+                    <span class="label">"Minimum sample"</span>
+                    <input type="text" inputmode="numeric" prop:value=trigger.min_sample.to_string()
+                        on:input=move |event| {
+                            if let Some(count) = draft.read_count(&sample_input, &event_target_value(&event)) {
+                                edit(Box::new(move |t| t.min_sample = count));
+                            }
+                        }/>
+                    <FieldProblems draft path=sample_path/>
+                </label>
+                <label class="field">
+                    <span class="label">"Action"</span>
+                    <select on:change=move |event| {
+                        if let Some(action) = TriggerAction::from_name(&event_target_value(&event)) {
+                            edit(Box::new(move |t| t.action = action))
+                        }
+                    }>{choices(TriggerAction::NAMES, Some(trigger.action.name()), None)}</select>
                 </label>
                 <label class="field">
                     <span class="label">"Description"</span>
                     <input type="text" prop:value=trigger.description.clone().unwrap_or_default()
                         on:input=move |event| {
-                            let text = event_target_value(&event);
-                            edit(Box::new(move |t| t.description = Some(text).filter(|d| !d.trim().is_empty())))
+                            let text = optional(event_target_value(&event));
+                            edit(Box::new(move |t| t.description = text))
                         }/>
                 </label>
             </div>

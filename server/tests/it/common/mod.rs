@@ -49,6 +49,14 @@ impl Server {
         }
     }
 
+    /// `new`, with the guardrails on a clock the test sets.
+    pub fn with_clock(clock: std::sync::Arc<dyn stagegate_server::guard::Clock>) -> Server {
+        let mut server = Server::new();
+        server.state.clock = clock;
+        server.router = app(server.state.clone());
+        server
+    }
+
     /// A new user with `role`; returns their token.
     pub fn user(&self, name: &str, role: &str) -> String {
         let role = evaluator::model::Role::from_name(role).unwrap();
@@ -165,13 +173,15 @@ pub const PRODUCTION_KILL: &str =
     "/api/rollouts/domain-migration/environments/production/kill-switch";
 
 /// What is on disk and in memory, to compare before and after a refusal.
-pub fn snapshot(server: &Server) -> (u64, usize, usize, String, Vec<u8>) {
+pub fn snapshot(server: &Server) -> (u64, usize, usize, String, Vec<u8>, Vec<u8>, Vec<u8>) {
     (
         server.revision(),
         revision_files(server),
         server.state.store.audit().len(),
         server.plan().to_string(),
         std::fs::read(server.dir.path().join("users.json")).unwrap_or_default(),
+        std::fs::read(server.dir.path().join("webhooks.json")).unwrap_or_default(),
+        std::fs::read(server.dir.path().join("ingest-keys.json")).unwrap_or_default(),
     )
 }
 
