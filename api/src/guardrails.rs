@@ -161,4 +161,28 @@ pub struct AutomaticAction {
     /// `auto-rollback` or `auto-advance`.
     pub action: String,
     pub comment: String,
+    /// Who took it in hand, if anyone has.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acknowledged: Option<Acknowledgement>,
+}
+
+/// A person saying they have seen an automatic action and own what comes next.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct Acknowledgement {
+    pub by: String,
+    /// RFC 3339, UTC.
+    pub at: String,
+    pub comment: String,
+}
+
+/// `POST /api/rollouts/{rollout}/environments/{env}/acknowledge`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct AcknowledgeRequest {
+    /// The revision of the automatic action acknowledged.
+    pub revision: u64,
+    /// What happens next, e.g. "investigating the crash; staying rolled back".
+    pub comment: String,
 }

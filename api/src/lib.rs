@@ -18,7 +18,7 @@ mod webhooks;
 
 pub use action::{Action, Me, allows};
 pub use guardrails::{
-    AutomaticAction, GuardrailReport, IncidentReport, IngestKeyCreated, IngestKeyInfo,
+    AcknowledgeRequest, Acknowledgement, AutomaticAction, GuardrailReport, IncidentReport, IngestKeyCreated, IngestKeyInfo,
     IngestKeyRequest, MetricCount, MetricsAccepted, MetricsBatch, ScheduleReport, TriggerReport,
 };
 pub use request::{

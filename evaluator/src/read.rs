@@ -430,15 +430,23 @@ fn constraint(value: Value) -> Constraint {
 fn trigger(value: Value) -> RollbackTrigger {
     let mut f = Fields::of(value);
     if f.0.contains_key("above") {
-        return upgraded_trigger(f.string("metric"), f.number("above"), f.optional_string("description"));
+        return upgraded_trigger(
+            f.string("metric"),
+            f.number("above"),
+            f.optional_string("description"),
+        );
     }
     RollbackTrigger {
         metric: f.string("metric"),
         event: f.string("event"),
         per: f.optional_string("per"),
-        compare: f.optional_string("compare").and_then(|name| Compare::from_name(&name)),
+        compare: f
+            .optional_string("compare")
+            .and_then(|name| Compare::from_name(&name)),
         threshold: f.number("threshold"),
-        unit: f.optional_string("unit").and_then(|name| ThresholdUnit::from_name(&name)),
+        unit: f
+            .optional_string("unit")
+            .and_then(|name| ThresholdUnit::from_name(&name)),
         min_sample: f.count("minSample"),
         action: TriggerAction::from_name(&f.string("action")).unwrap_or(TriggerAction::Hold),
         description: f.optional_string("description"),
@@ -522,9 +530,14 @@ mod tests {
     #[test]
     fn first_version_triggers_are_upgraded_when_read() {
         let read = |text: &str| trigger(crate::json::parse(text).unwrap());
-        let crash = read(r#"{"metric": "crashRateIncreasePct", "above": 2, "description": "Crash rate"}"#);
+        let crash =
+            read(r#"{"metric": "crashRateIncreasePct", "above": 2, "description": "Crash rate"}"#);
         assert_eq!(
-            (crash.metric.as_str(), crash.event.as_str(), crash.per.as_deref()),
+            (
+                crash.metric.as_str(),
+                crash.event.as_str(),
+                crash.per.as_deref()
+            ),
             ("crashRateIncreasePct", "crash", Some("session"))
         );
         assert_eq!(crash.compare, Some(Compare::Control));
@@ -536,11 +549,17 @@ mod tests {
         assert_eq!(sync.compare, Some(Compare::Ceiling));
         assert_eq!(sync.per.as_deref(), Some("syncOperation"));
         let bugs = read(r#"{"metric": "criticalUserFacingBugs", "above": 0}"#);
-        assert_eq!((bugs.event.as_str(), bugs.per, bugs.compare), ("criticalBug", None, None));
+        assert_eq!(
+            (bugs.event.as_str(), bugs.per, bugs.compare),
+            ("criticalBug", None, None)
+        );
         let other = read(r#"{"metric": "p95 latency (ms)", "above": 800}"#);
         assert_eq!(other.metric, "p95 latency (ms)");
         assert_eq!(other.event, "p95_latency__ms_");
-        assert_eq!((other.threshold.as_str(), other.action), ("800", TriggerAction::Hold));
+        assert_eq!(
+            (other.threshold.as_str(), other.action),
+            ("800", TriggerAction::Hold)
+        );
     }
 
     /// The table and the JSON Schema generated from the model describe the same
@@ -553,7 +572,11 @@ mod tests {
 
     fn agree(shape: &Shape, node: &Value, root: &Value, at: &str) {
         // An optional enum is "anyOf: [its $ref, null]".
-        let node = match node.get("anyOf").and_then(Value::as_array).map(Vec::as_slice) {
+        let node = match node
+            .get("anyOf")
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+        {
             Some([first, null]) if null["type"].as_str() == Some("null") => first,
             _ => node,
         };

@@ -4,9 +4,9 @@
 use crate::json::{Number, Value};
 
 use crate::bucket::basis_points;
-use crate::model::{Constraint, Plan, Rollout, SCHEMA_VERSION, SIGNOFF_ROLES};
 #[cfg(not(feature = "wasm"))]
 use crate::model::{Compare, EXPOSURE_EVENT, RollbackTrigger, ThresholdUnit};
+use crate::model::{Constraint, Plan, Rollout, SCHEMA_VERSION, SIGNOFF_ROLES};
 use crate::problem::{Problem, escape};
 use crate::semver::Version;
 use crate::sort::SortedSet;
@@ -157,7 +157,11 @@ fn check_rollout(at: &str, rollout: &Rollout, report: &mut impl FnMut(String, St
             }
         }
         if let Some(hours) = &stage.soak_hours {
-            check_numbers(&mut format!("{at}/soakHours"), &Value::Number(hours.clone()), report);
+            check_numbers(
+                &mut format!("{at}/soakHours"),
+                &Value::Number(hours.clone()),
+                report,
+            );
             if is_negative(hours) {
                 report(
                     format!("{at}/soakHours"),
@@ -229,7 +233,12 @@ fn check_rollout(at: &str, rollout: &Rollout, report: &mut impl FnMut(String, St
     for (i, trigger) in rollout.rollback_triggers.iter().enumerate() {
         let at = format!("{at}/rollbackTriggers/{i}");
         check_trigger(&at, trigger, report);
-        if rollout.rollback_triggers.iter().take(i).any(|t| t.metric == trigger.metric) {
+        if rollout
+            .rollback_triggers
+            .iter()
+            .take(i)
+            .any(|t| t.metric == trigger.metric)
+        {
             report(
                 format!("{at}/metric"),
                 format!("metric '{}' is used by an earlier trigger", trigger.metric),
@@ -291,7 +300,9 @@ fn check_trigger(at: &str, trigger: &RollbackTrigger, report: &mut impl FnMut(St
     let mut name = |field: &str, value: &str| {
         let fits = !value.is_empty()
             && value.len() <= 64
-            && value.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b));
+            && value
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b));
         if !fits {
             report(
                 format!("{at}/{field}"),
@@ -310,7 +321,10 @@ fn check_trigger(at: &str, trigger: &RollbackTrigger, report: &mut impl FnMut(St
         );
     }
     if trigger.per.as_deref() == Some(trigger.event.as_str()) {
-        report(format!("{at}/per"), "per must name another event than event".into());
+        report(
+            format!("{at}/per"),
+            "per must name another event than event".into(),
+        );
     }
     match (&trigger.per, trigger.compare, trigger.unit) {
         (None, Some(_), _) => report(
@@ -332,10 +346,18 @@ fn check_trigger(at: &str, trigger: &RollbackTrigger, report: &mut impl FnMut(St
         _ => {}
     }
     let threshold = &trigger.threshold;
-    check_numbers(&mut format!("{at}/threshold"), &Value::Number(threshold.clone()), report);
+    check_numbers(
+        &mut format!("{at}/threshold"),
+        &Value::Number(threshold.clone()),
+        report,
+    );
     let in_points = trigger.per.is_some() && trigger.unit != Some(ThresholdUnit::Percent);
     if is_negative(threshold) || (in_points && above_100(threshold)) {
-        let range = if in_points { "from 0 to 100 points" } else { "0 or more" };
+        let range = if in_points {
+            "from 0 to 100 points"
+        } else {
+            "0 or more"
+        };
         report(
             format!("{at}/threshold"),
             format!("threshold ({}) must be {range}", trigger.threshold),
@@ -360,7 +382,8 @@ fn above_100(number: &Number) -> bool {
     }
     let whole = text.iter().position(|&b| b == b'.').unwrap_or(text.len());
     let digits = text.get(..whole).unwrap_or_default();
-    whole > 3 || (whole == 3 && (digits > b"100".as_slice() || (digits == b"100" && whole < text.len())))
+    whole > 3
+        || (whole == 3 && (digits > b"100".as_slice() || (digits == b"100" && whole < text.len())))
 }
 
 fn check_numbers(at: &mut String, value: &Value, report: &mut impl FnMut(String, String)) {

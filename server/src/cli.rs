@@ -1,4 +1,4 @@
-//! The command line: serve, validate, eval, bucket, user.
+//! The command line: serve, validate, eval, bucket, user, ingest-key, simulate.
 
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
@@ -10,7 +10,9 @@ use evaluator::json::Value;
 use evaluator::model::{ROLES, Role};
 use evaluator::{Context, Evaluator, Invalid};
 
+use crate::ingest_keys::{IngestKeys, KeyError};
 use crate::serve::{ServeOptions, run};
+use crate::simulate::SimulateArgs;
 use crate::users::Users;
 
 #[derive(Parser)]
@@ -71,6 +73,43 @@ enum Command {
     User {
         #[command(subcommand)]
         command: UserCommand,
+    },
+    /// Manage ingest keys: per-environment keys that can only report counts
+    /// (`POST /api/metrics`). A running server sees changes within a second.
+    IngestKey {
+        #[command(subcommand)]
+        command: IngestKeyCommand,
+    },
+    /// Drive simulated app users against a running server: each round, fetch the
+    /// client document, evaluate every user, and report exposures, sessions,
+    /// crashes and sync failures as the npm reporter would.
+    Simulate(SimulateArgs),
+}
+
+#[derive(Subcommand)]
+enum IngestKeyCommand {
+    /// Create a key for an environment; the key is the last line printed, shown
+    /// only this once (the server keeps its hash).
+    Create {
+        #[arg(long, default_value = "stagegate-data")]
+        data: PathBuf,
+        /// The environment the key reports for.
+        #[arg(long)]
+        env: String,
+        /// What the key is for, e.g. "web app".
+        #[arg(long, default_value = "")]
+        name: String,
+    },
+    /// List keys (id, environment, name, created, by); never the keys themselves.
+    List {
+        #[arg(long, default_value = "stagegate-data")]
+        data: PathBuf,
+    },
+    /// Revoke a key by its id: reports with it are refused from then on.
+    Revoke {
+        id: String,
+        #[arg(long, default_value = "stagegate-data")]
+        data: PathBuf,
     },
 }
 
@@ -184,6 +223,8 @@ fn dispatch(command: Command) -> Result<(), Failure> {
         } => eval(&plan, &rollout, &env, unit, attrs),
         Command::Bucket { salt, unit } => bucket(&salt, unit.as_deref()),
         Command::User { command } => user(command),
+        Command::IngestKey { command } => ingest_key(command),
+        Command::Simulate(args) => crate::simulate::run(args).map_err(Failure::Other),
     };
     match result {
         // Whoever reads our output stopped reading (`| head`): not an error.
@@ -338,6 +379,65 @@ fn user(command: UserCommand) -> Result<(), Failure> {
         }
     }
     Ok(())
+}
+
+fn ingest_key(command: IngestKeyCommand) -> Result<(), Failure> {
+    let open = |data: &Path| {
+        if !data.is_dir() {
+            return Err(Failure::Other(format!(
+                "--data: {} is not a directory (where `stagegate serve` keeps its data)",
+                data.display()
+            )));
+        }
+        IngestKeys::open(data).map_err(|e| Failure::Other(format!("{e:#}")))
+    };
+    let mut out = io::stdout().lock();
+    match command {
+        IngestKeyCommand::Create { data, env, name } => {
+            let keys = open(&data)?;
+            let (info, key) = keys.create(&env, &name, CLI).map_err(key_failure)?;
+            writeln!(
+                out,
+                "created ingest key {} for {}; the key is shown only this once:",
+                info.id, info.environment
+            )?;
+            writeln!(out, "{key}")?;
+        }
+        IngestKeyCommand::List { data } => {
+            let keys = open(&data)?;
+            for key in keys.list().iter() {
+                writeln!(
+                    out,
+                    "{}\t{}\t{}\t{}\t{}",
+                    key.id, key.environment, key.name, key.created, key.created_by
+                )?;
+            }
+        }
+        IngestKeyCommand::Revoke { id, data } => {
+            let keys = open(&data)?;
+            let info = keys.revoke(&id).map_err(key_failure)?;
+            writeln!(out, "revoked ingest key {} ({})", info.id, info.environment)?;
+        }
+    }
+    Ok(())
+}
+
+/// A refused key change, naming the flag that carried the bad value.
+fn key_failure(error: KeyError) -> Failure {
+    match &error {
+        KeyError::BadField(field, message) => {
+            let flag = if *field == "environment" {
+                "env"
+            } else {
+                field
+            };
+            Failure::Other(format!("--{flag}: {message}"))
+        }
+        KeyError::Missing(_) => {
+            Failure::Other(format!("{error} (see `stagegate ingest-key list`)"))
+        }
+        KeyError::Io(_) => Failure::Io(error.to_string()),
+    }
 }
 
 #[cfg(test)]

@@ -10,10 +10,14 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use evaluator::bucket::basis_points;
-use evaluator::model::{GATED_ENVIRONMENT, Plan, Role, RollbackTrigger, Rollout, TriggerAction, EXPOSURE_EVENT};
+use evaluator::model::{
+    EXPOSURE_EVENT, GATED_ENVIRONMENT, Plan, Role, RollbackTrigger, Rollout, TriggerAction,
+};
 use evaluator::stats::{self, Cohort};
 use serde_json::json;
-use stagegate_api::{AlertEvent, AutomaticAction, GuardrailReport, ScheduleReport, TriggerReport};
+use stagegate_api::{
+    Acknowledgement, AlertEvent, AutomaticAction, GuardrailReport, ScheduleReport, TriggerReport,
+};
 
 use crate::api::AppState;
 use crate::error::ApiError;
@@ -56,7 +60,8 @@ impl ManualClock {
     }
 
     pub fn advance(&self, by: Duration) {
-        self.0.fetch_add(by.as_secs(), std::sync::atomic::Ordering::SeqCst);
+        self.0
+            .fetch_add(by.as_secs(), std::sync::atomic::Ordering::SeqCst);
     }
 }
 
@@ -79,9 +84,37 @@ pub struct GuardMemory {
     /// (rollout, environment) → the latest incident a person reported, with
     /// their comment, for the audit entry of a rollback it causes.
     incidents: Mutex<HashMap<(String, String), String>>,
+    /// Revision of an automatic action → who acknowledged it (kept on disk).
+    acknowledged: Mutex<HashMap<u64, Acknowledgement>>,
+    dir: std::path::PathBuf,
 }
 
+const ACKS_FILE: &str = "acknowledgements.json";
+
 impl GuardMemory {
+    /// Opens the acknowledgements kept in `DIR/acknowledgements.json`.
+    pub fn open(dir: &std::path::Path) -> anyhow::Result<GuardMemory> {
+        let acknowledged = match std::fs::read_to_string(dir.join(ACKS_FILE)) {
+            Ok(text) => serde_json::from_str(&text)
+                .map_err(|e| anyhow::anyhow!("parsing {ACKS_FILE}: {e}"))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => HashMap::new(),
+            Err(e) => return Err(anyhow::anyhow!("reading {ACKS_FILE}: {e}")),
+        };
+        Ok(GuardMemory {
+            dir: dir.to_path_buf(),
+            acknowledged: Mutex::new(acknowledged),
+            ..GuardMemory::default()
+        })
+    }
+
+    /// Records that `ack.by` took the automatic action of `revision` in hand.
+    pub fn acknowledge(&self, revision: u64, ack: Acknowledgement) -> std::io::Result<()> {
+        let mut acks = self.acknowledged.lock().unwrap_or_else(|e| e.into_inner());
+        acks.insert(revision, ack);
+        let bytes = serde_json::to_vec_pretty(&*acks).map_err(std::io::Error::other)?;
+        crate::util::write_atomic(&self.dir, ACKS_FILE, &bytes)
+    }
+
     pub fn note_incident(&self, rollout: &str, environment: &str, note: String) {
         let mut incidents = self.incidents.lock().unwrap_or_else(|e| e.into_inner());
         incidents.insert((rollout.into(), environment.into()), note);
@@ -116,17 +149,37 @@ pub async fn decide(state: &AppState) {
             if env.active_stage.is_none() || env.kill_switch {
                 continue;
             }
-            let report = report(state, plan, key, env_name).await;
-            act(state, plan, rollout, key, env_name, &report).await;
+            let report = judged(state, plan, key, env_name, Detail::Decide).await;
+            act(state, rollout, key, env_name, &report).await;
         }
     }
 }
 
-/// The counts and verdicts of one environment's live stage.
+/// How much a report holds: a decision needs no chart and no history.
+#[derive(Clone, Copy, PartialEq)]
+enum Detail {
+    Decide,
+    Show,
+}
+
+/// The counts and verdicts of one environment's live stage, with the chart and
+/// the last automatic action (`GET /api/guardrails`).
 pub async fn report(state: &AppState, plan: &Plan, key: &str, env_name: &str) -> GuardrailReport {
+    judged(state, plan, key, env_name, Detail::Show).await
+}
+
+async fn judged(
+    state: &AppState,
+    plan: &Plan,
+    key: &str,
+    env_name: &str,
+    detail: Detail,
+) -> GuardrailReport {
     let rollout = plan.rollouts.get(key);
     let env = rollout.and_then(|r| r.environments.get(env_name));
-    let stage = rollout.zip(env).and_then(|(r, e)| r.stage(e.active_stage.as_deref()?));
+    let stage = rollout
+        .zip(env)
+        .and_then(|(r, e)| r.stage(e.active_stage.as_deref()?));
     let live = env.is_some_and(|e| !e.kill_switch) && stage.is_some();
     let since = live_since(state, plan, key, env_name).await;
     let mut report = GuardrailReport {
@@ -139,7 +192,9 @@ pub async fn report(state: &AppState, plan: &Plan, key: &str, env_name: &str) ->
         exposures: [0, 0],
         triggers: Vec::new(),
         schedule: ScheduleReport::default(),
-        last_action: last_action(state, key, env_name),
+        last_action: (detail == Detail::Show)
+            .then(|| last_action(state, key, env_name))
+            .flatten(),
     };
     let (Some(rollout), Some(stage), Some(since)) = (rollout, stage, since) else {
         return report;
@@ -162,10 +217,22 @@ pub async fn report(state: &AppState, plan: &Plan, key: &str, env_name: &str) ->
             state: verdict.state.name().into(),
             explanation: verdict.explain(),
             cohorts,
-            minutes: chart(state, at, trigger, chart_from),
+            minutes: if detail == Detail::Show {
+                chart(state, at, trigger, chart_from)
+            } else {
+                Vec::new()
+            },
         });
     }
-    report.schedule = schedule(state, plan, rollout, key, env_name, since, &report);
+    report.schedule = if report.live {
+        schedule(state, plan, rollout, key, env_name, since, &report)
+    } else {
+        ScheduleReport {
+            planned_for: stage.planned_for.clone(),
+            waiting_for: vec!["a person: the kill switch is on, so nothing advances".into()],
+            ..ScheduleReport::default()
+        }
+    };
     report
 }
 
@@ -181,7 +248,9 @@ fn chart(state: &AppState, at: [&str; 3], trigger: &RollbackTrigger, from: u32) 
     for (column, (in_rollout, event)) in columns.into_iter().enumerate() {
         let Some(event) = event else { continue };
         for (minute, n) in state.metrics.minutes(at, in_rollout, event, from) {
-            let row = rows.entry(minute).or_insert([u64::from(minute), 0, 0, 0, 0]);
+            let row = rows
+                .entry(minute)
+                .or_insert([u64::from(minute), 0, 0, 0, 0]);
             row[column + 1] = n;
         }
     }
@@ -198,7 +267,10 @@ fn schedule(
     since: u64,
     report: &GuardrailReport,
 ) -> ScheduleReport {
-    let index = rollout.stages.iter().position(|s| Some(&s.id) == report.stage.as_ref());
+    let index = rollout
+        .stages
+        .iter()
+        .position(|s| Some(&s.id) == report.stage.as_ref());
     let Some(stage) = index.map(|i| &rollout.stages[i]) else {
         return ScheduleReport::default();
     };
@@ -228,12 +300,17 @@ fn schedule(
     for trigger in &report.triggers {
         match trigger.state.as_str() {
             "notEnoughData" => waiting_for.push(format!("enough data for {}", trigger.metric)),
-            "holding" | "breached" => waiting_for.push(format!("{}: {}", trigger.metric, trigger.explanation)),
+            "holding" | "breached" => {
+                waiting_for.push(format!("{}: {}", trigger.metric, trigger.explanation))
+            }
             _ => {}
         }
     }
-    if let Some(check) = stats::sample_ratio(report.exposures[0], report.exposures[1], report.basis_points)
-        && check.mismatch
+    if let Some(check) = stats::sample_ratio(
+        report.exposures[0],
+        report.exposures[1],
+        report.basis_points,
+    ) && check.mismatch
     {
         waiting_for.push(format!(
             "sound reporting: exposures {} in, {} out do not fit the stage's {}% (p = {:.1e})",
@@ -269,8 +346,16 @@ fn duration_words(secs: u64) -> String {
 }
 
 /// Rolls back on a breach, alerts once per condition, advances when due.
-async fn act(state: &AppState, plan: &Plan, rollout: &Rollout, key: &str, env_name: &str, report: &GuardrailReport) {
-    let Some(stage) = report.stage.clone() else { return };
+async fn act(
+    state: &AppState,
+    rollout: &Rollout,
+    key: &str,
+    env_name: &str,
+    report: &GuardrailReport,
+) {
+    let Some(stage) = report.stage.clone() else {
+        return;
+    };
     let breach = rollout
         .rollback_triggers
         .iter()
@@ -285,13 +370,26 @@ async fn act(state: &AppState, plan: &Plan, rollout: &Rollout, key: &str, env_na
             .remove(&(key.to_string(), env_name.to_string()))
             .map(|note| format!(" {note}"))
             .unwrap_or_default();
-        let comment = format!("Automatic rollback: trigger {} breached. {}{incident}", trigger.metric, found.explanation);
-        let written = system_write(state, "auto-rollback", comment.clone(), key, env_name, &stage, |env| {
-            env.kill_switch = true;
-        })
+        let comment = format!(
+            "Automatic rollback: trigger {} breached. {}{incident}",
+            trigger.metric, found.explanation
+        );
+        let written = system_write(
+            state,
+            "auto-rollback",
+            comment.clone(),
+            key,
+            env_name,
+            &stage,
+            |env| {
+                env.kill_switch = true;
+            },
+        )
         .await;
         if let Ok(revision) = written {
-            let text = format!("stagegate rolled back {key} in {env_name} (revision {revision}): {comment}");
+            let text = format!(
+                "stagegate rolled back {key} in {env_name} (revision {revision}): {comment}"
+            );
             state.alerts.send(
                 AlertEvent::Rollback,
                 text,
@@ -303,44 +401,89 @@ async fn act(state: &AppState, plan: &Plan, rollout: &Rollout, key: &str, env_na
     }
     for found in &report.triggers {
         if found.state == "holding" || found.state == "breached" {
-            let text = format!("{key} in {env_name} ({stage}): trigger {} is {}. {}", found.metric, found.state, found.explanation);
-            alert_once(state, format!("{key}/{env_name}/{stage}/{}/{}", found.metric, found.state), AlertEvent::TriggerWarning, text);
+            let text = format!(
+                "{key} in {env_name} ({stage}): trigger {} is {}. {}",
+                found.metric, found.state, found.explanation
+            );
+            alert_once(
+                state,
+                format!("{key}/{env_name}/{stage}/{}/{}", found.metric, found.state),
+                AlertEvent::TriggerWarning,
+                text,
+            );
         }
     }
-    if let Some(check) = stats::sample_ratio(report.exposures[0], report.exposures[1], report.basis_points)
-        && check.mismatch
+    if let Some(check) = stats::sample_ratio(
+        report.exposures[0],
+        report.exposures[1],
+        report.basis_points,
+    ) && check.mismatch
     {
         let text = format!(
             "{key} in {env_name} ({stage}): exposures {} in and {} out do not fit the stage's percentage (p = {:.1e}); progression holds",
             report.exposures[0], report.exposures[1], check.p_value
         );
-        alert_once(state, format!("{key}/{env_name}/{stage}/srm"), AlertEvent::SampleRatioMismatch, text);
+        alert_once(
+            state,
+            format!("{key}/{env_name}/{stage}/srm"),
+            AlertEvent::SampleRatioMismatch,
+            text,
+        );
     }
     let schedule = &report.schedule;
-    let Some(next) = schedule.next.clone() else { return };
+    let Some(next) = schedule.next.clone() else {
+        return;
+    };
     let only_signoffs = !schedule.waiting_for.is_empty()
-        && schedule.waiting_for.iter().all(|w| w.starts_with("sign-offs for"));
+        && schedule
+            .waiting_for
+            .iter()
+            .all(|w| w.starts_with("sign-offs for"));
     if only_signoffs {
-        let text = format!("{key} in {env_name} is due to advance from {stage} to {next}, waiting on {}", schedule.waiting_for.join("; "));
-        alert_once(state, format!("{key}/{env_name}/{stage}/waiting"), AlertEvent::WaitingOnSignoffs, text);
+        let text = format!(
+            "{key} in {env_name} is due to advance from {stage} to {next}, waiting on {}",
+            schedule.waiting_for.join("; ")
+        );
+        alert_once(
+            state,
+            format!("{key}/{env_name}/{stage}/waiting"),
+            AlertEvent::WaitingOnSignoffs,
+            text,
+        );
     }
     if !schedule.waiting_for.is_empty() {
         return;
     }
-    let comment = format!("Automatic advance on schedule: {stage} soaked, every trigger healthy, sign-offs current");
-    let written = system_write(state, "auto-advance", comment, key, env_name, &stage, |env| {
-        env.active_stage = Some(next.clone());
-    })
+    let comment = format!(
+        "Automatic advance on schedule: {stage} soaked, every trigger healthy, sign-offs current"
+    );
+    let written = system_write(
+        state,
+        "auto-advance",
+        comment,
+        key,
+        env_name,
+        &stage,
+        |env| {
+            env.active_stage = Some(next.clone());
+        },
+    )
     .await;
     if let Ok(revision) = written {
-        let _ = plan;
         // The new stage's soak starts now, by the guardrails' own clock (a
         // test's, which may be days ahead of the revision's time stamp).
-        state.guard.since.lock().unwrap_or_else(|e| e.into_inner()).insert(
-            (key.to_string(), env_name.to_string()),
-            ((Some(next.clone()), false), state.clock.now()),
+        state
+            .guard
+            .since
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(
+                (key.to_string(), env_name.to_string()),
+                ((Some(next.clone()), false), state.clock.now()),
+            );
+        let text = format!(
+            "stagegate advanced {key} in {env_name} from {stage} to {next} (revision {revision})"
         );
-        let text = format!("stagegate advanced {key} in {env_name} from {stage} to {next} (revision {revision})");
         state.alerts.send(
             AlertEvent::Advance,
             text,
@@ -350,7 +493,12 @@ async fn act(state: &AppState, plan: &Plan, rollout: &Rollout, key: &str, env_na
 }
 
 fn alert_once(state: &AppState, condition: String, event: AlertEvent, text: String) {
-    let new = state.guard.alerted.lock().unwrap_or_else(|e| e.into_inner()).insert(condition);
+    let new = state
+        .guard
+        .alerted
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(condition);
     if new {
         state.alerts.send(event, text, json!({}));
     }
@@ -390,7 +538,8 @@ async fn system_write(
 }
 
 /// When the environment's current live state began: the time of the oldest
-/// revision of the latest run of revisions with that state.
+/// revision of the latest run of revisions with that state (for a kill switch
+/// that is on, of the live run it ended).
 async fn live_since(state: &AppState, plan: &Plan, key: &str, env_name: &str) -> Option<u64> {
     let live_state = |plan: &Plan| -> Option<LiveState> {
         let env = plan.rollouts.get(key)?.environments.get(env_name)?;
@@ -398,22 +547,41 @@ async fn live_since(state: &AppState, plan: &Plan, key: &str, env_name: &str) ->
     };
     let now_state = live_state(plan)?;
     let cache_key = (key.to_string(), env_name.to_string());
-    if let Some((cached, since)) = state.guard.since.lock().unwrap_or_else(|e| e.into_inner()).get(&cache_key)
+    if let Some((cached, since)) = state
+        .guard
+        .since
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&cache_key)
         && *cached == now_state
     {
         return Some(*since);
     }
+    // Back through the revisions with this state; with the kill switch on, on
+    // through the live run before it, so a rollback's figures stay in view.
     let mut first = plan.revision;
+    let mut matching = now_state.clone();
     while first > 1 {
-        match state.store.revision(first - 1).await {
-            Ok(older) if live_state(&older).as_ref() == Some(&now_state) => first -= 1,
-            _ => break,
+        let Ok(older) = state.store.revision(first - 1).await else { break };
+        let older = live_state(&older);
+        if older.as_ref() == Some(&matching) {
+            first -= 1;
+        } else if matching.1 && older == Some((matching.0.clone(), false)) {
+            matching.1 = false;
+            first -= 1;
+        } else {
+            break;
         }
     }
     let audit = state.store.audit();
     let at = audit.iter().find(|entry| entry.revision == first)?;
     let since = crate::util::parse_rfc3339(&at.at)?;
-    state.guard.since.lock().unwrap_or_else(|e| e.into_inner()).insert(cache_key, (now_state, since));
+    state
+        .guard
+        .since
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(cache_key, (now_state, since));
     Some(since)
 }
 
@@ -425,11 +593,22 @@ fn last_action(state: &AppState, key: &str, env_name: &str) -> Option<AutomaticA
         .audit()
         .iter()
         .rev()
-        .find(|e| e.author == SYSTEM && e.action.starts_with("auto-") && e.summary.iter().any(|l| l.starts_with(&prefix)))
+        .find(|e| {
+            e.author == SYSTEM
+                && e.action.starts_with("auto-")
+                && e.summary.iter().any(|l| l.starts_with(&prefix))
+        })
         .map(|e| AutomaticAction {
             revision: e.revision,
             at: e.at.clone(),
             action: e.action.clone(),
             comment: e.comment.clone(),
+            acknowledged: state
+                .guard
+                .acknowledged
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(&e.revision)
+                .cloned(),
         })
 }

@@ -92,7 +92,12 @@ impl IngestKeys {
     }
 
     /// Makes a key for `environment`; returns its record and the key itself.
-    pub fn create(&self, environment: &str, name: &str, by: &str) -> Result<(IngestKeyInfo, String), KeyError> {
+    pub fn create(
+        &self,
+        environment: &str,
+        name: &str,
+        by: &str,
+    ) -> Result<(IngestKeyInfo, String), KeyError> {
         check("environment", environment)?;
         if name.chars().count() > 100 || name.chars().any(char::is_control) {
             return Err(KeyError::BadField(
@@ -137,7 +142,9 @@ impl IngestKeys {
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Loaded> {
-        self.loaded.read().unwrap_or_else(|poison| poison.into_inner())
+        self.loaded
+            .read()
+            .unwrap_or_else(|poison| poison.into_inner())
     }
 
     /// Re-reads the file if it changed on disk; returns whether it did.
@@ -156,7 +163,10 @@ impl IngestKeys {
             .map(|k| (k.key_sha256.clone(), k.info.environment.clone()))
             .collect();
         let keys = Arc::new(file.keys.into_iter().map(|k| k.info).collect());
-        *self.loaded.write().unwrap_or_else(|poison| poison.into_inner()) = Loaded {
+        *self
+            .loaded
+            .write()
+            .unwrap_or_else(|poison| poison.into_inner()) = Loaded {
             stamp,
             keys,
             by_hash,
@@ -167,13 +177,18 @@ impl IngestKeys {
     fn read_file(&self) -> anyhow::Result<KeysFile> {
         let path = self.dir.join(KEYS_FILE);
         match fs::read_to_string(&path) {
-            Ok(text) => serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display())),
+            Ok(text) => {
+                serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))
+            }
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(KeysFile::default()),
             Err(error) => Err(error).with_context(|| format!("reading {}", path.display())),
         }
     }
 
-    fn change(&self, edit: impl FnOnce(&mut KeysFile) -> Result<(), KeyError>) -> Result<(), KeyError> {
+    fn change(
+        &self,
+        edit: impl FnOnce(&mut KeysFile) -> Result<(), KeyError>,
+    ) -> Result<(), KeyError> {
         let io = |error: std::io::Error| KeyError::Io(error.into());
         let lock = File::options()
             .create(true)
@@ -188,7 +203,10 @@ impl IngestKeys {
         write_atomic(&self.dir, KEYS_FILE, &bytes).map_err(io)?;
         // Always re-read: a write within the file system's timestamp resolution
         // may leave the stamp as it was.
-        self.loaded.write().unwrap_or_else(|poison| poison.into_inner()).stamp = None;
+        self.loaded
+            .write()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .stamp = None;
         self.reload().map_err(KeyError::Io)?;
         drop(lock); // closing the file releases the lock
         Ok(())
@@ -198,7 +216,9 @@ impl IngestKeys {
 fn check(field: &'static str, value: &str) -> Result<(), KeyError> {
     let ok = !value.is_empty()
         && value.len() <= 64
-        && value.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
     if ok {
         Ok(())
     } else {
@@ -230,6 +250,9 @@ mod tests {
         keys.reload().unwrap();
         assert_eq!(keys.environment(&key), None);
         assert!(matches!(keys.revoke(&info.id), Err(KeyError::Missing(_))));
-        assert!(matches!(keys.create("prod uction", "", "admin"), Err(KeyError::BadField("environment", _))));
+        assert!(matches!(
+            keys.create("prod uction", "", "admin"),
+            Err(KeyError::BadField("environment", _))
+        ));
     }
 }

@@ -11,6 +11,7 @@ pub mod ingest_keys;
 pub mod metrics;
 pub mod openapi;
 pub mod serve;
+pub mod simulate;
 pub mod static_files;
 pub mod store;
 pub mod users;

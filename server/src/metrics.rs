@@ -61,6 +61,8 @@ struct Series {
     /// Minute since the epoch → count; minutes older than `MINUTES_KEPT` are
     /// folded into the first minute of their hour.
     minutes: BTreeMap<u32, u64>,
+    /// Counts not yet on disk, by minute (almost always one entry).
+    pending: Vec<(u32, u64)>,
 }
 
 #[derive(Default)]
@@ -68,8 +70,6 @@ struct Inner {
     series: HashMap<Box<str>, Series>,
     /// Distinct events per stage key, to bound `series`.
     events: HashMap<Box<str>, usize>,
-    /// Deltas not yet on disk.
-    pending: HashMap<(Box<str>, u32), u64>,
     log_bytes: u64,
 }
 
@@ -106,15 +106,24 @@ impl Metrics {
         let path = dir.join(LOG_FILE);
         if let Ok(file) = File::open(&path) {
             inner.log_bytes = file.metadata()?.len();
+            let mut read = 0u64;
             for line in BufReader::new(file).split(b'\n') {
                 let line = line?;
+                read += line.len() as u64 + 1;
                 match serde_json::from_slice::<Line>(&line) {
-                    Ok(line) if line.k.len() > 2 && line.k.is_char_boundary(2) => {
+                    // A key as `key_into` writes it: cohort digit, NUL, names.
+                    Ok(line) if line.k.starts_with("0\0") || line.k.starts_with("1\0") => {
                         inner.add(&line.k, line.m, line.n, None);
                     }
                     _ if line.is_empty() => {}
                     _ => skipped += 1,
                 }
+            }
+            // A torn end (no newline) would swallow the first line appended
+            // after it: end it here, so it stays one skipped line.
+            if read > inner.log_bytes {
+                OpenOptions::new().append(true).open(&path)?.write_all(b"\n")?;
+                inner.log_bytes += 1;
             }
         }
         let metrics = Metrics {
@@ -133,7 +142,11 @@ impl Metrics {
         // First pass: would a new event name break its stage's bound?
         let mut new_per_stage: HashMap<String, Vec<&str>> = HashMap::new();
         for (i, count) in counts.iter().enumerate() {
-            key_into(&mut key, count.in_rollout, [count.rollout, count.environment, count.stage, count.event]);
+            key_into(
+                &mut key,
+                count.in_rollout,
+                [count.rollout, count.environment, count.stage, count.event],
+            );
             if inner.knows_event(&key) {
                 continue;
             }
@@ -150,7 +163,11 @@ impl Metrics {
             if count.count == 0 {
                 continue;
             }
-            key_into(&mut key, count.in_rollout, [count.rollout, count.environment, count.stage, count.event]);
+            key_into(
+                &mut key,
+                count.in_rollout,
+                [count.rollout, count.environment, count.stage, count.event],
+            );
             inner.add(&key, minute, count.count, Some(minute));
         }
         drop(inner);
@@ -169,13 +186,26 @@ impl Metrics {
     }
 
     /// Per-minute counts of one event in one cohort from minute `since` on.
-    pub fn minutes(&self, at: [&str; 3], in_rollout: bool, event: &str, since: u32) -> Vec<(u32, u64)> {
+    pub fn minutes(
+        &self,
+        at: [&str; 3],
+        in_rollout: bool,
+        event: &str,
+        since: u32,
+    ) -> Vec<(u32, u64)> {
         let mut key = String::new();
         key_into(&mut key, in_rollout, [at[0], at[1], at[2], event]);
         let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        inner.series.get(key.as_str()).map_or_else(Vec::new, |series| {
-            series.minutes.range(since..).map(|(m, n)| (*m, *n)).collect()
-        })
+        inner
+            .series
+            .get(key.as_str())
+            .map_or_else(Vec::new, |series| {
+                series
+                    .minutes
+                    .range(since..)
+                    .map(|(m, n)| (*m, *n))
+                    .collect()
+            })
     }
 
     /// How many series and buckets are held (for the memory benchmark).
@@ -191,15 +221,18 @@ impl Metrics {
         let (lines, compact) = {
             let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
             inner.fold(now_minute.saturating_sub(MINUTES_KEPT));
-            if inner.log_bytes > COMPACT_BYTES {
-                inner.pending.clear();
+            let compact = inner.log_bytes > COMPACT_BYTES;
+            let mut text = String::new();
+            for (key, series) in inner.series.iter_mut() {
+                for (minute, n) in series.pending.drain(..) {
+                    if !compact {
+                        push_line(&mut text, key, minute, n);
+                    }
+                }
+            }
+            if compact {
                 (inner.snapshot(), true)
             } else {
-                let pending = std::mem::take(&mut inner.pending);
-                let mut text = String::new();
-                for ((key, minute), n) in pending {
-                    push_line(&mut text, &key, minute, n);
-                }
                 (text, false)
             }
         };
@@ -214,7 +247,11 @@ impl Metrics {
             file.sync_data()?;
         }
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        inner.log_bytes = if compact { lines.len() as u64 } else { inner.log_bytes + lines.len() as u64 };
+        inner.log_bytes = if compact {
+            lines.len() as u64
+        } else {
+            inner.log_bytes + lines.len() as u64
+        };
         Ok(())
     }
 }
@@ -244,17 +281,22 @@ impl Inner {
         if let Some(series) = self.series.get_mut(key) {
             let bucket = series.minutes.entry(minute).or_default();
             *bucket = bucket.saturating_add(n);
-        }
-        if let Some(minute) = pending {
-            let delta = self.pending.entry((key.into(), minute)).or_default();
-            *delta = delta.saturating_add(n);
+            if let Some(minute) = pending {
+                match series.pending.last_mut() {
+                    Some((last, delta)) if *last == minute => *delta = delta.saturating_add(n),
+                    _ => series.pending.push((minute, n)),
+                }
+            }
         }
     }
 
     /// Whether either cohort of this key's stage has counted its event.
     fn knows_event(&self, key: &str) -> bool {
         let other = if key.starts_with('1') { '0' } else { '1' };
-        self.series.contains_key(key) || self.series.contains_key(format!("{other}{}", &key[1..]).as_str())
+        self.series.contains_key(key)
+            || self
+                .series
+                .contains_key(format!("{other}{}", &key[1..]).as_str())
     }
 
     /// Folds minutes before `before` into the first minute of their hour.
@@ -310,7 +352,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (metrics, _) = Metrics::open(dir.path()).unwrap();
         let at = ["r", "production", "s1"];
-        metrics.add(100, &[count("s1", true, "crash", 2), count("s1", false, "crash", 5)]).unwrap();
+        metrics
+            .add(
+                100,
+                &[
+                    count("s1", true, "crash", 2),
+                    count("s1", false, "crash", 5),
+                ],
+            )
+            .unwrap();
         metrics.add(101, &[count("s1", true, "crash", 3)]).unwrap();
         assert_eq!(metrics.sum(at, true, "crash", 0), 5);
         assert_eq!(metrics.sum(at, true, "crash", 101), 3);
@@ -321,7 +371,10 @@ mod tests {
         let (reopened, skipped) = Metrics::open(dir.path()).unwrap();
         assert_eq!(skipped, 0);
         assert_eq!(reopened.sum(at, true, "crash", 0), 6);
-        assert_eq!(reopened.minutes(at, true, "crash", 0), [(100, 2), (101, 3), (102, 1)]);
+        assert_eq!(
+            reopened.minutes(at, true, "crash", 0),
+            [(100, 2), (101, 3), (102, 1)]
+        );
     }
 
     #[test]
@@ -330,10 +383,15 @@ mod tests {
         let (metrics, _) = Metrics::open(dir.path()).unwrap();
         metrics.add(7, &[count("s1", true, "crash", 4)]).unwrap();
         metrics.flush(7).unwrap();
-        let mut file = OpenOptions::new().append(true).open(dir.path().join(LOG_FILE)).unwrap();
+        let mut file = OpenOptions::new()
+            .append(true)
+            .open(dir.path().join(LOG_FILE))
+            .unwrap();
+        // A line that reads as JSON but holds no key of ours is skipped too.
+        file.write_all("{\"k\":\"é\\u0000x\",\"m\":1,\"n\":1}\n".as_bytes()).unwrap();
         file.write_all(b"{\"k\":\"1\\u0000r\\u0000prod").unwrap();
         let (reopened, skipped) = Metrics::open(dir.path()).unwrap();
-        assert_eq!(skipped, 1);
+        assert_eq!(skipped, 2);
         assert_eq!(reopened.sum(["r", "production", "s1"], true, "crash", 0), 4);
     }
 
@@ -342,13 +400,24 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (metrics, _) = Metrics::open(dir.path()).unwrap();
         let names: Vec<String> = (0..=MAX_EVENTS).map(|i| format!("e{i}")).collect();
-        let fits: Vec<Count> = names[..MAX_EVENTS].iter().map(|e| count("s1", true, e, 1)).collect();
+        let fits: Vec<Count> = names[..MAX_EVENTS]
+            .iter()
+            .map(|e| count("s1", true, e, 1))
+            .collect();
         metrics.add(1, &fits).unwrap();
-        let batch = [count("s1", true, "e0", 1), count("s1", true, &names[MAX_EVENTS], 1)];
-        assert!(matches!(metrics.add(1, &batch), Err(Refused::TooManyEvents(1))));
+        let batch = [
+            count("s1", true, "e0", 1),
+            count("s1", true, &names[MAX_EVENTS], 1),
+        ];
+        assert!(matches!(
+            metrics.add(1, &batch),
+            Err(Refused::TooManyEvents(1))
+        ));
         assert_eq!(metrics.sum(["r", "production", "s1"], true, "e0", 0), 1);
         // Another stage has its own bound.
-        metrics.add(1, &[count("s2", true, &names[MAX_EVENTS], 1)]).unwrap();
+        metrics
+            .add(1, &[count("s2", true, &names[MAX_EVENTS], 1)])
+            .unwrap();
     }
 
     #[test]
@@ -356,11 +425,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (metrics, _) = Metrics::open(dir.path()).unwrap();
         for minute in 0..180 {
-            metrics.add(minute, &[count("s1", false, "session", 1)]).unwrap();
+            metrics
+                .add(minute, &[count("s1", false, "session", 1)])
+                .unwrap();
         }
         metrics.flush(180 + MINUTES_KEPT).unwrap();
         let at = ["r", "production", "s1"];
         assert_eq!(metrics.sum(at, false, "session", 0), 180);
-        assert_eq!(metrics.minutes(at, false, "session", 0), [(0, 60), (60, 60), (120, 60)]);
+        assert_eq!(
+            metrics.minutes(at, false, "session", 0),
+            [(0, 60), (60, 60), (120, 60)]
+        );
     }
 }

@@ -65,7 +65,7 @@ pub fn open_state(
         metrics: Arc::new(metrics),
         ingest_keys: Arc::new(crate::ingest_keys::IngestKeys::open(data)?),
         clock: Arc::new(crate::guard::SystemClock),
-        guard: Arc::default(),
+        guard: Arc::new(crate::guard::GuardMemory::open(data)?),
         console: console.map(Arc::new),
     };
     Ok((state, notes))

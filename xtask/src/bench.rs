@@ -68,6 +68,17 @@ pub fn bench() -> anyhow::Result<()> {
         "load",
     ]))?;
 
+    println!("\n### Guardrails (release, loopback)");
+    run(cargo().args([
+        "bench",
+        "--locked",
+        "-q",
+        "-p",
+        "stagegate-server",
+        "--bench",
+        "guardrails",
+    ]))?;
+
     if let Some(console) = dist.console {
         println!("\n### Console (headless Chromium, loopback)");
         let stagegate = build_stagegate(true)?;

@@ -14,8 +14,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 use stagegate_api::{
-    GuardrailReport, IncidentReport, IngestKeyCreated, IngestKeyInfo, IngestKeyRequest,
-    MetricsAccepted,
+    AcknowledgeRequest, Acknowledgement, GuardrailReport, IncidentReport, IngestKeyCreated,
+    IngestKeyInfo, IngestKeyRequest, MetricsAccepted,
 };
 use tower_http::cors::{Any, CorsLayer};
 
@@ -64,14 +64,21 @@ pub(super) fn cors() -> CorsLayer {
 
 /// `POST /api/metrics`: all of a batch, or (with a 400 naming the item's field)
 /// none of it.
-pub(super) async fn report(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+pub(super) async fn report(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let environment = ingest_environment(&state, &headers)?;
     super::json_body::require_json_content_type(&headers)?;
     let batch: Batch = serde_json::from_slice(&body).map_err(|error| shape_error(&body, &error))?;
     if batch.counts.len() > MAX_COUNTS {
         return Err(ApiError::bad_field(
             "/counts",
-            format!("a batch holds at most {MAX_COUNTS} counts, not {}", batch.counts.len()),
+            format!(
+                "a batch holds at most {MAX_COUNTS} counts, not {}",
+                batch.counts.len()
+            ),
         ));
     }
     let current = state.store.current();
@@ -80,18 +87,27 @@ pub(super) async fn report(State(state): State<AppState>, headers: HeaderMap, bo
     for (i, item) in batch.counts.iter().enumerate() {
         let at = |field: &str| format!("/counts/{i}/{field}");
         let Some(rollout) = plan.rollouts.get(item.rollout.as_ref()) else {
-            return Err(ApiError::bad_field(&at("rollout"), format!("no rollout '{}'", item.rollout)));
+            return Err(ApiError::bad_field(
+                &at("rollout"),
+                format!("no rollout '{}'", item.rollout),
+            ));
         };
         if item.environment != environment {
             return Err(ApiError::bad_field(
                 &at("environment"),
-                format!("this ingest key reports for '{environment}', not '{}'", item.environment),
+                format!(
+                    "this ingest key reports for '{environment}', not '{}'",
+                    item.environment
+                ),
             ));
         }
         if !rollout.environments.contains_key(environment.as_str()) {
             return Err(ApiError::bad_field(
                 &at("environment"),
-                format!("rollout '{}' has no environment '{environment}'", item.rollout),
+                format!(
+                    "rollout '{}' has no environment '{environment}'",
+                    item.rollout
+                ),
             ));
         }
         if rollout.stage(&item.stage).is_none() {
@@ -103,11 +119,17 @@ pub(super) async fn report(State(state): State<AppState>, headers: HeaderMap, bo
         if !event_name(&item.event) {
             return Err(ApiError::bad_field(
                 &at("event"),
-                format!("event '{}' must be 1 to 64 letters, digits, '_', '-' or '.'", item.event),
+                format!(
+                    "event '{}' must be 1 to 64 letters, digits, '_', '-' or '.'",
+                    item.event
+                ),
             ));
         }
         if item.count > u64::from(u32::MAX) {
-            return Err(ApiError::bad_field(&at("count"), format!("count {} is over 4294967295", item.count)));
+            return Err(ApiError::bad_field(
+                &at("count"),
+                format!("count {} is over 4294967295", item.count),
+            ));
         }
         counts.push(Count {
             rollout: &item.rollout,
@@ -119,23 +141,34 @@ pub(super) async fn report(State(state): State<AppState>, headers: HeaderMap, bo
         });
     }
     let minute = minute_of(state.clock.now());
-    state.metrics.add(minute, &counts).map_err(|Refused::TooManyEvents(i)| {
-        ApiError::bad_field(
-            &format!("/counts/{i}/event"),
-            format!(
-                "stage '{}' already counts {} event names: report fewer distinct events",
-                counts[i].stage,
-                crate::metrics::MAX_EVENTS
-            ),
-        )
-    })?;
-    Ok((StatusCode::ACCEPTED, Json(MetricsAccepted { accepted: counts.len() })).into_response())
+    state
+        .metrics
+        .add(minute, &counts)
+        .map_err(|Refused::TooManyEvents(i)| {
+            ApiError::bad_field(
+                &format!("/counts/{i}/event"),
+                format!(
+                    "stage '{}' already counts {} event names: report fewer distinct events",
+                    counts[i].stage,
+                    crate::metrics::MAX_EVENTS
+                ),
+            )
+        })?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(MetricsAccepted {
+            accepted: counts.len(),
+        }),
+    )
+        .into_response())
 }
 
 fn event_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 64
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
 }
 
 /// The environment of the request's ingest key; a user's token is not one.
@@ -182,11 +215,17 @@ fn shape_error(body: &[u8], error: &serde_json::Error) -> ApiError {
                 None => false,
             };
             if !fits {
-                return ApiError::bad_field(&format!("/counts/{i}/{field}"), format!("{field} must be {kind}"));
+                return ApiError::bad_field(
+                    &format!("/counts/{i}/{field}"),
+                    format!("{field} must be {kind}"),
+                );
             }
         }
         if let Some(unknown) = object.keys().find(|k| !fields.iter().any(|(f, _)| f == k)) {
-            return ApiError::bad_field(&format!("/counts/{i}/{unknown}"), format!("unknown field '{unknown}'"));
+            return ApiError::bad_field(
+                &format!("/counts/{i}/{unknown}"),
+                format!("unknown field '{unknown}'"),
+            );
         }
     }
     ApiError::BadRequest {
@@ -205,11 +244,26 @@ pub(super) async fn create_key(
     request: Result<JsonBody<IngestKeyRequest>, ApiError>,
 ) -> Result<Response, ApiError> {
     let request = read_body(request)?;
+    let known = state
+        .store
+        .current()
+        .plan()
+        .rollouts
+        .values()
+        .any(|r| r.environments.contains_key(&request.environment));
+    if !known {
+        return Err(ApiError::bad_field(
+            "environment",
+            format!("no rollout has an environment '{}'", request.environment),
+        ));
+    }
     let keys = state.ingest_keys.clone();
-    let created = tokio::task::spawn_blocking(move || keys.create(&request.environment, &request.name, &caller.name))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?
-        .map_err(key_error)?;
+    let created = tokio::task::spawn_blocking(move || {
+        keys.create(&request.environment, &request.name, &caller.name)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))?
+    .map_err(key_error)?;
     let (info, key) = created;
     Ok((StatusCode::CREATED, Json(IngestKeyCreated { info, key })).into_response())
 }
@@ -248,9 +302,13 @@ pub(super) async fn guardrails(
         .get(&rollout)
         .is_some_and(|r| r.environments.contains_key(&env));
     if !known {
-        return Err(ApiError::NotFound(format!("no environment '{env}' in rollout '{rollout}'")));
+        return Err(ApiError::NotFound(format!(
+            "no environment '{env}' in rollout '{rollout}'"
+        )));
     }
-    Ok(Json(guard::report(&state, current.plan(), &rollout, &env).await))
+    Ok(Json(
+        guard::report(&state, current.plan(), &rollout, &env).await,
+    ))
 }
 
 /// `POST /api/rollouts/{rollout}/environments/{env}/reports`: a person's report
@@ -265,10 +323,16 @@ pub(super) async fn incident(
     let Path((rollout, env)) = names?;
     let request = read_body(request)?;
     if !event_name(&request.event) {
-        return Err(ApiError::bad_field("event", "event must be 1 to 64 letters, digits, '_', '-' or '.'"));
+        return Err(ApiError::bad_field(
+            "event",
+            "event must be 1 to 64 letters, digits, '_', '-' or '.'",
+        ));
     }
     if request.comment.trim().is_empty() {
-        return Err(ApiError::bad_field("comment", "say what was seen: the comment must not be empty"));
+        return Err(ApiError::bad_field(
+            "comment",
+            "say what was seen: the comment must not be empty",
+        ));
     }
     let current = state.store.current();
     let stage = current
@@ -277,7 +341,11 @@ pub(super) async fn incident(
         .get(&rollout)
         .and_then(|r| r.environments.get(&env))
         .and_then(|e| e.active_stage.clone())
-        .ok_or_else(|| ApiError::Conflict(format!("rollout '{rollout}' has no active stage in '{env}' to report against")))?;
+        .ok_or_else(|| {
+            ApiError::Conflict(format!(
+                "rollout '{rollout}' has no active stage in '{env}' to report against"
+            ))
+        })?;
     let count = Count {
         rollout: &rollout,
         environment: &env,
@@ -289,11 +357,74 @@ pub(super) async fn incident(
     state
         .metrics
         .add(minute_of(state.clock.now()), &[count])
-        .map_err(|_| ApiError::bad_field("event", "this stage already counts too many event names"))?;
-    tracing::warn!(rollout, env, stage, by = caller.name, event = request.event, comment = request.comment, "incident reported");
-    let note = format!("Reported by {}: {} ({}).", caller.name, request.comment.trim(), request.event);
+        .map_err(|_| {
+            ApiError::bad_field("event", "this stage already counts too many event names")
+        })?;
+    tracing::warn!(
+        rollout,
+        env,
+        stage,
+        by = caller.name,
+        event = request.event,
+        comment = request.comment,
+        "incident reported"
+    );
+    let note = format!(
+        "Reported by {}: {} ({}).",
+        caller.name,
+        request.comment.trim(),
+        request.event
+    );
     state.guard.note_incident(&rollout, &env, note);
     guard::decide(&state).await;
     let report = guard::report(&state, state.store.current().plan(), &rollout, &env).await;
     Ok((StatusCode::CREATED, Json(report)).into_response())
+}
+
+/// `POST /api/rollouts/{rollout}/environments/{env}/acknowledge`: a person takes
+/// an automatic action in hand (it stays in the history; what comes next is
+/// theirs: turning the kill switch off needs the stage's sign-offs anew).
+pub(super) async fn acknowledge(
+    caller: Caller,
+    State(state): State<AppState>,
+    names: Result<Path<(String, String)>, PathRejection>,
+    request: Result<JsonBody<AcknowledgeRequest>, ApiError>,
+) -> Result<Json<GuardrailReport>, ApiError> {
+    let Path((rollout, env)) = names?;
+    let request = read_body(request)?;
+    if request.comment.trim().is_empty() {
+        return Err(ApiError::bad_field(
+            "comment",
+            "say what happens next: the comment must not be empty",
+        ));
+    }
+    let automatic = state.store.audit().iter().any(|e| {
+        e.revision == request.revision
+            && e.author == guard::SYSTEM
+            && e.summary
+                .iter()
+                .any(|line| line.starts_with(&format!("{rollout}/{env}:")))
+    });
+    if !automatic {
+        return Err(ApiError::bad_field(
+            "revision",
+            format!(
+                "revision {} is not an automatic action on {rollout}/{env}",
+                request.revision
+            ),
+        ));
+    }
+    let ack = Acknowledgement {
+        by: caller.name,
+        at: crate::util::now_rfc3339(),
+        comment: request.comment.trim().to_string(),
+    };
+    let guard = state.guard.clone();
+    tokio::task::spawn_blocking(move || guard.acknowledge(request.revision, ack))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(Json(
+        guard::report(&state, state.store.current().plan(), &rollout, &env).await,
+    ))
 }

@@ -174,6 +174,8 @@ pub const ROUTES: &[Route] = &[
         "The live stage's triggers in an environment: counts per cohort since it became live, each trigger's state and figures, the sample-ratio check, the schedule and the last automatic action", get(metrics::guardrails)),
     route!("POST" "/api/rollouts/{rollout}/environments/{env}/reports", Some(Action::Report), Some(body::<stagegate_api::IncidentReport>) => Some(body::<stagegate_api::GuardrailReport>),
         "Report an incident (a critical bug, unless another event is named) against the live stage: it counts as one event in the rollout's cohort, and the triggers are judged at once", post(metrics::incident)),
+    route!("POST" "/api/rollouts/{rollout}/environments/{env}/acknowledge", Some(Action::Report), Some(body::<stagegate_api::AcknowledgeRequest>) => Some(body::<stagegate_api::GuardrailReport>),
+        "Acknowledge an automatic rollback or advance (by its revision) with what happens next; shown with it from then on", post(metrics::acknowledge)),
     route!("GET" "/client/{env}.json", None, None => Some(body::<Plan>),
         "The public client document of an environment: no auth, cacheable, CORS open", get(client::client_document).layer(client::cors())),
     route!("OPTIONS" "/client/{env}.json", None, None => None, "CORS preflight for the client document", options(client::preflight).layer(client::cors())),

@@ -15,7 +15,11 @@ const ROLLOUT: &str = "domain-migration";
 
 async fn ingest_key(server: &Server, environment: &str) -> String {
     let reply = server
-        .post("/api/ingest-keys", &server.admin, json!({ "environment": environment, "name": "web app" }))
+        .post(
+            "/api/ingest-keys",
+            &server.admin,
+            json!({ "environment": environment, "name": "web app" }),
+        )
         .await;
     assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.json);
     reply.json["key"].as_str().unwrap().to_string()
@@ -45,12 +49,20 @@ fn batch(stage: &str, counts: &[(bool, &str, u64)]) -> Value {
 /// Staging moved to `stage` (ungated), as a person would.
 async fn staging_at(server: &Server, stage: &str) {
     let path = format!("/api/rollouts/{ROLLOUT}/environments/staging/stage");
-    let reply = server.post(&path, &server.admin, json!({ "stage": stage, "comment": "test" })).await;
+    let reply = server
+        .post(
+            &path,
+            &server.admin,
+            json!({ "stage": stage, "comment": "test" }),
+        )
+        .await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.json);
 }
 
 async fn guardrails(server: &Server, env: &str) -> Value {
-    let reply = server.get(&format!("/api/guardrails/{ROLLOUT}/{env}"), &server.admin).await;
+    let reply = server
+        .get(&format!("/api/guardrails/{ROLLOUT}/{env}"), &server.admin)
+        .await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.json);
     reply.json
 }
@@ -91,19 +103,46 @@ async fn reports_need_an_ingest_key_and_a_bad_batch_changes_nothing() {
     let key = ingest_key(&server, "staging").await;
     let good = batch("stage-2", &[(true, "crash", 2)]);
     for wrong in ["sgi_0000", server.admin.as_str(), ""] {
-        assert_error(&report(&server, wrong, &good).await, StatusCode::UNAUTHORIZED, "unauthorized");
+        assert_error(
+            &report(&server, wrong, &good).await,
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+        );
     }
     let production_key = ingest_key(&server, "production").await;
+    let reply = server.post("/api/ingest-keys", &server.admin, json!({ "environment": "prod" })).await;
+    assert_eq!(reply.json["details"]["field"], "environment", "{}", reply.json);
     let cases: Vec<(Value, &str)> = vec![
-        (json!({ "counts": [{ "rollout": "nope", "environment": "staging", "stage": "stage-2", "inRollout": true, "event": "crash", "count": 1 }] }), "/counts/0/rollout"),
+        (
+            json!({ "counts": [{ "rollout": "nope", "environment": "staging", "stage": "stage-2", "inRollout": true, "event": "crash", "count": 1 }] }),
+            "/counts/0/rollout",
+        ),
         (batch("stage-9", &[(true, "crash", 1)]), "/counts/0/stage"),
-        (batch("stage-2", &[(true, "crash", 1), (true, "bad event!", 1)]), "/counts/1/event"),
-        (batch("stage-2", &[(true, "crash", 1), (true, "crash", 1 << 33)]), "/counts/1/count"),
-        (json!({ "counts": [{ "rollout": ROLLOUT, "environment": "staging", "stage": "stage-2", "inRollout": "yes", "event": "crash", "count": 1 }] }), "/counts/0/inRollout"),
-        (json!({ "counts": [{ "rollout": ROLLOUT, "environment": "staging", "stage": "stage-2", "inRollout": true, "event": "crash", "count": -1 }] }), "/counts/0/count"),
-        (json!({ "counts": [{ "rollout": ROLLOUT, "environment": "staging", "stage": "stage-2", "inRollout": true, "event": "crash", "count": 1, "userId": "u-1" }] }), "/counts/0/userId"),
+        (
+            batch("stage-2", &[(true, "crash", 1), (true, "bad event!", 1)]),
+            "/counts/1/event",
+        ),
+        (
+            batch("stage-2", &[(true, "crash", 1), (true, "crash", 1 << 33)]),
+            "/counts/1/count",
+        ),
+        (
+            json!({ "counts": [{ "rollout": ROLLOUT, "environment": "staging", "stage": "stage-2", "inRollout": "yes", "event": "crash", "count": 1 }] }),
+            "/counts/0/inRollout",
+        ),
+        (
+            json!({ "counts": [{ "rollout": ROLLOUT, "environment": "staging", "stage": "stage-2", "inRollout": true, "event": "crash", "count": -1 }] }),
+            "/counts/0/count",
+        ),
+        (
+            json!({ "counts": [{ "rollout": ROLLOUT, "environment": "staging", "stage": "stage-2", "inRollout": true, "event": "crash", "count": 1, "userId": "u-1" }] }),
+            "/counts/0/userId",
+        ),
         (json!({ "events": [] }), "/counts"),
-        (json!({ "counts": vec![json!({ "rollout": ROLLOUT, "environment": "staging", "stage": "stage-2", "inRollout": true, "event": "crash", "count": 1 }); 1001] }), "/counts"),
+        (
+            json!({ "counts": vec![json!({ "rollout": ROLLOUT, "environment": "staging", "stage": "stage-2", "inRollout": true, "event": "crash", "count": 1 }); 1001] }),
+            "/counts",
+        ),
     ];
     for (body, field) in &cases {
         let reply = report(&server, &key, body).await;
@@ -112,20 +151,44 @@ async fn reports_need_an_ingest_key_and_a_bad_batch_changes_nothing() {
     }
     // A staging report with the production key names the environment.
     let reply = report(&server, &production_key, &good).await;
-    assert_eq!(reply.json["details"]["field"], "/counts/0/environment", "{}", reply.json);
-    assert_eq!(trigger(&guardrails(&server, "staging").await, "crashRate")["cohorts"][0]["events"], 0);
+    assert_eq!(
+        reply.json["details"]["field"], "/counts/0/environment",
+        "{}",
+        reply.json
+    );
+    assert_eq!(
+        trigger(&guardrails(&server, "staging").await, "crashRate")["cohorts"][0]["events"],
+        0
+    );
 
-    let reply = report(&server, &key, &batch("stage-2", &[(true, "crash", 2), (false, "crash", 3), (true, "crash", 1)])).await;
+    let reply = report(
+        &server,
+        &key,
+        &batch(
+            "stage-2",
+            &[(true, "crash", 2), (false, "crash", 3), (true, "crash", 1)],
+        ),
+    )
+    .await;
     assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.json);
     assert_eq!(reply.json["accepted"], 3);
     let seen = guardrails(&server, "staging").await;
     let crash = trigger(&seen, "crashRate");
-    assert_eq!((crash["cohorts"][0]["events"].as_u64(), crash["cohorts"][1]["events"].as_u64()), (Some(3), Some(3)));
+    assert_eq!(
+        (
+            crash["cohorts"][0]["events"].as_u64(),
+            crash["cohorts"][1]["events"].as_u64()
+        ),
+        (Some(3), Some(3))
+    );
     assert_eq!(crash["state"], "notEnoughData");
     // A late report for a stage that is no longer live counts for its own stage.
     let reply = report(&server, &key, &batch("stage-1", &[(true, "crash", 5)])).await;
     assert_eq!(reply.status, StatusCode::ACCEPTED);
-    assert_eq!(trigger(&guardrails(&server, "staging").await, "crashRate")["cohorts"][0]["events"], 3);
+    assert_eq!(
+        trigger(&guardrails(&server, "staging").await, "crashRate")["cohorts"][0]["events"],
+        3
+    );
 }
 
 #[tokio::test]
@@ -150,7 +213,10 @@ async fn a_healthy_stage_stays_live_and_a_regression_rolls_back_once_with_its_fi
     let server = Server::new();
     staging_at(&server, "stage-2").await;
     let key = ingest_key(&server, "staging").await;
-    assert_eq!(report(&server, &key, &healthy("stage-2")).await.status, StatusCode::ACCEPTED);
+    assert_eq!(
+        report(&server, &key, &healthy("stage-2")).await.status,
+        StatusCode::ACCEPTED
+    );
     guard::decide(&server.state).await;
     let seen = guardrails(&server, "staging").await;
     assert!(seen["live"].as_bool().unwrap(), "{seen}");
@@ -160,21 +226,41 @@ async fn a_healthy_stage_stays_live_and_a_regression_rolls_back_once_with_its_fi
     let before = server.revision();
 
     // 10 % crashes in the rollout against 2 % in the control.
-    let regression = batch("stage-2", &[(true, "session", 4000), (true, "crash", 400), (false, "session", 12000), (false, "crash", 240)]);
-    assert_eq!(report(&server, &key, &regression).await.status, StatusCode::ACCEPTED);
+    let regression = batch(
+        "stage-2",
+        &[
+            (true, "session", 4000),
+            (true, "crash", 400),
+            (false, "session", 12000),
+            (false, "crash", 240),
+        ],
+    );
+    assert_eq!(
+        report(&server, &key, &regression).await.status,
+        StatusCode::ACCEPTED
+    );
     guard::decide(&server.state).await;
     let plan = server.plan();
-    assert_eq!(plan["rollouts"][ROLLOUT]["environments"]["staging"]["killSwitch"], true);
+    assert_eq!(
+        plan["rollouts"][ROLLOUT]["environments"]["staging"]["killSwitch"],
+        true
+    );
     assert_eq!(server.revision(), before + 1);
     let audit = server.get("/api/audit", &server.admin).await.json;
     let entry = &audit[0];
-    assert_eq!((entry["author"].as_str(), entry["action"].as_str()), (Some("stagegate"), Some("auto-rollback")));
+    assert_eq!(
+        (entry["author"].as_str(), entry["action"].as_str()),
+        (Some("stagegate"), Some("auto-rollback"))
+    );
     let comment = entry["comment"].as_str().unwrap();
     for figure in ["crashRate", "in the rollout", "control", "interval"] {
         assert!(comment.contains(figure), "{figure} in {comment}");
     }
     // More breaching reports make no second rollback.
-    assert_eq!(report(&server, &key, &regression).await.status, StatusCode::ACCEPTED);
+    assert_eq!(
+        report(&server, &key, &regression).await.status,
+        StatusCode::ACCEPTED
+    );
     guard::decide(&server.state).await;
     guard::decide(&server.state).await;
     assert_eq!(server.revision(), before + 1);
@@ -182,6 +268,10 @@ async fn a_healthy_stage_stays_live_and_a_regression_rolls_back_once_with_its_fi
     assert_eq!(seen["live"], false);
     assert_eq!(seen["lastAction"]["action"], "auto-rollback");
     assert_eq!(seen["lastAction"]["revision"], before + 1);
+    // The figures that caused it stay in view: the live run it ended.
+    let crash = trigger(&seen, "crashRate");
+    assert_eq!((crash["state"].as_str(), crash["cohorts"][0]["events"].as_u64()), (Some("breached"), Some(880)));
+    assert_eq!(seen["schedule"]["waitingFor"][0], "a person: the kill switch is on, so nothing advances");
 }
 
 #[tokio::test]
@@ -192,18 +282,72 @@ async fn a_person_reports_a_critical_bug_and_the_rollback_carries_their_comment(
     let path = format!("/api/rollouts/{ROLLOUT}/environments/staging/reports");
     let reply = server.post(&path, &qa, json!({ "comment": "  " })).await;
     assert_error(&reply, StatusCode::BAD_REQUEST, "bad_request");
-    let reply = server.post(&path, &qa, json!({ "comment": "notes vanish after sync" })).await;
+    let reply = server
+        .post(&path, &qa, json!({ "comment": "notes vanish after sync" }))
+        .await;
     assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.json);
     assert_eq!(trigger(&reply.json, "criticalBugs")["state"], "breached");
     let plan = server.plan();
-    assert_eq!(plan["rollouts"][ROLLOUT]["environments"]["staging"]["killSwitch"], true);
+    assert_eq!(
+        plan["rollouts"][ROLLOUT]["environments"]["staging"]["killSwitch"],
+        true
+    );
     let audit = server.get("/api/audit", &server.admin).await.json;
     let comment = audit[0]["comment"].as_str().unwrap();
-    assert!(comment.contains("criticalBugs") && comment.contains("quinn") && comment.contains("notes vanish after sync"), "{comment}");
+    assert!(
+        comment.contains("criticalBugs")
+            && comment.contains("quinn")
+            && comment.contains("notes vanish after sync"),
+        "{comment}"
+    );
+    // The QA lead takes it in hand; the acknowledgement is kept.
+    let ack = format!("/api/rollouts/{ROLLOUT}/environments/staging/acknowledge");
+    let revision = audit[0]["revision"].as_u64().unwrap();
+    let reply = server
+        .post(
+            &ack,
+            &qa,
+            json!({ "revision": revision - 1, "comment": "on it" }),
+        )
+        .await;
+    assert_eq!(reply.json["details"]["field"], "revision", "{}", reply.json);
+    let reply = server
+        .post(
+            &ack,
+            &qa,
+            json!({ "revision": revision, "comment": "on it: staying rolled back" }),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.json);
+    assert_eq!(reply.json["lastAction"]["acknowledged"]["by"], "quinn");
+    let (reopened, _) = stagegate_server::serve::open_state(server.dir.path(), None).unwrap();
+    let seen = guard::report(
+        &reopened,
+        reopened.store.current().plan(),
+        ROLLOUT,
+        "staging",
+    )
+    .await;
+    assert_eq!(
+        seen.last_action
+            .and_then(|a| a.acknowledged)
+            .map(|a| a.comment)
+            .as_deref(),
+        Some("on it: staying rolled back")
+    );
     // Nothing is live now: a second report has nothing to report against.
     let reply = server.post(&path, &qa, json!({ "comment": "again" })).await;
     assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.json);
-    assert_eq!(server.get("/api/audit", &server.admin).await.json.as_array().unwrap().len(), audit.as_array().unwrap().len());
+    assert_eq!(
+        server
+            .get("/api/audit", &server.admin)
+            .await
+            .json
+            .as_array()
+            .unwrap()
+            .len(),
+        audit.as_array().unwrap().len()
+    );
 }
 
 #[tokio::test]
@@ -212,41 +356,75 @@ async fn the_schedule_advances_one_stage_once_soaked_healthy_and_sound() {
     let server = Server::with_clock(clock.clone());
     staging_at(&server, "stage-1").await;
     let key = ingest_key(&server, "staging").await;
-    let waits = |seen: &Value| seen["schedule"]["waitingFor"].as_array().unwrap().iter().map(|w| w.as_str().unwrap().to_string()).collect::<Vec<_>>();
+    let waits = |seen: &Value| {
+        seen["schedule"]["waitingFor"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| w.as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
     let seen = guardrails(&server, "staging").await;
     let waiting = waits(&seen);
-    assert!(waiting.iter().any(|w| w.starts_with("the soak, until")), "{waiting:?} {seen}");
-    assert!(waiting.iter().any(|w| w == "enough data for crashRate"), "{waiting:?}");
+    assert!(
+        waiting.iter().any(|w| w.starts_with("the soak, until")),
+        "{waiting:?} {seen}"
+    );
+    assert!(
+        waiting.iter().any(|w| w == "enough data for crashRate"),
+        "{waiting:?}"
+    );
     assert_eq!(seen["schedule"]["next"], "stage-2");
 
     // Stage 1 is 5 %: healthy counts in proportion.
     let stage1 = batch(
         "stage-1",
         &[
-            (true, "exposure", 500), (false, "exposure", 9500),
-            (true, "session", 2000), (false, "session", 38000),
-            (true, "crash", 40), (false, "crash", 760),
-            (true, "syncOperation", 2000), (false, "syncOperation", 38000),
-            (true, "syncFailure", 20), (false, "syncFailure", 380),
+            (true, "exposure", 500),
+            (false, "exposure", 9500),
+            (true, "session", 2000),
+            (false, "session", 38000),
+            (true, "crash", 40),
+            (false, "crash", 760),
+            (true, "syncOperation", 2000),
+            (false, "syncOperation", 38000),
+            (true, "syncFailure", 20),
+            (false, "syncFailure", 380),
         ],
     );
-    assert_eq!(report(&server, &key, &stage1).await.status, StatusCode::ACCEPTED);
+    assert_eq!(
+        report(&server, &key, &stage1).await.status,
+        StatusCode::ACCEPTED
+    );
     guard::decide(&server.state).await;
     let before = server.revision();
-    assert_eq!(waits(&guardrails(&server, "staging").await).len(), 1, "only the soak");
+    assert_eq!(
+        waits(&guardrails(&server, "staging").await).len(),
+        1,
+        "only the soak"
+    );
 
     clock.advance(Duration::from_secs(25 * 3600));
     assert!(waits(&guardrails(&server, "staging").await).is_empty());
     guard::decide(&server.state).await;
-    assert_eq!(server.plan()["rollouts"][ROLLOUT]["environments"]["staging"]["activeStage"], "stage-2");
+    assert_eq!(
+        server.plan()["rollouts"][ROLLOUT]["environments"]["staging"]["activeStage"],
+        "stage-2"
+    );
     assert_eq!(server.revision(), before + 1);
     let audit = server.get("/api/audit", &server.admin).await.json;
-    assert_eq!((audit[0]["author"].as_str(), audit[0]["action"].as_str()), (Some("stagegate"), Some("auto-advance")));
+    assert_eq!(
+        (audit[0]["author"].as_str(), audit[0]["action"].as_str()),
+        (Some("stagegate"), Some("auto-advance"))
+    );
     // Overdue steps go one at a time: stage 2's own soak starts now.
     guard::decide(&server.state).await;
     assert_eq!(server.revision(), before + 1);
     let waiting = waits(&guardrails(&server, "staging").await);
-    assert!(waiting.iter().any(|w| w.starts_with("the soak")), "{waiting:?}");
+    assert!(
+        waiting.iter().any(|w| w.starts_with("the soak")),
+        "{waiting:?}"
+    );
 }
 
 #[tokio::test]
@@ -258,7 +436,10 @@ async fn a_sample_ratio_mismatch_holds_progression() {
     let mut counts = healthy("stage-2");
     // Half the units in a 25 % stage: reporting is broken.
     counts["counts"][1]["count"] = json!(1000);
-    assert_eq!(report(&server, &key, &counts).await.status, StatusCode::ACCEPTED);
+    assert_eq!(
+        report(&server, &key, &counts).await.status,
+        StatusCode::ACCEPTED
+    );
     clock.advance(Duration::from_secs(25 * 3600));
     let waiting = guardrails(&server, "staging").await["schedule"]["waitingFor"].to_string();
     assert!(waiting.contains("sound reporting"), "{waiting}");
@@ -271,19 +452,36 @@ async fn a_sample_ratio_mismatch_holds_progression() {
 async fn production_waits_for_the_next_stages_signoffs() {
     let clock = Arc::new(ManualClock::starting_now());
     let server = Server::with_clock(clock.clone());
-    let signers: Vec<String> = ["engineering-lead", "product-manager", "qa-lead", "devops-lead"]
-        .iter()
-        .map(|role| server.user(&format!("{role}-1"), role))
-        .collect();
+    let signers: Vec<String> = [
+        "engineering-lead",
+        "product-manager",
+        "qa-lead",
+        "devops-lead",
+    ]
+    .iter()
+    .map(|role| server.user(&format!("{role}-1"), role))
+    .collect();
     let sign = async |stage: &str| {
         for token in &signers {
-            let reply = server.post("/api/signoffs", token, json!({ "rollout": ROLLOUT, "stage": stage })).await;
+            let reply = server
+                .post(
+                    "/api/signoffs",
+                    token,
+                    json!({ "rollout": ROLLOUT, "stage": stage }),
+                )
+                .await;
             assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.json);
         }
     };
     sign("stage-1").await;
     let path = format!("/api/rollouts/{ROLLOUT}/environments/production/stage");
-    let reply = server.post(&path, &server.admin, json!({ "stage": "stage-1", "comment": "go" })).await;
+    let reply = server
+        .post(
+            &path,
+            &server.admin,
+            json!({ "stage": "stage-1", "comment": "go" }),
+        )
+        .await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.json);
     let key = ingest_key(&server, "production").await;
     let mut counts = healthy("stage-1");
@@ -293,17 +491,29 @@ async fn production_waits_for_the_next_stages_signoffs() {
     // 5 %: exposures in proportion.
     counts["counts"][0]["count"] = json!(500);
     counts["counts"][1]["count"] = json!(9500);
-    assert_eq!(report(&server, &key, &counts).await.status, StatusCode::ACCEPTED);
+    assert_eq!(
+        report(&server, &key, &counts).await.status,
+        StatusCode::ACCEPTED
+    );
     clock.advance(Duration::from_secs(25 * 3600));
     let waiting = guardrails(&server, "production").await["schedule"]["waitingFor"].clone();
     assert_eq!(waiting.as_array().unwrap().len(), 1, "{waiting}");
-    assert!(waiting[0].as_str().unwrap().starts_with("sign-offs for Stage 2"), "{waiting}");
+    assert!(
+        waiting[0]
+            .as_str()
+            .unwrap()
+            .starts_with("sign-offs for Stage 2"),
+        "{waiting}"
+    );
     let before = server.revision();
     guard::decide(&server.state).await;
     assert_eq!(server.revision(), before);
     sign("stage-2").await;
     guard::decide(&server.state).await;
-    assert_eq!(server.plan()["rollouts"][ROLLOUT]["environments"]["production"]["activeStage"], "stage-2");
+    assert_eq!(
+        server.plan()["rollouts"][ROLLOUT]["environments"]["production"]["activeStage"],
+        "stage-2"
+    );
 }
 
 #[tokio::test]
@@ -311,11 +521,37 @@ async fn counts_survive_a_restart() {
     let server = Server::new();
     staging_at(&server, "stage-2").await;
     let key = ingest_key(&server, "staging").await;
-    assert_eq!(report(&server, &key, &healthy("stage-2")).await.status, StatusCode::ACCEPTED);
-    server.state.metrics.flush(stagegate_server::metrics::minute_of(server.state.clock.now())).unwrap();
+    assert_eq!(
+        report(&server, &key, &healthy("stage-2")).await.status,
+        StatusCode::ACCEPTED
+    );
+    server
+        .state
+        .metrics
+        .flush(stagegate_server::metrics::minute_of(
+            server.state.clock.now(),
+        ))
+        .unwrap();
     let (reopened, _) = stagegate_server::serve::open_state(server.dir.path(), None).unwrap();
     let at = [ROLLOUT, "staging", "stage-2"];
     assert_eq!(reopened.metrics.sum(at, true, "session", 0), 4000);
     assert_eq!(reopened.metrics.sum(at, false, "crash", 0), 240);
     assert_eq!(reopened.ingest_keys.list().len(), 1);
+}
+
+#[tokio::test]
+async fn browsers_may_report_from_any_origin() {
+    let server = Server::new();
+    let request = Request::options("/api/metrics")
+        .header("origin", "https://app.example.com")
+        .header("access-control-request-method", "POST")
+        .header("access-control-request-headers", "authorization, content-type")
+        .body(Body::empty())
+        .unwrap();
+    let reply = server.send(request).await;
+    assert!(reply.status.is_success(), "{}", reply.status);
+    let header = |name: &str| reply.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
+    assert_eq!(header("access-control-allow-origin"), "*");
+    assert!(header("access-control-allow-headers").contains("authorization"));
+    assert!(header("access-control-allow-methods").contains("post"));
 }

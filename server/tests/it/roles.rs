@@ -27,7 +27,8 @@ fn allowed_roles(method: &str, path: &str) -> &'static [&'static str] {
         }
         ("POST", "/api/signoffs") => &SIGNERS,
         ("POST", "/api/rollouts/{rollout}/checklist/{n}")
-        | ("POST", "/api/rollouts/{rollout}/environments/{env}/reports") => &[
+        | ("POST", "/api/rollouts/{rollout}/environments/{env}/reports")
+        | ("POST", "/api/rollouts/{rollout}/environments/{env}/acknowledge") => &[
             "admin",
             "editor",
             "engineering-lead",
@@ -192,6 +193,16 @@ async fn valid_request(
             Some(token),
             Some(&json!({ "comment": format!("sync lost my notes ({case})") })),
         ),
+        ("POST", "/api/rollouts/{rollout}/environments/{env}/acknowledge") => {
+            // An automatic rollback to acknowledge: staging live, then a bug report.
+            let staging = format!("/api/rollouts/{ROLLOUT}/environments/staging");
+            let on = server.post(&format!("{staging}/kill-switch"), &server.admin, json!({ "on": false })).await;
+            assert_eq!(on.status, StatusCode::OK, "{}", on.json);
+            let reported = server.post(&format!("{staging}/reports"), &server.admin, json!({ "comment": "seen" })).await;
+            let revision = reported.json["lastAction"]["revision"].clone();
+            assert!(revision.is_u64(), "{}", reported.json);
+            request(method, &concrete, Some(token), Some(&json!({ "revision": revision, "comment": "on it" })))
+        }
         ("GET", "/api/evaluate") => request(
             method,
             "/api/evaluate?rollout=domain-migration&env=staging&targetingKey=user-42",
