@@ -126,9 +126,14 @@ pub fn spawn(state: AppState) {
     tokio::spawn(async move {
         let mut feed = state.store.subscribe();
         loop {
+            // Listening before deciding: counts that arrive meanwhile wake the next round.
+            let arrived = state.metrics.arrived.notified();
+            tokio::pin!(arrived);
+            arrived.as_mut().enable();
+            let started = tokio::time::Instant::now();
             decide(&state).await;
             tokio::select! {
-                _ = state.metrics.arrived.notified() => tokio::time::sleep(DEBOUNCE).await,
+                _ = arrived => {}
                 changed = feed.changed() => {
                     if changed.is_err() || feed.borrow().closing {
                         return;
@@ -136,6 +141,8 @@ pub fn spawn(state: AppState) {
                 }
                 _ = tokio::time::sleep(TICK) => {}
             }
+            // At once on news, but at most one round per `DEBOUNCE`.
+            tokio::time::sleep_until(started + DEBOUNCE).await;
         }
     });
 }

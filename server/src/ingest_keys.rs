@@ -5,12 +5,11 @@
 //! `users.rs` does); the server re-reads the file when it changes.
 
 use std::collections::HashMap;
-use std::fs::{self, File};
+use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
 
-use anyhow::Context as _;
 use evaluator::digest::hex;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -150,9 +149,7 @@ impl IngestKeys {
     /// Re-reads the file if it changed on disk; returns whether it did.
     pub fn reload(&self) -> anyhow::Result<bool> {
         let path = self.dir.join(KEYS_FILE);
-        let stamp = fs::metadata(&path)
-            .ok()
-            .map(|m| (m.modified().unwrap_or(SystemTime::UNIX_EPOCH), m.len()));
+        let stamp = crate::util::file_stamp(&path);
         if stamp.is_some() && self.read().stamp == stamp {
             return Ok(false);
         }
@@ -175,14 +172,7 @@ impl IngestKeys {
     }
 
     fn read_file(&self) -> anyhow::Result<KeysFile> {
-        let path = self.dir.join(KEYS_FILE);
-        match fs::read_to_string(&path) {
-            Ok(text) => {
-                serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))
-            }
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(KeysFile::default()),
-            Err(error) => Err(error).with_context(|| format!("reading {}", path.display())),
-        }
+        crate::util::read_json_or_default(&self.dir.join(KEYS_FILE))
     }
 
     fn change(
@@ -239,7 +229,7 @@ mod tests {
         let keys = IngestKeys::open(dir.path()).unwrap();
         let (info, key) = keys.create("production", "web app", "admin").unwrap();
         assert!(key.starts_with(PREFIX) && key.len() == PREFIX.len() + 64);
-        let stored = fs::read_to_string(dir.path().join(KEYS_FILE)).unwrap();
+        let stored = std::fs::read_to_string(dir.path().join(KEYS_FILE)).unwrap();
         assert!(!stored.contains(&key));
         assert_eq!(keys.environment(&key).as_deref(), Some("production"));
         assert_eq!(keys.environment("sgi_not-a-key"), None);

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod cli;
 pub mod error;
 pub mod guard;
+pub mod http_client;
 pub mod ingest_keys;
 pub mod metrics;
 pub mod openapi;

@@ -3,7 +3,8 @@
 //!
 //! Memory is bounded by the plan, not by traffic: rollouts, environments and
 //! stages must exist, each stage takes at most `MAX_EVENTS` event names, and
-//! minutes older than `MINUTES_KEPT` fold into hours. On disk, `DIR/metrics.log`
+//! minutes older than `MINUTES_KEPT` fold into hours, hours older than
+//! `HOURS_KEPT` are dropped. On disk, `DIR/metrics.log`
 //! holds one JSON line per (series, minute) delta: the flusher appends what
 //! arrived in the last `FLUSH_INTERVAL` and fsyncs, so a SIGKILL loses at most
 //! that long of acknowledged counts. When the log grows past `COMPACT_BYTES` it
@@ -25,11 +26,16 @@ pub const LOG_FILE: &str = "metrics.log";
 pub const FLUSH_INTERVAL: Duration = Duration::from_secs(1);
 /// Distinct event names per rollout, environment and stage.
 pub const MAX_EVENTS: usize = 64;
-/// Minute buckets kept as minutes (two days); older ones fold into hours.
-const MINUTES_KEPT: u32 = 48 * 60;
+/// Minute buckets kept as minutes (six hours); older ones fold into hours.
+const MINUTES_KEPT: u32 = 6 * 60;
+/// Hours kept (sixty days): a stage live longer is judged on its last sixty days.
+const HOURS_KEPT: u32 = 60 * 24;
+/// The log is compacted when it passes this, or twice its last snapshot.
 const COMPACT_BYTES: u64 = 32 * 1024 * 1024;
 
-/// One reported count, already checked against the plan.
+/// One reported count (as the wire carries it: `stagegate simulate` sends these).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Count<'a> {
     pub rollout: &'a str,
     pub environment: &'a str,
@@ -71,6 +77,8 @@ struct Inner {
     /// Distinct events per stage key, to bound `series`.
     events: HashMap<Box<str>, usize>,
     log_bytes: u64,
+    /// The size of the last snapshot the log was compacted into.
+    snapshot_bytes: u64,
 }
 
 /// One line of the log.
@@ -220,8 +228,9 @@ impl Metrics {
     pub fn flush(&self, now_minute: u32) -> std::io::Result<()> {
         let (lines, compact) = {
             let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-            inner.fold(now_minute.saturating_sub(MINUTES_KEPT));
-            let compact = inner.log_bytes > COMPACT_BYTES;
+            inner.fold(now_minute.saturating_sub(MINUTES_KEPT), now_minute.saturating_sub(HOURS_KEPT * 60));
+            // Against a snapshot that is itself large, only when the log has doubled.
+            let compact = inner.log_bytes > COMPACT_BYTES.max(2 * inner.snapshot_bytes);
             let mut text = String::new();
             for (key, series) in inner.series.iter_mut() {
                 for (minute, n) in series.pending.drain(..) {
@@ -247,11 +256,12 @@ impl Metrics {
             file.sync_data()?;
         }
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        inner.log_bytes = if compact {
-            lines.len() as u64
+        if compact {
+            inner.snapshot_bytes = lines.len() as u64;
+            inner.log_bytes = inner.snapshot_bytes;
         } else {
-            inner.log_bytes + lines.len() as u64
-        };
+            inner.log_bytes += lines.len() as u64;
+        }
         Ok(())
     }
 }
@@ -299,9 +309,11 @@ impl Inner {
                 .contains_key(format!("{other}{}", &key[1..]).as_str())
     }
 
-    /// Folds minutes before `before` into the first minute of their hour.
-    fn fold(&mut self, before: u32) {
+    /// Folds minutes before `before` into the first minute of their hour, and
+    /// drops buckets before `gone`.
+    fn fold(&mut self, before: u32, gone: u32) {
         for series in self.series.values_mut() {
+            series.minutes = series.minutes.split_off(&gone);
             let old: Vec<(u32, u64)> = series
                 .minutes
                 .range(..before)
@@ -436,5 +448,8 @@ mod tests {
             metrics.minutes(at, false, "session", 0),
             [(0, 60), (60, 60), (120, 60)]
         );
+        // Hours older than `HOURS_KEPT` go.
+        metrics.flush(60 + HOURS_KEPT * 60).unwrap();
+        assert_eq!(metrics.minutes(at, false, "session", 0), [(60, 60), (120, 60)]);
     }
 }

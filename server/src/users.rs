@@ -139,9 +139,7 @@ impl Users {
     /// returns whether it did.
     pub fn reload(&self) -> anyhow::Result<bool> {
         let path = self.dir.join(USERS_FILE);
-        let stamp = fs::metadata(&path)
-            .ok()
-            .map(|m| (m.modified().unwrap_or(SystemTime::UNIX_EPOCH), m.len()));
+        let stamp = crate::util::file_stamp(&path);
         if stamp.is_some() && self.read().stamp == stamp {
             return Ok(false);
         }
@@ -158,14 +156,7 @@ impl Users {
     }
 
     fn read_file(&self) -> anyhow::Result<UsersFile> {
-        let path = self.dir.join(USERS_FILE);
-        match fs::read_to_string(&path) {
-            Ok(text) => {
-                serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))
-            }
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(UsersFile::default()),
-            Err(error) => Err(error).with_context(|| format!("reading {}", path.display())),
-        }
+        crate::util::read_json_or_default(&self.dir.join(USERS_FILE))
     }
 
     /// The user holding `token`. Every stored hash is compared, in constant time,

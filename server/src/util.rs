@@ -65,6 +65,22 @@ pub fn remove_temp_files(dir: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
+/// A file's modification time and length: what says it changed since it was read.
+pub fn file_stamp(path: &Path) -> Option<(std::time::SystemTime, u64)> {
+    let meta = fs::metadata(path).ok()?;
+    Some((meta.modified().unwrap_or(UNIX_EPOCH), meta.len()))
+}
+
+/// A JSON file read whole, or `T::default()` when there is none yet.
+pub fn read_json_or_default<T: serde::de::DeserializeOwned + Default>(path: &Path) -> anyhow::Result<T> {
+    use anyhow::Context as _;
+    match fs::read_to_string(path) {
+        Ok(text) => serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display())),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(T::default()),
+        Err(error) => Err(error).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
 /// Now, as RFC 3339 UTC with seconds: `2026-11-24T10:00:00Z`.
 pub fn now_rfc3339() -> String {
     let secs = SystemTime::now()

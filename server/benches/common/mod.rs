@@ -149,12 +149,23 @@ pub fn percentile(latencies: &mut [Duration], percent: usize) -> f64 {
 
 /// `CONNECTIONS` connections sending the same request for `CASE_DURATION`
 /// (after a warm-up): requests per second and p99 latency in milliseconds.
+#[allow(dead_code)] // the guardrails bench names its connections
 pub async fn hammer(addr: SocketAddr, request: String, expect: u16) -> (f64, f64) {
+    hammer_with(addr, request, expect, CONNECTIONS).await
+}
+
+/// `hammer` with `connections` connections.
+pub async fn hammer_with(
+    addr: SocketAddr,
+    request: String,
+    expect: u16,
+    connections: usize,
+) -> (f64, f64) {
     let run = |duration: Duration| {
         let request = request.clone();
         async move {
             let deadline = Instant::now() + duration;
-            let tasks: Vec<_> = (0..CONNECTIONS)
+            let tasks: Vec<_> = (0..connections)
                 .map(|_| {
                     let request = request.clone();
                     tokio::spawn(async move {

@@ -5,24 +5,20 @@
 //! Mozilla roots compiled in): the server already builds hyper, so this adds only
 //! the TLS crates, and it needs neither OpenSSL nor the system's certificate store.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
 use hmac::{Hmac, Mac};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::Request;
 use hyper::header::{CONTENT_TYPE, USER_AGENT};
-use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use sha2::Sha256;
 use stagegate_api::{DeliveryAttempt, DeliveryStatus};
 
 use super::{AlertEvent, Alerts, Hook};
 use crate::util::now_rfc3339;
 
-pub(super) type Client =
-    hyper_util::client::legacy::Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+pub(super) use crate::http_client::{Client, client};
 
 /// Of an error answer's body, this much is kept in the record (Slack says why
 /// in the body: `invalid_token`, `no_service`).
@@ -39,20 +35,6 @@ pub fn signature(secret: &str, body: &[u8]) -> String {
     format!(
         "sha256={}",
         evaluator::digest::hex(&mac.finalize().into_bytes())
-    )
-}
-
-fn client() -> Result<Client, String> {
-    let https = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())
-        .map_err(|error| format!("TLS setup failed: {error}"))?
-        .https_or_http()
-        .enable_http1()
-        .build();
-    Ok(
-        hyper_util::client::legacy::Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(30))
-            .build(https),
     )
 }
 

@@ -21,7 +21,7 @@ pub(super) struct Answer {
     body: Bytes,
 }
 
-pub(super) type Client = hyper_util::client::legacy::Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+pub(super) use crate::http_client::Client;
 
 /// The server, through hyper-util's client (the one the webhooks use: http and https).
 pub(super) struct Server {
@@ -33,15 +33,7 @@ pub(super) struct Server {
 
 impl Server {
     pub(super) fn new(args: &SimulateArgs) -> Result<Server, String> {
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())
-            .map_err(|error| format!("TLS setup failed: {error}"))?
-            .https_or_http()
-            .enable_http1()
-            .build();
-        let client = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(30))
-            .build(https);
+        let client = crate::http_client::client()?;
         Ok(Server {
             client,
             base: args.url.clone(),

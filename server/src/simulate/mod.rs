@@ -19,10 +19,6 @@ use evaluator::{Evaluator, KeyOnly, Reason};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::header::{AUTHORIZATION, CONTENT_TYPE, ETAG, IF_NONE_MATCH, USER_AGENT};
 use hyper::{Method, Request, StatusCode};
-use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
-use serde::Serialize;
 use serde_json::Value;
 
 /// Items in one request: the server refuses more (`POST /api/metrics`).

@@ -109,16 +109,7 @@ impl Tally {
 }
 
 /// One reported count, as the wire carries it.
-#[derive(Serialize, Debug, Clone, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct Item<'a> {
-    pub rollout: &'a str,
-    pub environment: &'a str,
-    pub stage: &'a str,
-    pub in_rollout: bool,
-    pub event: &'a str,
-    pub count: u64,
-}
+pub use crate::metrics::Count as Item;
 
 /// Request bodies of at most `MAX_ITEMS` items each.
 pub fn bodies(items: &[Item]) -> Vec<Bytes> {
