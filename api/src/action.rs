@@ -144,7 +144,9 @@ mod tests {
     }
 
     fn admin_only(action: Action) -> bool {
-        Role::ALL.iter().all(|role| allows(*role, action) == (*role == Role::Admin))
+        Role::ALL
+            .iter()
+            .all(|role| allows(*role, action) == (*role == Role::Admin))
     }
 
     #[test]

@@ -18,8 +18,9 @@ mod webhooks;
 
 pub use action::{Action, Me, allows};
 pub use guardrails::{
-    AcknowledgeRequest, Acknowledgement, AutomaticAction, GuardrailReport, IncidentReport, IngestKeyCreated, IngestKeyInfo,
-    IngestKeyRequest, MetricCount, MetricsAccepted, MetricsBatch, ScheduleReport, TriggerReport,
+    AcknowledgeRequest, Acknowledgement, AutomaticAction, GuardrailReport, IncidentReport,
+    IngestKeyCreated, IngestKeyInfo, IngestKeyRequest, MetricCount, MetricsAccepted, MetricsBatch,
+    ScheduleReport, TriggerReport,
 };
 pub use request::{
     KillSwitchRequest, RevertRequest, SignoffRequest, StageRequest, TickRequest, UserRequest,

@@ -1,20 +1,22 @@
 //! The `stagegate serve` API as the console uses it: one request function, one
 //! error type that every view knows how to show. Every body is a type of the
 //! API contract (`stagegate_api`) or of the evaluator: the console keeps no copy.
+//! Answers are parsed by the evaluator's JSON parser; the plan is read by the
+//! evaluator, everything else by hand in `read` (no derived serde reader).
 
 use std::fmt;
 
 use evaluator::Plan;
 use gloo_net::http::{Method, RequestBuilder};
 use serde::Serialize;
-use serde::de::{DeserializeOwned, IgnoredAny};
 use serde_json::Value;
 use stagegate_api::{
-    AuditEntry, Changes, ErrorBody, KillSwitchRequest, Me, RevertRequest, SignoffRequest,
-    StageRequest, TickRequest, UserCreated, UserEvent, UserInfo, UserRequest, UserRoleRequest,
+    AcknowledgeRequest, AuditEntry, Changes, ErrorBody, IncidentReport, IngestKeyCreated,
+    IngestKeyRequest, KillSwitchRequest, Me, RevertRequest, SignoffRequest, StageRequest,
+    TickRequest, UserCreated, UserRequest, UserRoleRequest, WebhookCreated, WebhookRequest,
 };
 
-use crate::session;
+use crate::{read, session};
 
 /// Why a request did not give the console what it asked for.
 #[derive(Clone, Debug, PartialEq)]
@@ -105,22 +107,62 @@ pub struct Answer<T> {
     pub etag: Option<String>,
 }
 
-/// Sends one request with the session's token and reads a JSON answer.
-async fn request<T: DeserializeOwned>(
+/// Sends one request with the session's token and reads a JSON answer as a
+/// value (`read` picks the fields; the plan goes through [`plan_request`]).
+async fn request(
     method: Method,
     path: &str,
     body: Option<Value>,
     headers: &[(&str, &str)],
-) -> Result<Answer<T>, ApiError> {
-    let (text, etag) = send(method, path, body, headers).await?;
+) -> Result<Value, ApiError> {
+    let (text, _) = send(method, path, body, headers).await?;
     // 204 and empty bodies read as JSON null.
-    let text = if text.trim().is_empty() {
-        "null"
-    } else {
-        &text
-    };
+    if text.trim().is_empty() {
+        return Ok(Value::Null);
+    }
+    parse_json(&text)
+}
+
+/// JSON text as a `serde_json::Value`, parsed by the evaluator's own parser
+/// (linked anyway for plans): serde_json's parser is not compiled into the
+/// console at all.
+pub fn parse_json(text: &str) -> Result<Value, ApiError> {
+    evaluator::json::parse(text)
+        .map(from_evaluator)
+        .map_err(|error| ApiError::Unreadable(error.to_string()))
+}
+
+fn from_evaluator(value: evaluator::json::Value) -> Value {
+    use evaluator::json::Value as Json;
+    match value {
+        Json::Null => Value::Null,
+        Json::Bool(flag) => Value::Bool(flag),
+        Json::Number(number) => match (number.as_u64(), number.as_i64()) {
+            (Some(whole), _) => Value::from(whole),
+            (None, Some(negative)) => Value::from(negative),
+            _ => number.as_f64().map_or(Value::Null, Value::from),
+        },
+        Json::String(text) => Value::String(text),
+        Json::Array(items) => Value::Array(items.into_iter().map(from_evaluator).collect()),
+        Json::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(key, value)| (key, from_evaluator(value)))
+                .collect(),
+        ),
+    }
+}
+
+/// A request that answers with the plan (read and validated by the evaluator,
+/// as the server wrote it) and the ETag a write must send back.
+async fn plan_request(
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+    headers: &[(&str, &str)],
+) -> Result<Answer<Plan>, ApiError> {
+    let (text, etag) = send(method, path, body, headers).await?;
     let body =
-        serde_json::from_str(text).map_err(|error| ApiError::Unreadable(error.to_string()))?;
+        evaluator::parse_plan(&text).map_err(|error| ApiError::Unreadable(error.to_string()))?;
     Ok(Answer { body, etag })
 }
 
@@ -163,11 +205,19 @@ async fn send(
 /// An error answer: the API's error body, or the text of whatever answered
 /// instead (a proxy's page, say).
 fn status_error(status: u16, text: &str) -> ApiError {
-    let body = serde_json::from_str::<ErrorBody>(text).unwrap_or_else(|_| ErrorBody {
-        error: String::new(),
-        message: String::new(),
-        details: Value::Null,
-    });
+    // Read by hand, as every answer but the plan is (see `read`).
+    let mut found = parse_json(text).unwrap_or_default();
+    let mut take = |key: &str| found.get_mut(key).map(Value::take).unwrap_or_default();
+    let (code, message, details) = (take("error"), take("message"), take("details"));
+    let text_of = |value: Value| match value {
+        Value::String(text) => text,
+        _ => String::new(),
+    };
+    let body = ErrorBody {
+        error: text_of(code),
+        message: text_of(message),
+        details,
+    };
     let message = if body.message.is_empty() {
         text.trim().to_string()
     } else {
@@ -185,14 +235,12 @@ fn to_value(body: &impl Serialize) -> Result<Value, ApiError> {
     serde_json::to_value(body).map_err(|error| ApiError::Unreadable(error.to_string()))
 }
 
-async fn get<T: DeserializeOwned>(path: &str) -> Result<T, ApiError> {
-    Ok(request(Method::GET, path, None, &[]).await?.body)
+async fn get(path: &str) -> Result<Value, ApiError> {
+    request(Method::GET, path, None, &[]).await
 }
 
-async fn post<T: DeserializeOwned>(path: &str, body: &impl Serialize) -> Result<T, ApiError> {
-    Ok(request(Method::POST, path, Some(to_value(body)?), &[])
-        .await?
-        .body)
+async fn post(path: &str, body: &impl Serialize) -> Result<Value, ApiError> {
+    request(Method::POST, path, Some(to_value(body)?), &[]).await
 }
 
 /// The plan as the store has it, with the ETag a write must send back.
@@ -215,7 +263,7 @@ impl Loaded {
 }
 
 pub async fn load_plan() -> Result<Loaded, ApiError> {
-    request(Method::GET, "/api/plan", None, &[])
+    plan_request(Method::GET, "/api/plan", None, &[])
         .await
         .map(Loaded::from_answer)
 }
@@ -236,39 +284,41 @@ pub async fn save_plan(plan: &Plan, etag: &str, comment: &str) -> Result<Loaded,
         })
         .collect();
     let headers = [("If-Match", etag), ("X-Comment", comment.as_str())];
-    request(Method::PUT, "/api/plan", Some(body), &headers)
+    plan_request(Method::PUT, "/api/plan", Some(body), &headers)
         .await
         .map(Loaded::from_answer)
 }
 
 /// Who the token belongs to and what their role allows.
 pub async fn me() -> Result<Me, ApiError> {
-    get("/api/me").await
+    read::me(&get("/api/me").await?)
 }
 
 /// Every revision's audit entry, newest first.
 pub async fn revisions() -> Result<Vec<AuditEntry>, ApiError> {
-    get("/api/audit").await
+    read::audit(&get("/api/audit").await?)
 }
 
 /// The long poll (see `live`): waits until the plan is past `after`, then says
 /// what was written; without `after`, or with `at_once`, answers at once.
 pub async fn changes(after: Option<u64>, at_once: bool) -> Result<Changes, ApiError> {
-    match after {
-        Some(after) if at_once => get(&format!("/api/changes?after={after}&wait=0")).await,
-        Some(after) => get(&format!("/api/changes?after={after}")).await,
-        None => get("/api/changes").await,
-    }
+    let path = match after {
+        Some(after) if at_once => format!("/api/changes?after={after}&wait=0"),
+        Some(after) => format!("/api/changes?after={after}"),
+        None => "/api/changes".to_string(),
+    };
+    read::changes(&get(&path).await?)
 }
 
 /// One stored revision of the plan.
 pub async fn revision(number: u64) -> Result<Plan, ApiError> {
-    get(&format!("/api/revisions/{number}")).await
+    let path = format!("/api/revisions/{number}");
+    Ok(plan_request(Method::GET, &path, None, &[]).await?.body)
 }
 
 /// A write that answers with the plan as it now is, and its ETag.
 async fn write_plan(path: &str, body: &impl Serialize) -> Result<Loaded, ApiError> {
-    request(Method::POST, path, Some(to_value(body)?), &[])
+    plan_request(Method::POST, path, Some(to_value(body)?), &[])
         .await
         .map(Loaded::from_answer)
 }
@@ -305,44 +355,43 @@ pub async fn set_kill_switch(
 }
 
 // The answers to signing (`SignoffCreated`) and withdrawing (`Written`) are
-// checked to be JSON but not read: the page reloads the plan either way, and
-// reading them would cost the wasm a deserializer each.
+// checked to be JSON but not read: the page reloads the plan either way.
 
 pub async fn sign(request: &SignoffRequest) -> Result<(), ApiError> {
-    post::<IgnoredAny>("/api/signoffs", request).await?;
+    post("/api/signoffs", request).await?;
     Ok(())
 }
 
 pub async fn withdraw_signoff(id: &str) -> Result<(), ApiError> {
     let path = format!("/api/signoffs/{id}");
-    request::<IgnoredAny>(Method::DELETE, &path, None, &[]).await?;
+    request(Method::DELETE, &path, None, &[]).await?;
     Ok(())
 }
 
-/// Every user (admins only), without tokens.
-pub async fn users() -> Result<Vec<UserInfo>, ApiError> {
+/// Every user (admins only), without tokens: read with [`read::users`].
+pub async fn users() -> Result<Value, ApiError> {
     get("/api/users").await
 }
 
-/// Every change to the users, newest first.
-pub async fn user_log() -> Result<Vec<UserEvent>, ApiError> {
+/// Every change to the users, newest first: read with [`read::user_log`].
+pub async fn user_log() -> Result<Value, ApiError> {
     get("/api/users/log").await
 }
 
 /// Creates a user; the answer holds their token, shown this once.
 pub async fn add_user(request: &UserRequest) -> Result<UserCreated, ApiError> {
-    post("/api/users", request).await
+    read::user_created(&post("/api/users", request).await?)
 }
 
 pub async fn remove_user(name: &str) -> Result<(), ApiError> {
     let path = format!("/api/users/{name}");
-    request::<IgnoredAny>(Method::DELETE, &path, None, &[]).await?;
+    request(Method::DELETE, &path, None, &[]).await?;
     Ok(())
 }
 
 pub async fn set_user_role(name: &str, change: &UserRoleRequest) -> Result<(), ApiError> {
     let path = format!("/api/users/{name}");
-    request::<IgnoredAny>(Method::PATCH, &path, Some(to_value(change)?), &[]).await?;
+    request(Method::PATCH, &path, Some(to_value(change)?), &[]).await?;
     Ok(())
 }
 
@@ -352,4 +401,77 @@ pub async fn set_user_role(name: &str, change: &UserRoleRequest) -> Result<(), A
 /// wasm about 2.5 KB gzip).
 pub async fn evaluate(query: &str) -> Result<Value, ApiError> {
     get(&format!("/api/evaluate?{query}")).await
+}
+
+// The guardrails' answers arrive as JSON values and are read by hand (`read`):
+// the lists and reports stay `Value`s in the pages' signals, which share one
+// copy of the reactive code; a derived reader per type cost far more wasm.
+
+/// The counts behind every trigger of the stage live in `environment`, the
+/// server's verdicts, the schedule and the last automatic action: a
+/// `GuardrailReport`, read with [`read::guardrail_report`].
+pub async fn guardrails(rollout: &str, environment: &str) -> Result<Value, ApiError> {
+    get(&format!("/api/guardrails/{rollout}/{environment}")).await
+}
+
+/// A person's report of an incident against the live stage: one event in the
+/// rollout's cohort; the answer is the report after the decisions it caused.
+pub async fn report_incident(
+    rollout: &str,
+    environment: &str,
+    report: &IncidentReport,
+) -> Result<Value, ApiError> {
+    let path = format!("/api/rollouts/{rollout}/environments/{environment}/reports");
+    post(&path, report).await
+}
+
+/// Takes the last automatic action in hand; the answer is the report with
+/// `lastAction.acknowledged` set.
+pub async fn acknowledge(
+    rollout: &str,
+    environment: &str,
+    request: &AcknowledgeRequest,
+) -> Result<Value, ApiError> {
+    let path = format!("/api/rollouts/{rollout}/environments/{environment}/acknowledge");
+    post(&path, request).await
+}
+
+/// Every ingest key (never the key itself), read with [`read::ingest_keys`].
+pub async fn ingest_keys() -> Result<Value, ApiError> {
+    get("/api/ingest-keys").await
+}
+
+/// Creates an ingest key; the answer holds the key, shown this once.
+pub async fn create_ingest_key(request: &IngestKeyRequest) -> Result<IngestKeyCreated, ApiError> {
+    read::ingest_key_created(&post("/api/ingest-keys", request).await?)
+}
+
+pub async fn revoke_ingest_key(id: &str) -> Result<(), ApiError> {
+    let path = format!("/api/ingest-keys/{id}");
+    request(Method::DELETE, &path, None, &[]).await?;
+    Ok(())
+}
+
+/// Every alert webhook with its recent deliveries (no secrets), read with
+/// [`read::webhooks`].
+pub async fn webhooks() -> Result<Value, ApiError> {
+    get("/api/webhooks").await
+}
+
+/// Adds a webhook; the answer holds its signing secret, shown this once.
+pub async fn add_webhook(request: &WebhookRequest) -> Result<WebhookCreated, ApiError> {
+    read::webhook_created(&post("/api/webhooks", request).await?)
+}
+
+pub async fn remove_webhook(id: &str) -> Result<(), ApiError> {
+    let path = format!("/api/webhooks/{id}");
+    request(Method::DELETE, &path, None, &[]).await?;
+    Ok(())
+}
+
+/// Queues a `test` alert to one webhook; its delivery shows in [`webhooks`].
+pub async fn test_webhook(id: &str) -> Result<(), ApiError> {
+    let path = format!("/api/webhooks/{id}/test");
+    request(Method::POST, &path, None, &[]).await?;
+    Ok(())
 }

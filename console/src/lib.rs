@@ -11,6 +11,7 @@ pub mod gate;
 mod live;
 mod nav;
 mod pages;
+mod read;
 mod session;
 mod store;
 mod task;
@@ -79,12 +80,15 @@ fn Console(me: Me) -> impl IntoView {
             <span class="brand">"stagegate"</span>
             <nav aria-label="Main">
                 <Link href="/">"Overview"</Link>
+                <Link href="/health">"Health"</Link>
                 <Link href="/stages">"Stages"</Link>
                 <Link href="/signoffs">"Sign-offs"</Link>
                 <Link href="/checklist">"Checklist"</Link>
                 <Link href="/history">"History"</Link>
                 <Link href="/preview">"Preview"</Link>
                 {me.may(stagegate_api::Action::ManageUsers).then(|| view! { <Link href="/users">"Users"</Link> })}
+                {(me.may(stagegate_api::Action::ManageIngestKeys) || me.may(stagegate_api::Action::ManageWebhooks))
+                    .then(|| view! { <Link href="/integrations">"Integrations"</Link> })}
             </nav>
             <span class="who" data-testid="who">
                 {me.name.clone()} " · " <span class="role">{me.role.name()}</span>
@@ -102,6 +106,8 @@ fn Console(me: Me) -> impl IntoView {
                 "/history" => pages::History().into_any(),
                 "/preview" => pages::Preview().into_any(),
                 "/users" => pages::Users().into_any(),
+                "/health" => pages::Health().into_any(),
+                "/integrations" => pages::Integrations().into_any(),
                 _ => view! { <h1>"Not found"</h1> <p>"There is no such page."</p> }.into_any(),
             }}
         </main>

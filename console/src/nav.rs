@@ -5,7 +5,6 @@
 
 use leptos::ev::MouseEvent;
 use leptos::prelude::*;
-use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Copy)]
 pub struct Path {
@@ -16,12 +15,26 @@ pub struct Path {
     leaving: RwSignal<Option<String>>,
 }
 
-/// What the console keeps in each browser-history entry (`history.state`):
-/// where the page was scrolled, so Back and Forward return there.
-/// serde-wasm-bindgen writes and reads it as a plain JavaScript object.
-#[derive(Serialize, Deserialize)]
+/// What the console keeps in each browser-history entry (`history.state`), a
+/// plain JavaScript object: where the page was scrolled, so Back and Forward
+/// return there. serde-wasm-bindgen writes it; it is read back with `Reflect`,
+/// because serde's reading side brings float formatting for its errors (16 KB
+/// of wasm against the console's 300,000-byte budget).
+#[derive(serde::Serialize)]
 struct Entry {
     scroll_y: f64,
+}
+
+const SCROLL_Y: &str = "scroll_y";
+
+fn scroll_of(state: &wasm_bindgen::JsValue) -> Option<f64> {
+    web_sys::js_sys::Reflect::get(state, &SCROLL_Y.into())
+        .ok()?
+        .as_f64()
+}
+
+fn entry(scroll_y: f64) -> Option<wasm_bindgen::JsValue> {
+    serde_wasm_bindgen::to_value(&Entry { scroll_y }).ok()
 }
 
 /// Scrolls to `y` once the page is tall enough: a page that is still loading
@@ -37,6 +50,36 @@ fn scroll_back(y: f64, frames: u32) {
             scroll_back(y, frames - 1);
         }
     });
+}
+
+/// Scrolls the element with id `id` into view and focuses it, once the page
+/// has drawn it: tried again each frame, `frames` times at most.
+fn show_fragment(id: String, frames: u32) {
+    request_animation_frame(move || {
+        let element = web_sys::window()
+            .and_then(|window| window.document())
+            .and_then(|document| document.get_element_by_id(&id));
+        match element {
+            Some(element) => {
+                element.scroll_into_view();
+                let _ = element.set_attribute("tabindex", "-1");
+                if let Ok(element) = wasm_bindgen::JsCast::dyn_into::<web_sys::HtmlElement>(element)
+                {
+                    let _ = element.focus();
+                }
+            }
+            None if frames > 0 => show_fragment(id, frames - 1),
+            None => {}
+        }
+    });
+}
+
+/// A value of the page's query string (`?env=staging`), read when a page opens.
+pub fn query(name: &str) -> Option<String> {
+    let search = web_sys::window()?.location().search().ok()?;
+    web_sys::UrlSearchParams::new_with_str(&search)
+        .ok()?
+        .get(name)
 }
 
 fn browser_path() -> String {
@@ -65,7 +108,7 @@ pub fn provide_path() -> Path {
         }
         path.path.set(to);
         // An entry this console wrote says where the page was; others start at the top.
-        let y = serde_wasm_bindgen::from_value::<Entry>(event.state()).map_or(0.0, |e| e.scroll_y);
+        let y = scroll_of(&event.state()).unwrap_or(0.0);
         scroll_back(y, 60);
     });
     // Closing or reloading the tab with an edit unsaved: the browser asks.
@@ -79,6 +122,12 @@ pub fn provide_path() -> Path {
         popped.remove();
         unloading.remove();
     });
+    // Opened at a link with a fragment (a revision in History, say).
+    if let Some(hash) = web_sys::window().and_then(|window| window.location().hash().ok())
+        && let Some(id) = hash.strip_prefix('#').filter(|id| !id.is_empty())
+    {
+        show_fragment(id.to_string(), 120);
+    }
     provide_context(path);
     path
 }
@@ -93,7 +142,7 @@ impl Path {
         self.unsaved.set(unsaved);
     }
 
-    fn follow(&self, to: &'static str) {
+    fn follow(&self, to: &str) {
         if self.unsaved.get_untracked() && self.path.get_untracked() != to {
             self.leaving.set(Some(to.to_string()));
         } else {
@@ -107,17 +156,24 @@ impl Path {
             && let Ok(history) = window.history()
         {
             // Where this page was scrolled, kept in its entry for Back.
-            let here = Entry {
-                scroll_y: window.scroll_y().unwrap_or(0.0),
-            };
-            if let Ok(state) = serde_wasm_bindgen::to_value(&here) {
+            if let Some(state) = entry(window.scroll_y().unwrap_or(0.0)) {
                 let _ = history.replace_state(&state, "");
             }
             // Without history the link still works as a full page load would.
             let _ = history.push_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(to));
             window.scroll_to_with_x_and_y(0.0, 0.0);
         }
-        self.path.set(to.to_string());
+        // The page is the path alone; a query is the page's to read, and a
+        // fragment names the element to bring into view once it is there.
+        let (page, fragment) = to.split_once('#').unwrap_or((to, ""));
+        let page = page.split_once('?').map_or(page, |(page, _)| page);
+        self.path.set(page.to_string());
+        if !fragment.is_empty() {
+            // A frame later than the page's heading takes focus (lib.rs), so the
+            // element keeps it.
+            let id = fragment.to_string();
+            request_animation_frame(move || show_fragment(id, 60));
+        }
     }
 }
 
@@ -141,19 +197,22 @@ pub fn LeaveGuard() -> impl IntoView {
 }
 
 /// A navigation link: a plain `<a>` (so it opens in a new tab too) that changes
-/// page without a reload, and says which page is current.
+/// page without a reload, and says which page is current. `href` may carry a
+/// query (`/health?env=staging`) or a fragment (`/history#revision-12`).
 #[component]
-pub fn Link(href: &'static str, children: Children) -> impl IntoView {
+pub fn Link(#[prop(into)] href: String, children: Children) -> impl IntoView {
     let path = expect_context::<Path>();
+    let to = href.clone();
     let follow = move |event: MouseEvent| {
         let modified = event.ctrl_key() || event.meta_key() || event.shift_key() || event.alt_key();
         if !modified && event.button() == 0 {
             event.prevent_default();
-            path.follow(href);
+            path.follow(&to);
         }
     };
+    let here = href.clone();
     view! {
-        <a href=href aria-current=move || (path.path.get() == href).then_some("page") on:click=follow>
+        <a href=href aria-current=move || (path.path.get() == here).then_some("page") on:click=follow>
             {children()}
         </a>
     }

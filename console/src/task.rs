@@ -113,6 +113,11 @@ impl<T: Clone + Send + Sync + 'static> Fetched<T> {
         self.value.get_untracked()
     }
 
+    /// Reads the latest answer in place (tracked): no copy of a long list.
+    pub fn with<R>(&self, read: impl FnOnce(&Option<T>) -> R) -> R {
+        self.value.with(read)
+    }
+
     pub fn with_untracked<R>(&self, read: impl FnOnce(&Option<T>) -> R) -> R {
         self.value.with_untracked(read)
     }
@@ -124,9 +129,33 @@ impl<T: Clone + Send + Sync + 'static> Fetched<T> {
     pub fn refetch(&self) {
         self.again.update(|n| *n = n.wrapping_add(1));
     }
+
+    /// Reloads every `period` for as long as the calling view lives (counts
+    /// that arrive without a write to the plan, which `live` does not hear of).
+    pub fn refresh_every(self, period: std::time::Duration) {
+        if let Ok(handle) = set_interval_with_handle(move || self.refetch(), period) {
+            on_cleanup(move || handle.clear());
+        }
+    }
 }
 
 /// Runs `run` now and whenever what it reads changes, spawning the job it returns.
 fn watch(run: Box<dyn Fn() -> Job<()>>) {
     Effect::new(move |_| spawn_local(run()));
+}
+
+/// A read whose answers are kept as JSON and read where they are shown (see `read`).
+impl Fetched<Result<serde_json::Value, ApiError>> {
+    /// The latest answer read with `read` (tracked): `None` before it arrives,
+    /// and for null (nothing was asked).
+    pub fn read<T>(
+        &self,
+        read: impl FnOnce(&serde_json::Value) -> Result<T, ApiError>,
+    ) -> Option<Result<T, ApiError>> {
+        self.with(|answer| match answer.as_ref()? {
+            Ok(serde_json::Value::Null) => None,
+            Ok(value) => Some(read(value)),
+            Err(error) => Some(Err(error.clone())),
+        })
+    }
 }

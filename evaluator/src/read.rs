@@ -10,7 +10,7 @@ use crate::model::{
 };
 #[cfg(not(feature = "wasm"))]
 use crate::model::{Compare, RollbackTrigger, ThresholdUnit, TriggerAction};
-use crate::problem::{Problem, escape};
+use crate::problem::{Problem, escape, listed};
 
 /// What a JSON value must look like.
 enum Shape {
@@ -200,7 +200,10 @@ fn check(value: &Value, shape: &Shape, path: &mut String, problems: &mut Vec<Pro
         }
         (Shape::OneOf(what, names), Value::String(name)) => {
             if !names.contains(&name.as_str()) {
-                let message = format!("{what} '{name}' must be one of: {}", names.join(", "));
+                let message = format!(
+                    "{what} '{name}' must be one of: {}",
+                    listed(names.iter().copied())
+                );
                 report(problems, path, message);
             }
             return;
@@ -244,11 +247,8 @@ fn check(value: &Value, shape: &Shape, path: &mut String, problems: &mut Vec<Pro
             }
             for key in map.keys() {
                 if !fields.iter().any(|field| field.name == key) {
-                    let known: Vec<&str> = fields.iter().map(|field| field.name).collect();
-                    let message = format!(
-                        "unknown field '{key}'; expected one of: {}",
-                        known.join(", ")
-                    );
+                    let known = listed(fields.iter().map(|field| field.name));
+                    let message = format!("unknown field '{key}'; expected one of: {known}");
                     report(problems, &format!("{path}/{}", escape(key)), message);
                 }
             }

@@ -7,7 +7,7 @@ use crate::bucket::basis_points;
 #[cfg(not(feature = "wasm"))]
 use crate::model::{Compare, EXPOSURE_EVENT, RollbackTrigger, ThresholdUnit};
 use crate::model::{Constraint, Plan, Rollout, SCHEMA_VERSION, SIGNOFF_ROLES};
-use crate::problem::{Problem, escape};
+use crate::problem::{Problem, escape, listed};
 use crate::semver::Version;
 use crate::sort::SortedSet;
 
@@ -473,7 +473,7 @@ fn check_identifier(at: &str, what: &str, id: &str, report: &mut impl FnMut(Stri
 fn unknown_role(role: &str) -> String {
     format!(
         "'{role}' is not a sign-off role (one of {})",
-        SIGNOFF_ROLES.join(", ")
+        listed(SIGNOFF_ROLES)
     )
 }
 

@@ -231,15 +231,12 @@ async fn judged(
             },
         });
     }
-    report.schedule = if report.live {
-        schedule(state, plan, rollout, key, env_name, since, &report)
-    } else {
-        ScheduleReport {
-            planned_for: stage.planned_for.clone(),
-            waiting_for: vec!["a person: the kill switch is on, so nothing advances".into()],
-            ..ScheduleReport::default()
-        }
-    };
+    report.schedule = schedule(state, plan, rollout, key, env_name, since, &report);
+    if !report.live {
+        report.schedule.soak_ends = None;
+        report.schedule.waiting_for =
+            vec!["a person: the kill switch is on, so nothing advances".into()];
+    }
     report
 }
 
@@ -569,7 +566,9 @@ async fn live_since(state: &AppState, plan: &Plan, key: &str, env_name: &str) ->
     let mut first = plan.revision;
     let mut matching = now_state.clone();
     while first > 1 {
-        let Ok(older) = state.store.revision(first - 1).await else { break };
+        let Ok(older) = state.store.revision(first - 1).await else {
+            break;
+        };
         let older = live_state(&older);
         if older.as_ref() == Some(&matching) {
             first -= 1;

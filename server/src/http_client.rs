@@ -20,7 +20,9 @@ pub fn client() -> Result<Client, String> {
         .https_or_http()
         .enable_http1()
         .build();
-    Ok(hyper_util::client::legacy::Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(Duration::from_secs(30))
-        .build(https))
+    Ok(
+        hyper_util::client::legacy::Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(30))
+            .build(https),
+    )
 }

@@ -130,7 +130,10 @@ impl Metrics {
             // A torn end (no newline) would swallow the first line appended
             // after it: end it here, so it stays one skipped line.
             if read > inner.log_bytes {
-                OpenOptions::new().append(true).open(&path)?.write_all(b"\n")?;
+                OpenOptions::new()
+                    .append(true)
+                    .open(&path)?
+                    .write_all(b"\n")?;
                 inner.log_bytes += 1;
             }
         }
@@ -228,7 +231,10 @@ impl Metrics {
     pub fn flush(&self, now_minute: u32) -> std::io::Result<()> {
         let (lines, compact) = {
             let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-            inner.fold(now_minute.saturating_sub(MINUTES_KEPT), now_minute.saturating_sub(HOURS_KEPT * 60));
+            inner.fold(
+                now_minute.saturating_sub(MINUTES_KEPT),
+                now_minute.saturating_sub(HOURS_KEPT * 60),
+            );
             // Against a snapshot that is itself large, only when the log has doubled.
             let compact = inner.log_bytes > COMPACT_BYTES.max(2 * inner.snapshot_bytes);
             let mut text = String::new();
@@ -400,7 +406,8 @@ mod tests {
             .open(dir.path().join(LOG_FILE))
             .unwrap();
         // A line that reads as JSON but holds no key of ours is skipped too.
-        file.write_all("{\"k\":\"é\\u0000x\",\"m\":1,\"n\":1}\n".as_bytes()).unwrap();
+        file.write_all("{\"k\":\"é\\u0000x\",\"m\":1,\"n\":1}\n".as_bytes())
+            .unwrap();
         file.write_all(b"{\"k\":\"1\\u0000r\\u0000prod").unwrap();
         let (reopened, skipped) = Metrics::open(dir.path()).unwrap();
         assert_eq!(skipped, 2);
@@ -450,6 +457,9 @@ mod tests {
         );
         // Hours older than `HOURS_KEPT` go.
         metrics.flush(60 + HOURS_KEPT * 60).unwrap();
-        assert_eq!(metrics.minutes(at, false, "session", 0), [(60, 60), (120, 60)]);
+        assert_eq!(
+            metrics.minutes(at, false, "session", 0),
+            [(60, 60), (120, 60)]
+        );
     }
 }

@@ -100,7 +100,13 @@ pub fn run(options: ServeOptions) -> anyhow::Result<()> {
             // Open long polls answer now instead of holding the shutdown up.
             store.close();
         };
-        serve(listener, app(state.clone()), ConnectionLimits::default(), stopping).await;
+        serve(
+            listener,
+            app(state.clone()),
+            ConnectionLimits::default(),
+            stopping,
+        )
+        .await;
         flusher.abort();
         // What arrived since the last flush is kept on a clean stop.
         flush_metrics(&state).await;

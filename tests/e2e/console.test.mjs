@@ -62,7 +62,7 @@ async function signAll(roles, stage = "stage-1") {
   }
 }
 
-describe("console", { timeout: 120_000 }, () => {
+describe("console", { timeout: 180_000 }, () => {
   before(async () => {
     server = await startServer();
     browser = await launchBrowser();
@@ -392,7 +392,7 @@ describe("console", { timeout: 120_000 }, () => {
     await admin.getByTestId("user-name").fill("ursula");
     await admin.getByTestId("user-role").selectOption("viewer");
     await admin.getByTestId("user-name").press("Enter");
-    const token = await admin.getByTestId("new-token").getByTestId("token").innerText();
+    const token = await admin.getByTestId("new-token").getByTestId("secret").innerText();
     await admin.getByRole("button", { name: "Copy token" }).waitFor();
     await shot(admin, "users-new-token");
 
@@ -497,7 +497,7 @@ describe("console", { timeout: 120_000 }, () => {
 
   test("every view at 1280 and 375 px: focus on its heading, no sideways scrolling, production first on a phone", async () => {
     const views = [["Overview", "overview"], ["Stages", "stages"], ["Sign-offs", "signoffs"], ["Checklist", "checklist"],
-      ["History", "history"], ["Preview", "preview"], ["Users", "users"]];
+      ["History", "history"], ["Preview", "preview"], ["Users", "users"], ["Health", "health"], ["Integrations", "integrations"]];
     for (const [width, height] of [[1280, 800], [375, 812]]) {
       await admin.setViewportSize({ width, height });
       for (const [link, name] of views) {
@@ -529,5 +529,95 @@ describe("console", { timeout: 120_000 }, () => {
     await admin.goBack();
     await admin.locator("li.stage").first().waitFor();
     await admin.waitForFunction((y) => window.scrollY === y, y);
+  });
+
+  test("guardrails: an app's counts judged on the Health page; a regression rolls back by itself, seen live elsewhere; a reported bug rolls back", async () => {
+    // An admin creates staging's ingest key: shown once, then listed without it.
+    await admin.getByRole("link", { name: "Integrations" }).click();
+    await admin.getByTestId("key-env").selectOption("staging");
+    await admin.getByTestId("key-name").fill("web app");
+    await admin.getByTestId("create-key").click();
+    const key = await admin.getByTestId("new-key").getByTestId("secret").innerText();
+    assert.match(key, /^sgi_/);
+    await admin.getByTestId("keys").getByText("web app").waitFor();
+    await shot(admin, "integrations-new-key");
+    await admin.getByTestId("new-key").getByRole("button", { name: "Done" }).click();
+
+    // Staging at stage 2 (30 %): a move there needs no sign-off.
+    const moved = await fetch(server.url + "/api/rollouts/domain-migration/environments/staging/stage", {
+      method: "POST",
+      headers: { authorization: `Bearer ${server.adminToken}`, "content-type": "application/json" },
+      body: JSON.stringify({ stage: "stage-2", comment: "staging at 30 % for the guardrails" }),
+    });
+    assert.equal(moved.status, 200, await moved.text());
+    // What an app's reporter sends: counts per cohort, by the environment's key.
+    const count = (inRollout, event, n) =>
+      ({ rollout: "domain-migration", environment: "staging", stage: "stage-2", inRollout, event, count: n });
+    const send = async (counts) => {
+      const response = await fetch(server.url + "/api/metrics", {
+        method: "POST",
+        headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+        body: JSON.stringify({ counts }),
+      });
+      assert.equal(response.status, 202, await response.text());
+    };
+    // 1 % crashes and sync failures in both cohorts; exposures split 30 / 70.
+    await send([count(true, "exposure", 300), count(false, "exposure", 700),
+      count(true, "session", 1200), count(true, "crash", 12), count(false, "session", 1200), count(false, "crash", 12),
+      count(true, "syncOperation", 1200), count(true, "syncFailure", 12)]);
+
+    await admin.getByRole("link", { name: "Health", exact: true }).click();
+    // Production first; staging chosen.
+    assert.equal(await admin.getByTestId("health-env").inputValue(), "production");
+    await admin.getByTestId("health-env").selectOption("staging");
+    const crash = admin.locator('article[data-metric="crashRate"]');
+    await crash.getByTestId("trigger-state").getByText("healthy", { exact: true }).waitFor();
+    await crash.getByTestId("explanation").getByText(/^crashRate: 1\.00% in the rollout vs 1\.00% control \(n = 1,200 \/ 1,200\): difference 0\.00 points/).waitFor();
+    await crash.getByTestId("samples").getByText("session: 1,200 in the rollout, 1,200 control, 1,000 needed each.").waitFor();
+    await crash.getByTestId("chart").waitFor();
+    await admin.getByTestId("sample-ratio").getByText("sound", { exact: true }).waitFor();
+    await admin.getByTestId("schedule").getByTestId("waiting-for").getByText(/^the soak, until/).waitFor();
+    await shot(admin, "health-healthy");
+
+    // Another person's console, on the overview: what staging's next step waits for.
+    const devops = await signedIn(tokens["devops-lead"]);
+    const staging = devops.locator('article[data-env="staging"]');
+    await staging.getByTestId("waiting-for").getByText(/^Next automatic step waits for: the soak, until/).waitFor();
+
+    // A regression: 10 % crashes in the rollout against 2 % out. The server rolls back by itself.
+    await send([count(true, "exposure", 300), count(false, "exposure", 700),
+      count(true, "session", 3000), count(true, "crash", 300), count(false, "session", 3000), count(false, "crash", 60)]);
+    const started = Date.now();
+    await staging.getByText("Kill switch ON", { exact: true }).waitFor({ timeout: 5_000 });
+    const rolledBack = Date.now() - started;
+    await staging.getByTestId("auto-rollback").getByText(/^Automatic rollback: trigger crashRate breached\. crashRate: 7\.43% in the rollout vs 1\.71% control/).waitFor();
+    await shot(devops, "overview-auto-rollback");
+    const last = admin.getByTestId("last-action");
+    await last.getByText(/Automatic rollback: trigger crashRate breached/).waitFor({ timeout: 5_000 });
+    await admin.getByTestId("health-status").getByText("Kill switch ON", { exact: true }).waitFor();
+    await shot(admin, "health-rolled-back");
+    // The overview's link opens Health on staging; the action's link its revision in History.
+    await staging.getByRole("link", { name: "See Health" }).click();
+    assert.equal(await devops.getByTestId("health-env").inputValue(), "staging");
+    await devops.getByTestId("last-action").getByRole("link", { name: /^Revision \d+ in History$/ }).click();
+    await devops.waitForFunction(() => document.activeElement?.matches("tr[id^=revision-]"));
+    assert.match(await devops.evaluate(() => document.activeElement.innerText), /stagegate\s+auto-rollback/);
+    await devops.context().close();
+
+    // The QA lead reports a critical bug in production (live at 100 %); the plan allows none.
+    const qa = await signedIn(tokens["qa-lead"]);
+    await qa.getByRole("link", { name: "Health", exact: true }).click();
+    assert.equal(await qa.getByTestId("health-env").inputValue(), "production");
+    assert.equal(await qa.getByTestId("roll-back-now").count(), 0, "her role may not turn kill switches on");
+    await qa.getByTestId("report-bug").click();
+    assert.equal(await qa.getByTestId("confirm-yes").isDisabled(), true, "not without saying what she saw");
+    await confirmWith(qa, "checkout button does nothing on Safari");
+    await qa.getByTestId("health-notice").getByText("Reported: production is rolled back; the history has your comment.").waitFor();
+    await qa.getByTestId("last-action").getByText(/Reported by quinn: checkout button does nothing on Safari \(criticalBug\)/).waitFor();
+    await shot(qa, "health-reported-bug");
+    await qa.getByRole("link", { name: "History", exact: true }).click();
+    await qa.getByTestId("history").getByText(/Automatic rollback: trigger criticalBugs breached\..*Reported by quinn: checkout button does nothing on Safari/).waitFor();
+    await qa.context().close();
+    console.log(`automatic rollback seen in another console ${rolledBack} ms after the regression's counts`);
   });
 });

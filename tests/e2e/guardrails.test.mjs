@@ -116,6 +116,20 @@ test("a healthy stage advances on schedule, a regression rolls back by itself, a
   assert.match(await why.innerText(), /in the rollout vs .* control/);
   await page.screenshot({ path: join(shots, "guardrails-2-rolled-back.png"), fullPage: true });
 
+  // A person takes it in hand on the Health page (a comment required).
+  await why.getByRole("link", { name: "See Health" }).click();
+  const last = page.getByTestId("last-action");
+  await last.getByText("Rolled back automatically").waitFor();
+  await last.getByTestId("acknowledge").click();
+  assert.ok(await page.getByTestId("confirm-yes").isDisabled(), "a comment is required");
+  await page.getByTestId("confirm-comment").fill("investigating the crash; staying rolled back");
+  await page.getByTestId("confirm-yes").click();
+  await last.getByText(/Taken in hand by admin at .*: investigating the crash; staying rolled back/).waitFor();
+  assert.equal(await last.getByTestId("acknowledge").count(), 0, "acknowledged once");
+  await page.reload();
+  await page.getByTestId("last-action").getByText(/Taken in hand by admin/).waitFor();
+  await page.screenshot({ path: join(shots, "guardrails-3-acknowledged.png"), fullPage: true });
+
   await until("both alerts", () => ["advance", "rollback"].every((event) => alerts.some((a) => a.event === event)));
   for (const alert of alerts) {
     assert.ok(alert.signed, `${alert.event}: signature`);

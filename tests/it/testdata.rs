@@ -198,10 +198,20 @@ fn default_plan_encodes_the_rollout_plan() {
         .rollback_triggers
         .iter()
         .map(|t| {
-            let per = t.per.as_deref().map(|per| format!(" per {per}")).unwrap_or_default();
-            let compare = t.compare.map(|c| format!(" {}", c.name())).unwrap_or_default();
+            let per = t
+                .per
+                .as_deref()
+                .map(|per| format!(" per {per}"))
+                .unwrap_or_default();
+            let compare = t
+                .compare
+                .map(|c| format!(" {}", c.name()))
+                .unwrap_or_default();
             let action = t.action.name();
-            format!("{}: {}{per}{compare} > {} {action}", t.metric, t.event, t.threshold)
+            format!(
+                "{}: {}{per}{compare} > {} {action}",
+                t.metric, t.event, t.threshold
+            )
         })
         .collect();
     assert_eq!(
@@ -219,7 +229,15 @@ fn default_plan_encodes_the_rollout_plan() {
         .iter()
         .map(|s| s.soak_hours.as_ref().map(|h| h.to_string()))
         .collect();
-    assert_eq!(soak, [Some("24".into()), Some("24".into()), Some("24".into()), None]);
+    assert_eq!(
+        soak,
+        [
+            Some("24".into()),
+            Some("24".into()),
+            Some("24".into()),
+            None
+        ]
+    );
     // 11 + 8 checkbox items in the two validation phases, 5 success criteria.
     let per_phase = |prefix: &str| {
         rollout

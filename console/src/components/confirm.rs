@@ -4,6 +4,8 @@
 //! `window.confirm`, which shows no detail, takes no comment, and which a
 //! browser may stop showing.
 
+use std::sync::Arc;
+
 use leptos::html::Input;
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
@@ -101,5 +103,64 @@ pub fn ConfirmPanel(
                 <p class="hint">"Say why before you confirm: the history keeps it."</p>
             </Show>
         </form>
+    }
+}
+
+/// A question a page asks through [`Asking`]: what `ConfirmPanel` shows and what
+/// to do with the comment once confirmed. The pages that ask simple questions
+/// (Users, Health, Integrations) keep theirs in a signal of this one type, so
+/// the reactive code and the panel's view are compiled once for all of them.
+#[derive(Clone)]
+pub struct Question {
+    pub question: String,
+    /// The confirming button's text.
+    pub action: String,
+    pub comment: Comment,
+    pub danger: bool,
+    /// Runs with the comment once confirmed (the question is closed first).
+    pub then: Arc<dyn Fn(String) + Send + Sync>,
+    /// Runs when the question is cancelled, after it is closed.
+    pub cancelled: Option<Arc<dyn Fn() + Send + Sync>>,
+}
+
+/// What a question asks of the comment field.
+#[derive(Clone, Copy, PartialEq)]
+pub enum Comment {
+    Required,
+    Optional,
+    /// The action's record keeps no comment (user changes, removals).
+    Without,
+}
+
+/// The question `asking` holds, if any.
+#[component]
+pub fn Asking(asking: RwSignal<Option<Question>>) -> impl IntoView {
+    move || {
+        asking.get().map(|asked| {
+            let Question {
+                question,
+                action,
+                comment,
+                danger,
+                then,
+                cancelled,
+            } = asked;
+            let on_confirm = Callback::new(move |comment: String| {
+                asking.set(None);
+                then(comment);
+            });
+            let on_cancel = Callback::new(move |()| {
+                asking.set(None);
+                if let Some(cancelled) = &cancelled {
+                    cancelled();
+                }
+            });
+            view! {
+                <ConfirmPanel question action danger
+                    comment_optional=comment == Comment::Optional
+                    without_comment=comment == Comment::Without
+                    on_confirm on_cancel/>
+            }
+        })
     }
 }

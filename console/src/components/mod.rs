@@ -4,13 +4,15 @@ pub mod error;
 pub mod live_banner;
 pub mod loading;
 pub mod percent_bar;
+pub mod secret;
 
 pub use change_table::ChangeTable;
-pub use confirm::ConfirmPanel;
+pub use confirm::{Asking, Comment, ConfirmPanel, Question};
 pub use error::ErrorNote;
 pub use live_banner::LiveBanner;
 pub use loading::PlanView;
 pub use percent_bar::PercentBar;
+pub use secret::ShownOnce;
 
 use leptos::prelude::{AnyView, IntoAny, IntoView};
 
@@ -33,6 +35,48 @@ where
 /// An RFC 3339 time as "2026-11-24 10:00" (UTC, as the server writes it).
 pub fn short_time(rfc3339: &str) -> String {
     rfc3339.get(..16).unwrap_or(rfc3339).replace('T', " ")
+}
+
+/// A proportion as a percentage to two decimals: `0.051` → `5.10%`. Integer
+/// arithmetic, as `evaluator::stats` does it: float formatting costs the wasm bytes.
+pub fn percent_text(proportion: f64) -> String {
+    format!("{}%", hundredths(proportion * 100.0))
+}
+
+/// A proportion as signed percentage points: `0.0308` → `+3.08`.
+pub fn points_text(proportion: f64) -> String {
+    let text = hundredths(proportion * 100.0);
+    if text.starts_with('-') || text == "0.00" {
+        text
+    } else {
+        format!("+{text}")
+    }
+}
+
+/// `x` to two decimals; beyond ±1.8e17 it saturates, NaN reads 0.00 (`u64`,
+/// not `u128`: 128-bit division and formatting cost the wasm 3 KB).
+pub fn hundredths(x: f64) -> String {
+    let scaled = (x * 100.0).round();
+    let magnitude = scaled.abs() as u64;
+    let sign = if scaled < 0.0 && magnitude > 0 {
+        "-"
+    } else {
+        ""
+    };
+    format!("{sign}{}.{:02}", magnitude / 100, magnitude % 100)
+}
+
+/// A count with thousands separators: `36000` → `36,000`.
+pub fn grouped(n: u64) -> String {
+    let digits = n.to_string();
+    let mut text = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            text.push(',');
+        }
+        text.push(digit);
+    }
+    text
 }
 
 /// Focuses the first element `selector` finds; whether there was one.
@@ -61,4 +105,23 @@ pub fn focus_heading(selector: &str) -> bool {
     let options = web_sys::FocusOptions::new();
     options.set_prevent_scroll(true);
     heading.focus_with_options(&options).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn figures_read_as_the_server_writes_them() {
+        assert_eq!(percent_text(0.051), "5.10%");
+        assert_eq!(percent_text(0.0), "0.00%");
+        assert_eq!(points_text(0.0308), "+3.08");
+        assert_eq!(points_text(-0.0012), "-0.12");
+        assert_eq!(points_text(-0.00001), "0.00");
+        assert_eq!(hundredths(f64::NAN), "0.00");
+        assert_eq!(grouped(0), "0");
+        assert_eq!(grouped(999), "999");
+        assert_eq!(grouped(36_000), "36,000");
+        assert_eq!(grouped(1_234_567), "1,234,567");
+    }
 }

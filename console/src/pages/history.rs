@@ -221,7 +221,8 @@ fn revision_row(
     let revision = r.revision;
     let summary = r.summary.join("\n");
     view! {
-        <tr>
+        // The target of links to a revision (`/history#revision-12`).
+        <tr id=format!("revision-{revision}")>
             <td data-label="Revision">{revision}</td>
             <td data-label="When">{short_time(&r.at)}</td>
             <td data-label="Who">{r.author.clone()}</td>

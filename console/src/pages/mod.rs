@@ -1,6 +1,8 @@
 mod checklist;
 mod editor;
+mod health;
 mod history;
+mod integrations;
 mod overview;
 mod preview;
 mod signin;
@@ -9,7 +11,9 @@ mod users;
 
 pub use checklist::Checklist;
 pub use editor::Editor;
+pub use health::Health;
 pub use history::History;
+pub use integrations::Integrations;
 pub use overview::Overview;
 pub use preview::Preview;
 pub use signin::SignIn;

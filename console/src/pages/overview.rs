@@ -4,15 +4,17 @@
 use evaluator::Plan;
 use evaluator::model::{GATED_ENVIRONMENT, Rollout};
 use leptos::prelude::*;
-use stagegate_api::{Action, KillSwitchRequest, StageRequest};
+use stagegate_api::{Action, AuditEntry, KillSwitchRequest, StageRequest};
 
 use crate::api;
 use crate::components::{
     CollectAny, ConfirmPanel, ErrorNote, PercentBar, focus, focus_heading, short_time,
 };
 use crate::gate;
+use crate::nav::Link;
+use crate::read;
 use crate::store::use_store;
-use crate::task::Task;
+use crate::task::{Fetched, Task};
 use crate::use_me;
 
 #[component]
@@ -184,6 +186,34 @@ fn EnvironmentCard(rollout: String, environment: String) -> impl IntoView {
     });
     let reason_id = format!("reason-{rollout}-{environment}");
     let env_label = environment.clone();
+    // Why the kill switch is on, when the server turned it on by itself.
+    let (r, e) = (rollout.clone(), environment.clone());
+    let automatic = move || {
+        state.get().filter(|s| s.kill_switch)?;
+        store.revisions.with(|answer| {
+            let entries = answer.as_ref()?.as_ref().ok()?;
+            automatic_rollback(entries, &r, &e).map(|entry| entry.comment.clone())
+        })
+    };
+    let health = format!("/health?rollout={rollout}&env={environment}");
+    // What the next automatic step waits for (the server's words), when the
+    // live stage has one: asked again on every write. The report is kept as
+    // JSON (null when not asked), as the Health page keeps it: one copy of the
+    // reactive code for both.
+    let (r, e) = (rollout.clone(), environment.clone());
+    let waiting = Fetched::new(move || {
+        let wanted = state.get().is_some_and(|s| s.auto_step);
+        // Tracks every new revision of the plan.
+        store.plan.with(|_| ());
+        let (r, e) = (r.clone(), e.clone());
+        Box::pin(async move {
+            if wanted {
+                api::guardrails(&r, &e).await
+            } else {
+                Ok(serde_json::Value::Null)
+            }
+        })
+    });
 
     view! {
         <article class="card" data-env=environment.clone() aria-label=format!("{rollout} in {environment}")>
@@ -209,6 +239,26 @@ fn EnvironmentCard(rollout: String, environment: String) -> impl IntoView {
                     Some((name, missing)) => format!("Next: {name} — lacks sign-off from {}.", missing.join(", ")),
                 }}</p>
             }.into_any())}
+            {
+                let health = health.clone();
+                move || automatic().map(|comment| view! {
+                    <p class="blocked" data-testid="auto-rollback">
+                        {comment} " " <Link href=health.clone()>"See Health"</Link>
+                    </p>
+                })
+            }
+            {move || waiting.read(read::waiting_for).and_then(Result::ok)
+                .filter(|_| state.get().is_some_and(|s| s.auto_step)).map(|lines| {
+                let text = if lines.is_empty() {
+                    "Next automatic step: due now.".to_string()
+                } else {
+                    let more = lines.len().saturating_sub(2);
+                    let first: Vec<String> = lines.into_iter().take(2).collect();
+                    let more = if more > 0 { format!(" (and {more} more)") } else { String::new() };
+                    format!("Next automatic step waits for: {}{more}.", first.join("; "))
+                };
+                view! { <p class="hint" data-testid="waiting-for">{text}</p> }
+            })}
             <div class="controls">
                 {
                     let reason_id = reason_id.clone();
@@ -378,6 +428,8 @@ struct CardState {
     earlier: Vec<(String, String)>,
     /// The revision that last rolled this environment back or killed it.
     rolled_back_at: Option<u64>,
+    /// Live at a stage that advances by itself to a next one.
+    auto_step: bool,
 }
 
 impl CardState {
@@ -409,10 +461,75 @@ impl CardState {
                 .then(|| gate::kill_off_blocked(plan, rollout_key, environment))
                 .flatten(),
             rolled_back_at: env.rolled_back_at,
+            auto_step: !env.kill_switch
+                && next.is_some()
+                && active.is_some_and(|i| rollout.stages[i].auto_advance),
             earlier: rollout.stages[..active.unwrap_or(0)]
                 .iter()
                 .map(|s| (s.id.clone(), s.name.clone()))
                 .collect(),
         })
+    }
+}
+
+/// The audit entry of the automatic rollback that turned `environment`'s kill
+/// switch on, if the latest change to that switch was one (entries newest first).
+fn automatic_rollback<'a>(
+    entries: &'a [AuditEntry],
+    rollout: &str,
+    environment: &str,
+) -> Option<&'a AuditEntry> {
+    let switch = format!("{rollout}/{environment}: kill switch");
+    entries
+        .iter()
+        .find(|entry| entry.summary.iter().any(|line| line.starts_with(&switch)))
+        .filter(|entry| entry.action == "auto-rollback")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(revision: u64, action: &str, line: &str) -> AuditEntry {
+        AuditEntry {
+            revision,
+            base_revision: Some(revision - 1),
+            author: "stagegate".into(),
+            at: "2026-12-02T10:00:00Z".into(),
+            action: action.into(),
+            summary: vec![line.into()],
+            comment: format!("comment {revision}"),
+        }
+    }
+
+    #[test]
+    fn the_latest_change_to_the_switch_says_whether_it_was_automatic() {
+        let on = "domain-migration/staging: kill switch off → on";
+        let entries = [
+            entry(
+                5,
+                "put-plan",
+                "domain-migration: stage-2/percentage: 25 → 30",
+            ),
+            entry(4, "auto-rollback", on),
+            entry(
+                3,
+                "kill-switch",
+                "domain-migration/staging: kill switch on → off",
+            ),
+        ];
+        let found = automatic_rollback(&entries, "domain-migration", "staging");
+        assert_eq!(found.map(|e| e.revision), Some(4));
+        assert_eq!(
+            automatic_rollback(&entries, "domain-migration", "production"),
+            None
+        );
+        // A person turned it on after the automatic rollback: theirs is the reason now.
+        let mut later = vec![entry(6, "kill-switch", on)];
+        later.extend(entries);
+        assert_eq!(
+            automatic_rollback(&later, "domain-migration", "staging"),
+            None
+        );
     }
 }

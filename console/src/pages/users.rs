@@ -2,12 +2,15 @@
 //! user (the token shown once, with a copy button), changing a role, removing
 //! a user, and the log of every change to the users.
 
+use std::sync::Arc;
+
 use evaluator::model::{ROLES, Role};
 use leptos::prelude::*;
-use stagegate_api::{Action, UserCreated, UserInfo, UserRequest, UserRoleRequest};
+use stagegate_api::{Action, UserInfo, UserRequest, UserRoleRequest};
 
 use crate::api;
-use crate::components::{CollectAny, ConfirmPanel, ErrorNote, short_time};
+use crate::components::{Asking, CollectAny, Comment, ErrorNote, Question, ShownOnce, short_time};
+use crate::read;
 use crate::store::use_store;
 use crate::task::{Fetched, Task};
 use crate::use_me;
@@ -30,11 +33,13 @@ pub fn Users() -> impl IntoView {
         .into_any();
     }
     let store = use_store();
+    // Both kept as JSON and read where shown, as every admin page's lists are (see `read`).
     let users = Fetched::new(|| Box::pin(api::users()));
     let log = Fetched::new(|| Box::pin(api::user_log()));
     let task = Task::new();
-    let created = RwSignal::new(None::<UserCreated>);
-    let asking = RwSignal::new(None::<Ask>);
+    // (whose token, the token): held as every shown-once secret is.
+    let created = RwSignal::new(None::<(String, String)>);
+    let asking = RwSignal::new(None::<Question>);
     let notice = RwSignal::new(None::<String>);
     let changed = move |what: String| {
         notice.set(Some(what));
@@ -56,15 +61,17 @@ pub fn Users() -> impl IntoView {
             let answer = api::add_user(&request).await?;
             name.set(String::new());
             changed(format!("Added {} ({}).", answer.name, answer.role));
-            created.set(Some(answer));
+            created.set(Some((
+                format!(
+                    "{}'s token, shown this once: give it to them over a private channel.",
+                    answer.name
+                ),
+                answer.token,
+            )));
             Ok(())
         }))
     };
-    let confirm = Callback::new(move |_comment: String| {
-        let Some(ask) = asking.get_untracked() else {
-            return;
-        };
-        asking.set(None);
+    let act = move |ask: Ask| {
         task.run(Box::pin(async move {
             match ask {
                 Ask::Remove(user) => {
@@ -81,7 +88,30 @@ pub fn Users() -> impl IntoView {
             }
             Ok(())
         }))
-    });
+    };
+    let ask = move |ask: Ask| {
+        let (question, action) = match &ask {
+            Ask::Remove(user) => (
+                format!(
+                    "Remove {user}? Their token stops working at once, and their sign-offs stop counting."
+                ),
+                format!("Remove {user}"),
+            ),
+            Ask::Role(user, role) => (
+                format!("Make {user} {role}? Sign-offs they gave in their old role stop counting."),
+                format!("Make {user} {role}"),
+            ),
+        };
+        asking.set(Some(Question {
+            question,
+            action,
+            comment: Comment::Without,
+            danger: true,
+            then: Arc::new(move |_comment| act(ask.clone())),
+            // A role picked and then cancelled shows the role they have again.
+            cancelled: Some(Arc::new(move || users.refetch())),
+        }));
+    };
     let error = task.error();
     let role_options = |selected: &str| {
         ROLES
@@ -100,30 +130,11 @@ pub fn Users() -> impl IntoView {
             <label>"Role " <select bind:value=role data-testid="user-role">{role_options(Role::Viewer.name())}</select></label>
             <button type="submit" disabled=move || task.pending() || name.with(|n| n.trim().is_empty())>"Add user"</button>
         </form>
-        {move || created.get().map(|user| view! { <NewToken user created/> })}
-        {move || asking.get().map(|ask| {
-            let (question, action) = match &ask {
-                Ask::Remove(user) => (
-                    format!("Remove {user}? Their token stops working at once, and their sign-offs stop counting."),
-                    format!("Remove {user}"),
-                ),
-                Ask::Role(user, role) => (
-                    format!("Make {user} {role}? Sign-offs they gave in their old role stop counting."),
-                    format!("Make {user} {role}"),
-                ),
-            };
-            view! {
-                <ConfirmPanel question action without_comment=true danger=true
-                    on_confirm=confirm on_cancel=Callback::new(move |()| {
-                        asking.set(None);
-                        // A role picked and then cancelled shows the role they have again.
-                        users.refetch();
-                    })/>
-            }
-        })}
+        <ShownOnce shown=created copy="Copy token" testid="new-token"/>
+        <Asking asking/>
         <p class="notice" role="status">{move || notice.get()}</p>
         <ErrorNote error/>
-        {move || match users.get() {
+        {move || match users.read(read::users) {
             None => view! { <p class="loading" role="status">"Loading users…"</p> }.into_any(),
             Some(Err(error)) => view! { <ErrorNote error=Signal::stored(Some(error))/> }.into_any(),
             Some(Ok(list)) => view! {
@@ -133,14 +144,14 @@ pub fn Users() -> impl IntoView {
                             <th scope="col">"Name"</th><th scope="col">"Role"</th><th scope="col">"Created"</th>
                             <th scope="col">"Token last used"</th><th scope="col"><span class="sr-only">"Actions"</span></th>
                         </tr></thead>
-                        <tbody>{list.into_iter().map(|user| user_row(user, asking, role_options)).collect_any()}</tbody>
+                        <tbody>{list.into_iter().map(|user| user_row(user, ask, role_options)).collect_any()}</tbody>
                     </table>
                 </div>
                 <p class="hint">"“Token last used” covers the time since the server started."</p>
             }.into_any(),
         }}
         <h2>"Changes to users"</h2>
-        {move || log.get().map(|answer| match answer {
+        {move || log.read(read::user_log).map(|answer| match answer {
             Err(error) => view! { <ErrorNote error=Signal::stored(Some(error))/> }.into_any(),
             Ok(events) => view! {
                 <ul class="user-log" data-testid="user-log">
@@ -161,7 +172,7 @@ pub fn Users() -> impl IntoView {
 
 fn user_row(
     user: UserInfo,
-    asking: RwSignal<Option<Ask>>,
+    ask: impl Fn(Ask) + Copy + 'static,
     role_options: impl Fn(&str) -> Vec<AnyView>,
 ) -> impl IntoView {
     let (for_role, for_remove) = (user.name.clone(), user.name.clone());
@@ -171,41 +182,17 @@ fn user_row(
             <td>
                 <select aria-label=format!("Role of {}", user.name) on:change=move |event| {
                     if let Some(role) = Role::from_name(&event_target_value(&event)) {
-                        asking.set(Some(Ask::Role(for_role.clone(), role)));
+                        ask(Ask::Role(for_role.clone(), role));
                     }
                 }>{role_options(user.role.name())}</select>
             </td>
             <td data-label="Created">{short_time(&user.created)}</td>
             <td data-label="Token last used">{user.last_used.as_deref().map_or_else(|| "not yet".to_string(), short_time)}</td>
             <td>
-                <button class="secondary small" on:click=move |_| asking.set(Some(Ask::Remove(for_remove.clone())))>
+                <button class="secondary small" on:click=move |_| ask(Ask::Remove(for_remove.clone()))>
                     "Remove…"
                 </button>
             </td>
         </tr>
-    }
-}
-
-/// A new user's token: shown this once, with a copy button.
-#[component]
-fn NewToken(user: UserCreated, created: RwSignal<Option<UserCreated>>) -> impl IntoView {
-    let copied = RwSignal::new(false);
-    let token = user.token.clone();
-    let copy = move |_| {
-        if let Some(window) = web_sys::window() {
-            // The promise is not awaited: the token stays on screen to copy by hand.
-            let _ = window.navigator().clipboard().write_text(&token);
-            copied.set(true);
-        }
-    };
-    view! {
-        <section class="warning" role="status" data-testid="new-token">
-            <p>{format!("{}'s token, shown this once: give it to them over a private channel.", user.name)}</p>
-            <p><code data-testid="token">{user.token.clone()}</code></p>
-            <div class="row">
-                <button on:click=copy>{move || if copied.get() { "Copied" } else { "Copy token" }}</button>
-                <button class="secondary" on:click=move |_| created.set(None)>"Done"</button>
-            </div>
-        </section>
     }
 }

@@ -145,7 +145,11 @@ impl Server {
     }
 
     /// `GET /api/guardrails/{rollout}/{env}` with the user's token, if one was given.
-    pub(super) async fn guardrails(&self, rollout: &str, environment: &str) -> Option<Result<Value, String>> {
+    pub(super) async fn guardrails(
+        &self,
+        rollout: &str,
+        environment: &str,
+    ) -> Option<Result<Value, String>> {
         let token = self.token.as_deref()?;
         let authorization = format!("Bearer {token}");
         let path = format!("/api/guardrails/{rollout}/{environment}");
@@ -259,4 +263,3 @@ pub(super) async fn check_key(server: &Server) -> Result<(), String> {
         }
     }
 }
-

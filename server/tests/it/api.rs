@@ -71,7 +71,13 @@ async fn me_lists_what_the_role_may_do() {
     let qa = server.user("quinn", "qa-lead");
     assert_eq!(
         server.get("/api/me", &qa).await.json["actions"],
-        json!(["read", "sign", "withdraw-signoff", "tick-checklist", "report"])
+        json!([
+            "read",
+            "sign",
+            "withdraw-signoff",
+            "tick-checklist",
+            "report"
+        ])
     );
 }
 

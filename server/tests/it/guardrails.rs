@@ -110,8 +110,18 @@ async fn reports_need_an_ingest_key_and_a_bad_batch_changes_nothing() {
         );
     }
     let production_key = ingest_key(&server, "production").await;
-    let reply = server.post("/api/ingest-keys", &server.admin, json!({ "environment": "prod" })).await;
-    assert_eq!(reply.json["details"]["field"], "environment", "{}", reply.json);
+    let reply = server
+        .post(
+            "/api/ingest-keys",
+            &server.admin,
+            json!({ "environment": "prod" }),
+        )
+        .await;
+    assert_eq!(
+        reply.json["details"]["field"], "environment",
+        "{}",
+        reply.json
+    );
     let cases: Vec<(Value, &str)> = vec![
         (
             json!({ "counts": [{ "rollout": "nope", "environment": "staging", "stage": "stage-2", "inRollout": true, "event": "crash", "count": 1 }] }),
@@ -270,8 +280,17 @@ async fn a_healthy_stage_stays_live_and_a_regression_rolls_back_once_with_its_fi
     assert_eq!(seen["lastAction"]["revision"], before + 1);
     // The figures that caused it stay in view: the live run it ended.
     let crash = trigger(&seen, "crashRate");
-    assert_eq!((crash["state"].as_str(), crash["cohorts"][0]["events"].as_u64()), (Some("breached"), Some(880)));
-    assert_eq!(seen["schedule"]["waitingFor"][0], "a person: the kill switch is on, so nothing advances");
+    assert_eq!(
+        (
+            crash["state"].as_str(),
+            crash["cohorts"][0]["events"].as_u64()
+        ),
+        (Some("breached"), Some(880))
+    );
+    assert_eq!(
+        seen["schedule"]["waitingFor"][0],
+        "a person: the kill switch is on, so nothing advances"
+    );
 }
 
 #[tokio::test]
@@ -545,12 +564,22 @@ async fn browsers_may_report_from_any_origin() {
     let request = Request::options("/api/metrics")
         .header("origin", "https://app.example.com")
         .header("access-control-request-method", "POST")
-        .header("access-control-request-headers", "authorization, content-type")
+        .header(
+            "access-control-request-headers",
+            "authorization, content-type",
+        )
         .body(Body::empty())
         .unwrap();
     let reply = server.send(request).await;
     assert!(reply.status.is_success(), "{}", reply.status);
-    let header = |name: &str| reply.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
+    let header = |name: &str| {
+        reply
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_ascii_lowercase()
+    };
     assert_eq!(header("access-control-allow-origin"), "*");
     assert!(header("access-control-allow-headers").contains("authorization"));
     assert!(header("access-control-allow-methods").contains("post"));

@@ -184,7 +184,11 @@ async fn valid_request(
             Some(&json!({ "environment": "staging", "name": format!("app {case}") })),
         ),
         ("DELETE", "/api/ingest-keys/{id}") => {
-            let (key, _) = server.state.ingest_keys.create("staging", "doomed", "test").unwrap();
+            let (key, _) = server
+                .state
+                .ingest_keys
+                .create("staging", "doomed", "test")
+                .unwrap();
             request(method, &path.replace("{id}", &key.id), Some(token), None)
         }
         ("POST", "/api/rollouts/{rollout}/environments/{env}/reports") => request(
@@ -196,12 +200,29 @@ async fn valid_request(
         ("POST", "/api/rollouts/{rollout}/environments/{env}/acknowledge") => {
             // An automatic rollback to acknowledge: staging live, then a bug report.
             let staging = format!("/api/rollouts/{ROLLOUT}/environments/staging");
-            let on = server.post(&format!("{staging}/kill-switch"), &server.admin, json!({ "on": false })).await;
+            let on = server
+                .post(
+                    &format!("{staging}/kill-switch"),
+                    &server.admin,
+                    json!({ "on": false }),
+                )
+                .await;
             assert_eq!(on.status, StatusCode::OK, "{}", on.json);
-            let reported = server.post(&format!("{staging}/reports"), &server.admin, json!({ "comment": "seen" })).await;
+            let reported = server
+                .post(
+                    &format!("{staging}/reports"),
+                    &server.admin,
+                    json!({ "comment": "seen" }),
+                )
+                .await;
             let revision = reported.json["lastAction"]["revision"].clone();
             assert!(revision.is_u64(), "{}", reported.json);
-            request(method, &concrete, Some(token), Some(&json!({ "revision": revision, "comment": "on it" })))
+            request(
+                method,
+                &concrete,
+                Some(token),
+                Some(&json!({ "revision": revision, "comment": "on it" })),
+            )
         }
         ("GET", "/api/evaluate") => request(
             method,

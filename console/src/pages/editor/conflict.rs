@@ -1,6 +1,5 @@
 //! The 412 flow of a save.
 
-use evaluator::Plan;
 use leptos::prelude::*;
 
 use super::{Conflict, Draft, as_value};
@@ -45,7 +44,8 @@ pub(super) fn ConflictPanel(
                 <button data-testid="reapply" on:click=move |_| {
                     let mut merged = as_value(&reapply_with.plan);
                     diff::apply(&mut merged, &mine_to_apply);
-                    match serde_json::from_value::<Plan>(merged) {
+                    // Read as the server's answers are (`api::plan_request`): no serde reader.
+                    match serde_json::to_string(&merged).map_err(|e| e.to_string()).and_then(|text| evaluator::parse_plan(&text).map_err(|e| e.to_string())) {
                         Ok(plan) => {
                             store.saved(reapply_with.clone());
                             draft.reset(reapply_with.clone(), plan);

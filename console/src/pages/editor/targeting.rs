@@ -4,7 +4,9 @@
 //! sign-offs before production's targeting changes with a stage live.
 
 use evaluator::json::Number;
-use evaluator::model::{Compare, Constraint, Operator, RollbackTrigger, ThresholdUnit, TriggerAction};
+use evaluator::model::{
+    Compare, Constraint, Operator, RollbackTrigger, ThresholdUnit, TriggerAction,
+};
 use leptos::prelude::*;
 
 use super::Draft;
@@ -79,8 +81,13 @@ pub(super) fn Triggers(draft: Draft) -> impl IntoView {
 type TriggerEdit = Box<dyn FnOnce(&mut RollbackTrigger)>;
 
 /// A `<select>` of a named enum's values; `none` adds an empty first choice.
-fn choices(names: &'static [&'static str], current: Option<&'static str>, none: Option<&'static str>) -> impl IntoView {
-    let blank = none.map(|label| view! { <option value="" prop:selected=current.is_none()>{label}</option> });
+fn choices(
+    names: &'static [&'static str],
+    current: Option<&'static str>,
+    none: Option<&'static str>,
+) -> impl IntoView {
+    let blank = none
+        .map(|label| view! { <option value="" prop:selected=current.is_none()>{label}</option> });
     let named = names
         .iter()
         .map(|name| view! { <option value=*name prop:selected=current == Some(*name)>{*name}</option> })
