@@ -513,12 +513,17 @@ fn signed(proportion: f64) -> String {
 }
 
 /// `x` to two decimals, by integer arithmetic (float formatting costs the
-/// console's WebAssembly bytes); beyond ±1.7e36 it saturates.
-fn hundredths(x: f64) -> String {
+/// console's WebAssembly bytes).
+pub fn hundredths(x: f64) -> String {
+    // `u64`, not `u128`: 128-bit division and formatting cost the console's wasm
+    // 3 KB. Beyond ±1.8e17 it saturates; NaN reads 0.00.
     let scaled = (x * 100.0).round();
-    let negative = scaled < 0.0;
-    let magnitude = scaled.abs() as u128; // saturating; NaN becomes 0
-    let sign = if negative { "-" } else { "" };
+    let magnitude = scaled.abs() as u64;
+    let sign = if scaled < 0.0 && magnitude > 0 {
+        "-"
+    } else {
+        ""
+    };
     format!("{sign}{}.{:02}", magnitude / 100, magnitude % 100)
 }
 
@@ -534,7 +539,7 @@ fn trimmed(x: f64) -> String {
 }
 
 /// A count with thousands separators: `36000` → `36,000`.
-fn grouped(n: u64) -> String {
+pub fn grouped(n: u64) -> String {
     let digits = n.to_string();
     let mut text = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, digit) in digits.chars().enumerate() {

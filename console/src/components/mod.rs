@@ -53,31 +53,8 @@ pub fn points_text(proportion: f64) -> String {
     }
 }
 
-/// `x` to two decimals; beyond ±1.8e17 it saturates, NaN reads 0.00 (`u64`,
-/// not `u128`: 128-bit division and formatting cost the wasm 3 KB).
-pub fn hundredths(x: f64) -> String {
-    let scaled = (x * 100.0).round();
-    let magnitude = scaled.abs() as u64;
-    let sign = if scaled < 0.0 && magnitude > 0 {
-        "-"
-    } else {
-        ""
-    };
-    format!("{sign}{}.{:02}", magnitude / 100, magnitude % 100)
-}
-
-/// A count with thousands separators: `36000` → `36,000`.
-pub fn grouped(n: u64) -> String {
-    let digits = n.to_string();
-    let mut text = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, digit) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            text.push(',');
-        }
-        text.push(digit);
-    }
-    text
-}
+/// Figures as the server's explanations write them.
+pub use evaluator::stats::{grouped, hundredths};
 
 /// Focuses the first element `selector` finds; whether there was one.
 pub fn focus(selector: &str) -> bool {
