@@ -5,7 +5,6 @@
 //! `users.rs` does); the server re-reads the file when it changes.
 
 use std::collections::HashMap;
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
@@ -180,13 +179,7 @@ impl IngestKeys {
         edit: impl FnOnce(&mut KeysFile) -> Result<(), KeyError>,
     ) -> Result<(), KeyError> {
         let io = |error: std::io::Error| KeyError::Io(error.into());
-        let lock = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(self.dir.join(LOCK_FILE))
-            .map_err(io)?;
-        lock.lock().map_err(io)?;
+        let lock = crate::util::lock_file(&self.dir, LOCK_FILE).map_err(io)?;
         let mut file = self.read_file().map_err(KeyError::Io)?;
         edit(&mut file)?;
         let bytes = serde_json::to_vec_pretty(&file).map_err(|e| KeyError::Io(e.into()))?;

@@ -7,7 +7,7 @@
 //! exclusive lock on `DIR/.lock-users` (an OS file lock, so it holds across
 //! processes) and re-reads the file inside it: no change can overwrite another.
 
-use std::fs::{self, File};
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
@@ -262,13 +262,7 @@ impl Users {
         edit: impl FnOnce(&mut UsersFile) -> Result<UserEvent, UserError>,
     ) -> Result<(), UserError> {
         let io = |error: std::io::Error| UserError::Io(error.into());
-        let lock = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(self.dir.join(LOCK_FILE))
-            .map_err(io)?;
-        lock.lock().map_err(io)?;
+        let lock = crate::util::lock_file(&self.dir, LOCK_FILE).map_err(io)?;
         let mut file = self.read_file().map_err(UserError::Io)?;
         let entry = edit(&mut file)?;
         file.log.push(entry);

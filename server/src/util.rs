@@ -65,6 +65,18 @@ pub fn remove_temp_files(dir: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
+/// An exclusive OS lock on `dir/name` (created if missing) that holds across
+/// processes until the returned file is dropped.
+pub fn lock_file(dir: &Path, name: &str) -> std::io::Result<File> {
+    let lock = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join(name))?;
+    lock.lock()?;
+    Ok(lock)
+}
+
 /// A file's modification time and length: what says it changed since it was read.
 pub fn file_stamp(path: &Path) -> Option<(std::time::SystemTime, u64)> {
     let meta = fs::metadata(path).ok()?;

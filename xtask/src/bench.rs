@@ -57,27 +57,18 @@ pub fn bench() -> anyhow::Result<()> {
     println!("\n### CLI");
     cli_bucket_stream()?;
 
-    println!("\n### Server (release, loopback)");
-    run(cargo().args([
-        "bench",
-        "--locked",
-        "-q",
-        "-p",
-        "stagegate-server",
-        "--bench",
-        "load",
-    ]))?;
-
-    println!("\n### Guardrails (release, loopback)");
-    run(cargo().args([
-        "bench",
-        "--locked",
-        "-q",
-        "-p",
-        "stagegate-server",
-        "--bench",
-        "guardrails",
-    ]))?;
+    for (title, bench) in [("Server", "load"), ("Guardrails", "guardrails")] {
+        println!("\n### {title} (release, loopback)");
+        run(cargo().args([
+            "bench",
+            "--locked",
+            "-q",
+            "-p",
+            "stagegate-server",
+            "--bench",
+            bench,
+        ]))?;
+    }
 
     if let Some(console) = dist.console {
         println!("\n### Console (headless Chromium, loopback)");
