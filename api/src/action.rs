@@ -30,12 +30,14 @@ pub enum Action {
     ManageWebhooks,
     /// Create, list and revoke the apps' ingest keys.
     ManageIngestKeys,
+    /// Create, list and revoke the SDK keys OFREP callers evaluate with.
+    ManageSdkKeys,
     /// Report an incident (a critical bug) against a live stage.
     Report,
 }
 
 impl Action {
-    pub const ALL: [Action; 11] = [
+    pub const ALL: [Action; 12] = [
         Action::Read,
         Action::EditPlan,
         Action::MoveStage,
@@ -46,6 +48,7 @@ impl Action {
         Action::TickChecklist,
         Action::ManageWebhooks,
         Action::ManageIngestKeys,
+        Action::ManageSdkKeys,
         Action::Report,
     ];
 
@@ -62,6 +65,7 @@ impl Action {
             "tick-checklist",
             "manage-webhooks",
             "manage-ingest-keys",
+            "manage-sdk-keys",
             "report",
         ][self as usize]
     }
@@ -94,9 +98,10 @@ pub fn allows(role: Role, action: Action) -> bool {
         }
         Action::Sign => role.signs(),
         Action::WithdrawSignoff => role.signs() || role == Role::Admin,
-        Action::ManageUsers | Action::ManageWebhooks | Action::ManageIngestKeys => {
-            role == Role::Admin
-        }
+        Action::ManageUsers
+        | Action::ManageWebhooks
+        | Action::ManageIngestKeys
+        | Action::ManageSdkKeys => role == Role::Admin,
         Action::TickChecklist | Action::Report => role != Role::Viewer,
     }
 }
@@ -170,6 +175,7 @@ mod tests {
         assert!(!Me::new("vera".into(), Role::Viewer).may(Action::TickChecklist));
         assert!(!Me::new("vera".into(), Role::Viewer).may(Action::Report));
         assert!(admin_only(Action::ManageIngestKeys));
+        assert!(admin_only(Action::ManageSdkKeys));
         assert!(!signer.may(Action::EditPlan));
         let admin = Me::new("ada".into(), Role::Admin);
         assert!(!admin.may(Action::Sign) && admin.may(Action::ManageUsers));
@@ -177,7 +183,7 @@ mod tests {
         let wire = serde_json::to_string(&admin).unwrap();
         assert_eq!(
             wire,
-            r#"{"name":"ada","role":"admin","actions":["read","edit-plan","move-stage","kill-switch","withdraw-signoff","manage-users","tick-checklist","manage-webhooks","manage-ingest-keys","report"]}"#
+            r#"{"name":"ada","role":"admin","actions":["read","edit-plan","move-stage","kill-switch","withdraw-signoff","manage-users","tick-checklist","manage-webhooks","manage-ingest-keys","manage-sdk-keys","report"]}"#
         );
         assert_eq!(serde_json::from_str::<Me>(&wire).ok(), Some(admin));
     }

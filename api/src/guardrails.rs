@@ -4,19 +4,19 @@
 use evaluator::stats::Cohort;
 use serde::{Deserialize, Serialize};
 
-/// `POST /api/ingest-keys`.
+/// `POST /api/ingest-keys` and `POST /api/sdk-keys` (the same shape).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct IngestKeyRequest {
-    /// The environment the key reports for (it can report for no other).
+    /// The environment the key is for (it works for no other).
     pub environment: String,
     /// What the key is for, e.g. "web app".
     #[serde(default)]
     pub name: String,
 }
 
-/// An ingest key as listed: never the key itself.
+/// An ingest or SDK key as listed: never the key itself.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
@@ -29,13 +29,14 @@ pub struct IngestKeyInfo {
     pub created_by: String,
 }
 
-/// `POST /api/ingest-keys` (201): the key, shown this once.
+/// `POST /api/ingest-keys` or `POST /api/sdk-keys` (201): the key, shown this once.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct IngestKeyCreated {
     #[serde(flatten)]
     pub info: IngestKeyInfo,
-    /// `sgi_…`: send as `Authorization: Bearer …` to `POST /api/metrics`.
+    /// `sgi_…` (ingest): send as `Authorization: Bearer …` to `POST /api/metrics`.
+    /// `sgk_…` (SDK): send as `Authorization: Bearer …` or `X-API-Key` to `/ofrep/v1/…`.
     pub key: String,
 }
 

@@ -12,6 +12,7 @@ pub mod revert;
 
 mod action;
 mod guardrails;
+mod ofrep;
 mod request;
 mod response;
 mod webhooks;
@@ -21,6 +22,11 @@ pub use guardrails::{
     AcknowledgeRequest, Acknowledgement, AutomaticAction, GuardrailReport, IncidentReport,
     IngestKeyCreated, IngestKeyInfo, IngestKeyRequest, MetricCount, MetricsAccepted, MetricsBatch,
     ScheduleReport, TriggerReport,
+};
+pub use ofrep::{
+    OfrepBulk, OfrepBulkFailure, OfrepBulkMetadata, OfrepErrorCode, OfrepEventStream,
+    OfrepEventStreamEndpoint, OfrepFailure, OfrepFlagMetadata, OfrepItem, OfrepReason,
+    OfrepRequest, OfrepSuccess,
 };
 pub use request::{
     KillSwitchRequest, RevertRequest, SignoffRequest, StageRequest, TickRequest, UserRequest,

@@ -436,18 +436,22 @@ pub async fn acknowledge(
     post(&path, request).await
 }
 
-/// Every ingest key (never the key itself), read with [`read::ingest_keys`].
-pub async fn ingest_keys() -> Result<Value, ApiError> {
-    get("/api/ingest-keys").await
+/// Every key of a kind (never the key itself), read with [`read::ingest_keys`]:
+/// `collection` is `/api/ingest-keys` or `/api/sdk-keys` (the same shapes).
+pub async fn app_keys(collection: &str) -> Result<Value, ApiError> {
+    get(collection).await
 }
 
-/// Creates an ingest key; the answer holds the key, shown this once.
-pub async fn create_ingest_key(request: &IngestKeyRequest) -> Result<IngestKeyCreated, ApiError> {
-    read::ingest_key_created(&post("/api/ingest-keys", request).await?)
+/// Creates a key; the answer holds the key, shown this once.
+pub async fn create_app_key(
+    collection: &str,
+    request: &IngestKeyRequest,
+) -> Result<IngestKeyCreated, ApiError> {
+    read::ingest_key_created(&post(collection, request).await?)
 }
 
-pub async fn revoke_ingest_key(id: &str) -> Result<(), ApiError> {
-    let path = format!("/api/ingest-keys/{id}");
+pub async fn revoke_app_key(collection: &str, id: &str) -> Result<(), ApiError> {
+    let path = format!("{collection}/{id}");
     request(Method::DELETE, &path, None, &[]).await?;
     Ok(())
 }

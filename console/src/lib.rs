@@ -87,7 +87,7 @@ fn Console(me: Me) -> impl IntoView {
                 <Link href="/history">"History"</Link>
                 <Link href="/preview">"Preview"</Link>
                 {me.may(stagegate_api::Action::ManageUsers).then(|| view! { <Link href="/users">"Users"</Link> })}
-                {(me.may(stagegate_api::Action::ManageIngestKeys) || me.may(stagegate_api::Action::ManageWebhooks))
+                {(me.may(stagegate_api::Action::ManageIngestKeys) || me.may(stagegate_api::Action::ManageSdkKeys) || me.may(stagegate_api::Action::ManageWebhooks))
                     .then(|| view! { <Link href="/integrations">"Integrations"</Link> })}
             </nav>
             <span class="who" data-testid="who">

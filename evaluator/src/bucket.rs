@@ -33,17 +33,22 @@ impl Salt {
         Salt(state)
     }
 
+    // `#[inline(always)]` here and below: the npm package is built for size,
+    // where these would stay calls on its fast path (`Evaluator::is_enabled_at`).
+    #[inline(always)]
     pub fn hash(&self, unit: &str) -> u32 {
         self.hash_bytes(unit.as_bytes())
     }
 
     /// Hash of raw unit bytes (the CLI's ids may be any bytes but LF).
+    #[inline(always)]
     pub fn hash_bytes(&self, unit: &[u8]) -> u32 {
         let mut state = self.0.clone();
         state.write(unit);
         state.finish()
     }
 
+    #[inline(always)]
     pub fn bucket(&self, unit: &str) -> u16 {
         bucket_of_hash(self.hash(unit))
     }
@@ -54,6 +59,7 @@ impl Salt {
 }
 
 /// Scales a hash onto 0..=9999 with integer arithmetic only.
+#[inline(always)]
 pub fn bucket_of_hash(h: u32) -> u16 {
     ((u64::from(h) * u64::from(BUCKETS)) >> 32) as u16
 }

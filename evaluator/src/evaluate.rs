@@ -287,6 +287,9 @@ struct PreparedEnvironment {
     kill_switch: bool,
     include: SortedSet,
     exclude: SortedSet,
+    /// Whether either list has a unit: most have none, and the fast path then
+    /// skips two calls.
+    listed: bool,
     constraints: Vec<PreparedConstraint>,
 }
 
@@ -304,26 +307,34 @@ enum PreparedConstraint {
     },
 }
 
+/// Indices of a (rollout, environment) pair, looked up once for the `_at` calls.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Place {
+    rollout: u32,
+    environment: u32,
+}
+
 /// Indices of a (rollout, flag, environment) triple, for [`Evaluator::is_enabled_at`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Gate {
-    rollout: u32,
-    environment: u32,
+    place: Place,
     flag: u32,
 }
 
-/// How a unit was decided, before values are attached.
-enum Decision {
-    Values {
-        stage: Option<usize>,
-        in_rollout: bool,
-        bucket: Option<u16>,
-        reason: Reason,
-    },
-    Failed {
-        code: ErrorCode,
-        message: String,
-    },
+/// How a unit was decided, before values are attached: an answer without an
+/// error, its stage as an index into the rollout's stages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Decision {
+    pub stage: Option<usize>,
+    pub in_rollout: bool,
+    pub bucket: Option<u16>,
+    pub reason: Reason,
+}
+
+/// Why a unit could not be decided.
+struct Failure {
+    code: ErrorCode,
+    message: String,
 }
 
 impl Evaluator {
@@ -392,6 +403,7 @@ impl Evaluator {
                     kill_switch: env.kill_switch,
                     include: SortedSet::new(&env.include),
                     exclude: SortedSet::new(&env.exclude),
+                    listed: !(env.include.is_empty() && env.exclude.is_empty()),
                     constraints: env
                         .constraints
                         .iter()
@@ -445,19 +457,47 @@ impl Evaluator {
             );
         };
         let decision = match prepared.environment(environment) {
-            None => Decision::Failed {
+            None => Err(Failure {
                 code: ErrorCode::FlagNotFound,
                 message: format!("environment '{environment}' not found in rollout '{rollout}'"),
-            },
-            Some(env) => decide(prepared, env, context),
+            }),
+            Some(env) => decide_any(prepared, env, context),
         };
+        self.answer(prepared, decision)
+    }
+
+    /// `evaluate` at a place looked up before (a place of another evaluator
+    /// answers FLAG_NOT_FOUND or another pair's answer).
+    pub fn evaluate_at(&self, place: Place, context: &dyn Attributes) -> Evaluation<'_> {
+        match self.prepared(place) {
+            Some((prepared, env)) => self.answer(prepared, decide_any(prepared, env, context)),
+            None => Evaluation::error(
+                ErrorCode::FlagNotFound,
+                "place not found",
+                self.plan.revision,
+            ),
+        }
+    }
+
+    /// How `evaluate_at` decides, without its values; none when it answers an error.
+    pub fn decide_at(&self, place: Place, context: &dyn Attributes) -> Option<Decision> {
+        let (prepared, env) = self.prepared(place)?;
+        decide_any(prepared, env, context).ok()
+    }
+
+    fn answer<'a>(
+        &'a self,
+        prepared: &'a PreparedRollout,
+        decision: Result<Decision, Failure>,
+    ) -> Evaluation<'a> {
+        let revision = self.plan.revision;
         match decision {
-            Decision::Values {
+            Ok(Decision {
                 stage,
                 in_rollout,
                 bucket,
                 reason,
-            } => {
+            }) => {
                 let stage = stage.map(|i| &prepared.stages[i]);
                 let values = match stage {
                     Some(stage) if in_rollout => &stage.values,
@@ -474,7 +514,7 @@ impl Evaluator {
                     revision,
                 }
             }
-            Decision::Failed { code, message } => Evaluation {
+            Err(Failure { code, message }) => Evaluation {
                 values: Cow::Borrowed(&prepared.fallbacks),
                 stage: None,
                 bucket: None,
@@ -577,21 +617,28 @@ impl Evaluator {
         Some(names)
     }
 
-    /// Looks up a (rollout, boolean flag, environment) triple once, for [`Self::is_enabled_at`].
-    pub fn gate(&self, rollout: &str, flag: &str, environment: &str) -> Option<Gate> {
+    /// Looks up a (rollout, environment) pair once, for the `_at` calls.
+    pub fn place(&self, rollout: &str, environment: &str) -> Option<Place> {
         let index = self
             .rollouts
             .iter()
             .position(|prepared| prepared.key == rollout)?;
-        let prepared = &self.rollouts[index];
-        let (flag, kind) = prepared.flag(flag)?;
-        let environment = prepared
+        let environment = self.rollouts[index]
             .environments
             .iter()
             .position(|env| env.name == environment)?;
-        (kind == FlagType::Boolean).then_some(Gate {
+        Some(Place {
             rollout: index as u32,
             environment: environment as u32,
+        })
+    }
+
+    /// Looks up a (rollout, boolean flag, environment) triple once, for [`Self::is_enabled_at`].
+    pub fn gate(&self, rollout: &str, flag: &str, environment: &str) -> Option<Gate> {
+        let place = self.place(rollout, environment)?;
+        let (flag, kind) = self.rollouts[place.rollout as usize].flag(flag)?;
+        (kind == FlagType::Boolean).then_some(Gate {
+            place,
             flag: flag as u32,
         })
     }
@@ -609,22 +656,31 @@ impl Evaluator {
             .is_some_and(|gate| self.is_enabled_at(gate, targeting_key))
     }
 
+    /// [`Self::is_enabled`] with the gate looked up before. Inlined, with its
+    /// own copy of the rule, into the npm package's fastest call (built for
+    /// size, it would otherwise keep each step a call).
+    #[inline(always)]
     pub fn is_enabled_at(&self, gate: Gate, targeting_key: &str) -> bool {
-        let Some(prepared) = self.rollouts.get(gate.rollout as usize) else {
-            return false;
-        };
-        let Some(env) = prepared.environments.get(gate.environment as usize) else {
+        let Some((prepared, env)) = self.prepared(gate.place) else {
             return false;
         };
         let flag = gate.flag as usize;
-        match decide(prepared, env, &KeyOnly(targeting_key)) {
-            Decision::Values {
+        let on = match decide(prepared, env, &KeyOnly(targeting_key)) {
+            Ok(Decision {
                 stage: Some(stage),
                 in_rollout: true,
                 ..
-            } => prepared.stages[stage].on[flag],
-            _ => prepared.fallback_on[flag],
-        }
+            }) => prepared.stages[stage].on.get(flag),
+            _ => prepared.fallback_on.get(flag),
+        };
+        on.copied().unwrap_or(false)
+    }
+
+    #[inline(always)]
+    fn prepared(&self, place: Place) -> Option<(&PreparedRollout, &PreparedEnvironment)> {
+        let prepared = self.rollouts.get(place.rollout as usize)?;
+        let env = prepared.environments.get(place.environment as usize)?;
+        Some((prepared, env))
     }
 
     fn rollout(&self, key: &str) -> Option<&PreparedRollout> {
@@ -667,47 +723,58 @@ pub fn evaluate_once(
     }
 }
 
+/// [`decide`] as one function for every path but `is_enabled_at`, which gets
+/// its own copy (the npm package is built for size, and the fast path is worth
+/// the bytes of a second copy).
+#[inline(never)]
+fn decide_any(
+    rollout: &PreparedRollout,
+    env: &PreparedEnvironment,
+    context: &dyn Attributes,
+) -> Result<Decision, Failure> {
+    decide(rollout, env, context)
+}
+
 /// The rule, in order: kill switch, active stage, targeting key, exclude, include,
 /// constraints, bucket.
+#[inline(always)]
 fn decide(
     rollout: &PreparedRollout,
     env: &PreparedEnvironment,
     context: &dyn Attributes,
-) -> Decision {
+) -> Result<Decision, Failure> {
+    let undecided = |reason| Decision {
+        stage: None,
+        in_rollout: false,
+        bucket: None,
+        reason,
+    };
     if env.kill_switch {
-        return Decision::Values {
-            stage: None,
-            in_rollout: false,
-            bucket: None,
-            reason: Reason::Disabled,
-        };
+        return Ok(undecided(Reason::Disabled));
     }
     let Some(stage) = env.active_stage else {
-        return Decision::Values {
-            stage: None,
-            in_rollout: false,
-            bucket: None,
-            reason: Reason::Default,
-        };
+        return Ok(undecided(Reason::Default));
     };
     let Some(key) = context.targeting_key() else {
-        return Decision::Failed {
+        return Err(Failure {
             code: ErrorCode::TargetingKeyMissing,
             message: "the context has no targetingKey, and the active stage needs one to bucket by"
                 .into(),
-        };
+        });
     };
     let bucket = rollout.salt.bucket(key);
-    let decided = |in_rollout, reason| Decision::Values {
-        stage: Some(stage),
-        in_rollout,
-        bucket: Some(bucket),
-        reason,
+    let decided = |in_rollout, reason| {
+        Ok(Decision {
+            stage: Some(stage),
+            in_rollout,
+            bucket: Some(bucket),
+            reason,
+        })
     };
-    if env.exclude.contains(key) {
+    if env.listed && env.exclude.contains(key) {
         return decided(false, Reason::TargetingMatch);
     }
-    if env.include.contains(key) {
+    if env.listed && env.include.contains(key) {
         return decided(true, Reason::TargetingMatch);
     }
     for constraint in &env.constraints {
@@ -715,10 +782,10 @@ fn decide(
             Ok(true) => {}
             Ok(false) => return decided(false, Reason::TargetingMatch),
             Err(message) => {
-                return Decision::Failed {
+                return Err(Failure {
                     code: ErrorCode::InvalidContext,
                     message,
-                };
+                });
             }
         }
     }

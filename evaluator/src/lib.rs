@@ -24,6 +24,7 @@ pub mod client;
 pub mod context;
 pub mod digest;
 pub mod evaluate;
+pub mod flag_key;
 pub mod gate;
 pub mod json;
 pub mod load;

@@ -9,7 +9,7 @@
 //! grow the tables.
 
 use crate::context::{Attribute, Attributes, KeyOnly};
-use crate::evaluate::{Evaluation, Evaluator, Gate};
+use crate::evaluate::{Decision, Evaluation, Evaluator, Gate, Place};
 
 /// A packed answer that must be asked for in full (it carries an error).
 pub const NOT_PACKED: u32 = u32::MAX;
@@ -27,14 +27,15 @@ pub struct PackedEvaluator {
     inner: Evaluator,
     gates: Vec<Gate>,
     /// (rollout, environment) pairs handed out as numbers.
-    places: Vec<Place>,
-    /// The last unknown pair asked for: kept once, not numbered, so that names
-    /// from anywhere cannot grow `places`.
-    unknown: Place,
+    places: Vec<Numbered>,
+    /// The last unknown pair asked for (rollout, environment): kept once, not
+    /// numbered, so that names from anywhere cannot grow `places`.
+    unknown: (String, String),
     outcomes: Vec<Outcome>,
 }
 
-struct Place {
+struct Numbered {
+    at: Place,
     rollout: String,
     environment: String,
     /// The attributes its constraints read, in the order `evaluate_strings` takes them.
@@ -46,7 +47,7 @@ struct Place {
 struct Strings<'a> {
     key: &'a str,
     names: &'a [String],
-    values: [Option<String>; STRING_ATTRIBUTES],
+    values: [Option<&'a str>; STRING_ATTRIBUTES],
 }
 
 impl Attributes for Strings<'_> {
@@ -56,13 +57,15 @@ impl Attributes for Strings<'_> {
 
     fn attribute(&self, name: &str) -> Option<Attribute<'_>> {
         let i = self.names.iter().position(|known| known == name)?;
-        self.values.get(i)?.as_deref().map(Attribute::Text)
+        self.values.get(i)?.map(Attribute::Text)
     }
 }
 
 /// Everything of an answer but its bucket (which is left out), and where.
 struct Outcome {
     place: usize,
+    /// How it was decided (no bucket): what finds it again.
+    decision: Decision,
     answer: Evaluation<'static>,
 }
 
@@ -72,11 +75,7 @@ impl PackedEvaluator {
             inner,
             gates: Vec::new(),
             places: Vec::new(),
-            unknown: Place {
-                rollout: String::new(),
-                environment: String::new(),
-                attributes: Vec::new(),
-            },
+            unknown: (String::new(), String::new()),
             outcomes: Vec::new(),
         }
     }
@@ -93,34 +92,38 @@ impl PackedEvaluator {
     /// glue writes it as JSON, and a slice there costs the package bytes.)
     #[inline]
     pub fn place(&mut self, rollout: &str, environment: &str) -> Option<&Vec<String>> {
-        let known = self.inner.attribute_names(rollout, environment);
-        let place = Place {
-            rollout: rollout.to_string(),
-            environment: environment.to_string(),
-            attributes: (known.iter().flatten())
-                .map(|name| name.to_string())
-                .collect(),
+        let (rollout, environment) = (rollout.to_string(), environment.to_string());
+        let Some(at) = self.inner.place(&rollout, &environment) else {
+            self.unknown = (rollout, environment);
+            return None;
         };
-        match known {
-            None => {
-                self.unknown = place;
-                None
-            }
-            Some(_) => {
-                self.places.push(place);
-                self.places.last().map(|place| &place.attributes)
-            }
-        }
+        let attributes = (self
+            .inner
+            .attribute_names(&rollout, &environment)
+            .iter()
+            .flatten())
+        .map(|name| name.to_string())
+        .collect();
+        self.places.push(Numbered {
+            at,
+            rollout,
+            environment,
+            attributes,
+        });
+        self.places.last().map(|place| &place.attributes)
     }
 
     /// The rollout and environment of a place (of the last unknown pair, for a
     /// number no place has).
     pub fn names(&self, place: usize) -> (&str, &str) {
-        let place = self.places.get(place).unwrap_or(&self.unknown);
-        (&place.rollout, &place.environment)
+        match self.places.get(place) {
+            Some(place) => (&place.rollout, &place.environment),
+            None => (&self.unknown.0, &self.unknown.1),
+        }
     }
 
     /// Packed answer for a targeting key alone.
+    #[inline]
     pub fn evaluate_key(&mut self, place: usize, targeting_key: &str) -> u32 {
         let key = KeyOnly(targeting_key);
         packed(&self.inner, &self.places, &mut self.outcomes, place, &key)
@@ -133,9 +136,9 @@ impl PackedEvaluator {
         &mut self,
         place: usize,
         targeting_key: &str,
-        values: [Option<String>; STRING_ATTRIBUTES],
+        values: [Option<&str>; STRING_ATTRIBUTES],
     ) -> u32 {
-        let Some(Place {
+        let Some(Numbered {
             attributes: names, ..
         }) = self.places.get(place)
         else {
@@ -184,6 +187,7 @@ impl PackedEvaluator {
 
     /// Whether the flag of a gate is on for `targeting_key`; false for a handle
     /// no gate has.
+    #[inline(always)]
     pub fn is_enabled_at(&self, gate: usize, targeting_key: &str) -> bool {
         self.gates
             .get(gate)
@@ -194,38 +198,37 @@ impl PackedEvaluator {
 /// `outcome id << 14 | (bucket + 1)`, or NOT_PACKED for answers with an error.
 fn packed(
     inner: &Evaluator,
-    places: &[Place],
+    places: &[Numbered],
     outcomes: &mut Vec<Outcome>,
     place: usize,
     context: &dyn Attributes,
 ) -> u32 {
-    let Some(Place {
-        rollout,
-        environment,
-        ..
-    }) = places.get(place)
-    else {
+    let Some(&Numbered { at, .. }) = places.get(place) else {
         return NOT_PACKED;
     };
-    let answer = inner.evaluate_with(rollout, environment, context);
-    if answer.error_code.is_some() {
+    let Some(decision) = inner.decide_at(at, context) else {
         return NOT_PACKED;
-    }
-    let found = outcomes.iter().position(|known| {
-        known.place == place
-            && known.answer.in_rollout == answer.in_rollout
-            && known.answer.reason == answer.reason
-            && known.answer.stage == answer.stage
-    });
-    let bucket = answer.bucket.map_or(0, |bucket| u32::from(bucket) + 1);
+    };
+    let bucket = decision.bucket.map_or(0, |bucket| u32::from(bucket) + 1);
+    let decision = Decision {
+        bucket: None,
+        ..decision
+    };
+    let found =
+        (outcomes.iter()).position(|known| known.place == place && known.decision == decision);
     let id = match found {
         Some(id) => id,
+        // Once per outcome: the whole answer, decided the same way again.
         None => {
             let answer = Evaluation {
                 bucket: None,
-                ..answer.into_owned()
+                ..inner.evaluate_at(at, context).into_owned()
             };
-            outcomes.push(Outcome { place, answer });
+            outcomes.push(Outcome {
+                place,
+                decision,
+                answer,
+            });
             outcomes.len() - 1
         }
     };
@@ -338,7 +341,7 @@ mod tests {
         for (platform, version) in cases {
             for i in 0..50 {
                 let key = format!("user-{i}");
-                let values = [platform, version, None].map(|value| value.map(String::from));
+                let values = [platform, version, None];
                 let answer = packed.evaluate_strings(0, &key, values);
                 let mut context = Context::new(&*key);
                 if let Some(platform) = platform {

@@ -1,4 +1,4 @@
-//! The command line: serve, validate, eval, bucket, user, ingest-key, simulate.
+//! The command line: serve, validate, eval, bucket, user, ingest-key, sdk-key, export, simulate.
 
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
@@ -10,7 +10,7 @@ use evaluator::json::Value;
 use evaluator::model::{ROLES, Role};
 use evaluator::{Context, Evaluator, Invalid};
 
-use crate::ingest_keys::{IngestKeys, KeyError};
+use crate::ingest_keys::{KeyError, KeyKind, Keys, check_environment};
 use crate::serve::{ServeOptions, run};
 use crate::simulate::SimulateArgs;
 use crate::users::Users;
@@ -78,7 +78,18 @@ enum Command {
     /// (`POST /api/metrics`). A running server sees changes within a second.
     IngestKey {
         #[command(subcommand)]
-        command: IngestKeyCommand,
+        command: KeyCommand,
+    },
+    /// Manage SDK keys: per-environment keys that can only evaluate over OFREP
+    /// (`/ofrep/v1/…`). A running server sees changes within a second.
+    SdkKey {
+        #[command(subcommand)]
+        command: KeyCommand,
+    },
+    /// Write a plan in another feature-flag system's format.
+    Export {
+        #[command(subcommand)]
+        command: ExportCommand,
     },
     /// Drive simulated app users against a running server: each round, fetch the
     /// client document, evaluate every user, and report exposures, sessions,
@@ -87,13 +98,30 @@ enum Command {
 }
 
 #[derive(Subcommand)]
-enum IngestKeyCommand {
+enum ExportCommand {
+    /// flagd flag definitions for one environment: a flag `ROLLOUT.FLAG` per flag
+    /// of every rollout that has it, deciding as stagegate does (README.md,
+    /// "Exporting to flagd").
+    Flagd {
+        #[arg(long)]
+        plan: PathBuf,
+        #[arg(long)]
+        env: String,
+        /// Where to write the JSON (replaced whole); standard output without it.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+/// The same commands for ingest keys and SDK keys.
+#[derive(Subcommand)]
+enum KeyCommand {
     /// Create a key for an environment; the key is the last line printed, shown
     /// only this once (the server keeps its hash).
     Create {
         #[arg(long, default_value = "stagegate-data")]
         data: PathBuf,
-        /// The environment the key reports for.
+        /// The environment the key is for (it works for no other).
         #[arg(long)]
         env: String,
         /// What the key is for, e.g. "web app".
@@ -105,7 +133,7 @@ enum IngestKeyCommand {
         #[arg(long, default_value = "stagegate-data")]
         data: PathBuf,
     },
-    /// Revoke a key by its id: reports with it are refused from then on.
+    /// Revoke a key by its id: it is refused from then on.
     Revoke {
         id: String,
         #[arg(long, default_value = "stagegate-data")]
@@ -223,7 +251,11 @@ fn dispatch(command: Command) -> Result<(), Failure> {
         } => eval(&plan, &rollout, &env, unit, attrs),
         Command::Bucket { salt, unit } => bucket(&salt, unit.as_deref()),
         Command::User { command } => user(command),
-        Command::IngestKey { command } => ingest_key(command),
+        Command::IngestKey { command } => app_key(KeyKind::Ingest, command),
+        Command::SdkKey { command } => app_key(KeyKind::Sdk, command),
+        Command::Export {
+            command: ExportCommand::Flagd { plan, env, out },
+        } => export_flagd(&plan, &env, out.as_deref()),
         Command::Simulate(args) => crate::simulate::run(args).map_err(Failure::Other),
     };
     match result {
@@ -298,6 +330,37 @@ fn eval(
     let json = serde_json::to_string_pretty(&evaluation)
         .map_err(|error| Failure::Other(error.to_string()))?;
     writeln!(io::stdout(), "{json}")?;
+    Ok(())
+}
+
+fn export_flagd(plan: &Path, env: &str, out: Option<&Path>) -> Result<(), Failure> {
+    let text = read_input(plan)?;
+    let plan = match evaluator::parse_plan(&text) {
+        Ok(plan) => plan,
+        Err(invalid) => return print_problems(&invalid),
+    };
+    let export = crate::export::flagd::flagd(&plan, env)
+        .map_err(|error| Failure::Other(error.to_string()))?;
+    let mut json =
+        serde_json::to_string_pretty(&export).map_err(|error| Failure::Other(error.to_string()))?;
+    json.push('\n');
+    match out {
+        None => io::stdout().write_all(json.as_bytes())?,
+        // Replaced whole (a temp file renamed over it): whoever serves the
+        // file to flagd never reads half an export.
+        Some(path) => {
+            let dir = match path.parent() {
+                Some(dir) if !dir.as_os_str().is_empty() => dir,
+                _ => Path::new("."),
+            };
+            let name = path
+                .file_name()
+                .and_then(|name| name.to_str())
+                .ok_or_else(|| Failure::Other(format!("--out {} names no file", path.display())))?;
+            crate::util::write_atomic(dir, name, json.as_bytes())
+                .map_err(|error| Failure::Io(format!("cannot write {}: {error}", path.display())))?
+        }
+    }
     Ok(())
 }
 
@@ -381,7 +444,7 @@ fn user(command: UserCommand) -> Result<(), Failure> {
     Ok(())
 }
 
-fn ingest_key(command: IngestKeyCommand) -> Result<(), Failure> {
+fn app_key(kind: KeyKind, command: KeyCommand) -> Result<(), Failure> {
     let open = |data: &Path| {
         if !data.is_dir() {
             return Err(Failure::Other(format!(
@@ -389,21 +452,26 @@ fn ingest_key(command: IngestKeyCommand) -> Result<(), Failure> {
                 data.display()
             )));
         }
-        IngestKeys::open(data).map_err(|e| Failure::Other(format!("{e:#}")))
+        Keys::open(data, kind).map_err(|e| Failure::Other(format!("{e:#}")))
     };
+    let noun = kind.noun();
     let mut out = io::stdout().lock();
     match command {
-        IngestKeyCommand::Create { data, env, name } => {
+        KeyCommand::Create { data, env, name } => {
             let keys = open(&data)?;
-            let (info, key) = keys.create(&env, &name, CLI).map_err(key_failure)?;
+            check_environment(&env).map_err(|e| key_failure(kind, e))?;
+            known_environment(&data, &env)?;
+            let (info, key) = keys
+                .create(&env, &name, CLI)
+                .map_err(|e| key_failure(kind, e))?;
             writeln!(
                 out,
-                "created ingest key {} for {}; the key is shown only this once:",
+                "created {noun} {} for {}; the key is shown only this once:",
                 info.id, info.environment
             )?;
             writeln!(out, "{key}")?;
         }
-        IngestKeyCommand::List { data } => {
+        KeyCommand::List { data } => {
             let keys = open(&data)?;
             for key in keys.list().iter() {
                 writeln!(
@@ -413,17 +481,37 @@ fn ingest_key(command: IngestKeyCommand) -> Result<(), Failure> {
                 )?;
             }
         }
-        IngestKeyCommand::Revoke { id, data } => {
+        KeyCommand::Revoke { id, data } => {
             let keys = open(&data)?;
-            let info = keys.revoke(&id).map_err(key_failure)?;
-            writeln!(out, "revoked ingest key {} ({})", info.id, info.environment)?;
+            let info = keys.revoke(&id).map_err(|e| key_failure(kind, e))?;
+            writeln!(out, "revoked {noun} {} ({})", info.id, info.environment)?;
         }
     }
     Ok(())
 }
 
+/// As the API does: a key for an environment that no rollout has is refused
+/// (when the data directory has a plan to ask).
+fn known_environment(data: &Path, env: &str) -> Result<(), Failure> {
+    let Some(plan) = crate::store::newest_plan(data) else {
+        return Ok(());
+    };
+    let mut known: Vec<&str> = (plan.rollouts.values())
+        .flat_map(|rollout| rollout.environments.keys().map(String::as_str))
+        .collect();
+    if known.contains(&env) {
+        return Ok(());
+    }
+    known.sort_unstable();
+    known.dedup();
+    Err(Failure::Other(format!(
+        "--env: no rollout has an environment '{env}' (the plan's: {})",
+        known.join(", ")
+    )))
+}
+
 /// A refused key change, naming the flag that carried the bad value.
-fn key_failure(error: KeyError) -> Failure {
+fn key_failure(kind: KeyKind, error: KeyError) -> Failure {
     match &error {
         KeyError::BadField(field, message) => {
             let flag = if *field == "environment" {
@@ -433,8 +521,12 @@ fn key_failure(error: KeyError) -> Failure {
             };
             Failure::Other(format!("--{flag}: {message}"))
         }
-        KeyError::Missing(_) => {
-            Failure::Other(format!("{error} (see `stagegate ingest-key list`)"))
+        KeyError::Missing(..) => {
+            let command = match kind {
+                KeyKind::Ingest => "ingest-key",
+                KeyKind::Sdk => "sdk-key",
+            };
+            Failure::Other(format!("{error} (see `stagegate {command} list`)"))
         }
         KeyError::Io(_) => Failure::Io(error.to_string()),
     }

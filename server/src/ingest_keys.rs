@@ -1,8 +1,11 @@
-//! Ingest keys: per-environment credentials that can do one thing, report
-//! counts (`POST /api/metrics`). In `DIR/ingest-keys.json`, only SHA-256 hashes;
-//! a key is shown once, when it is made. Changes from the server and from the
-//! CLI happen under a cross-process lock and re-read the file inside it (as
-//! `users.rs` does); the server re-reads the file when it changes.
+//! The apps' keys, per environment, each able to do one thing: ingest keys
+//! report counts (`POST /api/metrics`), SDK keys evaluate over OFREP
+//! (`/ofrep/v1/…`). One implementation, two files (`DIR/ingest-keys.json`,
+//! `DIR/sdk-keys.json`), only SHA-256 hashes in them; a key is shown once, when
+//! it is made. A revoked key's hash stays, so it can be told apart from one
+//! that never existed. Changes from the server and from the CLI happen under a
+//! cross-process lock and re-read the file inside it (as `users.rs` does); the
+//! server re-reads the file when it changes.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -16,11 +19,50 @@ use sha2::{Digest, Sha256};
 use crate::util::{now_rfc3339, random_hex, write_atomic};
 
 pub const KEYS_FILE: &str = "ingest-keys.json";
-const LOCK_FILE: &str = ".lock-ingest-keys";
 /// What every ingest key starts with, so it is told apart from a user's token.
 pub const PREFIX: &str = "sgi_";
 
 pub use stagegate_api::IngestKeyInfo;
+
+/// Which keys: each kind has its own prefix, file and lock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyKind {
+    /// `sgi_…`: reports counts.
+    Ingest,
+    /// `sgk_…`: evaluates over OFREP.
+    Sdk,
+}
+
+impl KeyKind {
+    pub fn prefix(self) -> &'static str {
+        match self {
+            KeyKind::Ingest => PREFIX,
+            KeyKind::Sdk => "sgk_",
+        }
+    }
+
+    pub fn file(self) -> &'static str {
+        match self {
+            KeyKind::Ingest => KEYS_FILE,
+            KeyKind::Sdk => "sdk-keys.json",
+        }
+    }
+
+    fn lock_file(self) -> &'static str {
+        match self {
+            KeyKind::Ingest => ".lock-ingest-keys",
+            KeyKind::Sdk => ".lock-sdk-keys",
+        }
+    }
+
+    /// As messages name it: "ingest key".
+    pub fn noun(self) -> &'static str {
+        match self {
+            KeyKind::Ingest => "ingest key",
+            KeyKind::Sdk => "SDK key",
+        }
+    }
+}
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -28,6 +70,9 @@ struct StoredKey {
     #[serde(flatten)]
     info: IngestKeyInfo,
     key_sha256: String,
+    /// When it was revoked (RFC 3339); a revoked key is listed no more.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    revoked: Option<String>,
 }
 
 #[derive(Default, Serialize, Deserialize)]
@@ -39,11 +84,21 @@ struct KeysFile {
 struct Loaded {
     stamp: Option<(SystemTime, u64)>,
     keys: Arc<Vec<IngestKeyInfo>>,
-    /// Hash of a key → its environment.
-    by_hash: HashMap<String, String>,
+    /// Hash of a key → its environment, or `None` once revoked.
+    by_hash: HashMap<String, Option<String>>,
 }
 
-pub struct IngestKeys {
+/// What a presented key is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Lookup {
+    /// A live key, for this environment.
+    Valid(String),
+    Revoked,
+    Unknown,
+}
+
+pub struct Keys {
+    kind: KeyKind,
     dir: PathBuf,
     loaded: RwLock<Loaded>,
 }
@@ -51,7 +106,8 @@ pub struct IngestKeys {
 #[derive(Debug)]
 pub enum KeyError {
     BadField(&'static str, String),
-    Missing(String),
+    /// The kind's noun and the id.
+    Missing(&'static str, String),
     Io(anyhow::Error),
 }
 
@@ -59,7 +115,7 @@ impl std::fmt::Display for KeyError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             KeyError::BadField(_, message) => f.write_str(message),
-            KeyError::Missing(id) => write!(f, "ingest key '{id}' does not exist"),
+            KeyError::Missing(noun, id) => write!(f, "{noun} '{id}' does not exist"),
             KeyError::Io(error) => write!(f, "{error:#}"),
         }
     }
@@ -67,9 +123,10 @@ impl std::fmt::Display for KeyError {
 
 impl std::error::Error for KeyError {}
 
-impl IngestKeys {
-    pub fn open(dir: &Path) -> anyhow::Result<IngestKeys> {
-        let keys = IngestKeys {
+impl Keys {
+    pub fn open(dir: &Path, kind: KeyKind) -> anyhow::Result<Keys> {
+        let keys = Keys {
+            kind,
             dir: dir.to_path_buf(),
             loaded: RwLock::default(),
         };
@@ -82,11 +139,23 @@ impl IngestKeys {
         self.read().keys.clone()
     }
 
-    /// The environment `key` reports for, if it is a key nobody revoked. The
-    /// lookup is by the key's hash, so it leaks nothing of other keys' text.
+    /// The environment `key` is for, if it is a key nobody revoked.
     pub fn environment(&self, key: &str) -> Option<String> {
+        match self.lookup(key) {
+            Lookup::Valid(environment) => Some(environment),
+            Lookup::Revoked | Lookup::Unknown => None,
+        }
+    }
+
+    /// Whether `key` is live, revoked or unknown. The lookup is by the key's
+    /// hash, so it leaks nothing of other keys' text.
+    pub fn lookup(&self, key: &str) -> Lookup {
         let hash = hex(&Sha256::digest(key.as_bytes()));
-        self.read().by_hash.get(&hash).cloned()
+        match self.read().by_hash.get(&hash) {
+            Some(Some(environment)) => Lookup::Valid(environment.clone()),
+            Some(None) => Lookup::Revoked,
+            None => Lookup::Unknown,
+        }
     }
 
     /// Makes a key for `environment`; returns its record and the key itself.
@@ -104,7 +173,7 @@ impl IngestKeys {
             ));
         }
         let io = |error: std::io::Error| KeyError::Io(error.into());
-        let key = format!("{PREFIX}{}", random_hex(32).map_err(io)?);
+        let key = format!("{}{}", self.kind.prefix(), random_hex(32).map_err(io)?);
         let info = IngestKeyInfo {
             id: random_hex(6).map_err(io)?,
             environment: environment.into(),
@@ -115,6 +184,7 @@ impl IngestKeys {
         let stored = StoredKey {
             info: info.clone(),
             key_sha256: hex(&Sha256::digest(key.as_bytes())),
+            revoked: None,
         };
         self.change(|file| {
             file.keys.push(stored);
@@ -126,17 +196,19 @@ impl IngestKeys {
     /// Revokes a key: it stops working at once in this process, and within a
     /// re-read in others.
     pub fn revoke(&self, id: &str) -> Result<IngestKeyInfo, KeyError> {
+        let missing = || KeyError::Missing(self.kind.noun(), id.into());
         let mut revoked = None;
         self.change(|file| {
-            let at = file
+            let key = file
                 .keys
-                .iter()
-                .position(|k| k.info.id == id)
-                .ok_or_else(|| KeyError::Missing(id.into()))?;
-            revoked = Some(file.keys.remove(at).info);
+                .iter_mut()
+                .find(|k| k.info.id == id && k.revoked.is_none())
+                .ok_or_else(missing)?;
+            key.revoked = Some(now_rfc3339());
+            revoked = Some(key.info.clone());
             Ok(())
         })?;
-        revoked.ok_or_else(|| KeyError::Missing(id.into()))
+        revoked.ok_or_else(missing)
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Loaded> {
@@ -147,7 +219,7 @@ impl IngestKeys {
 
     /// Re-reads the file if it changed on disk; returns whether it did.
     pub fn reload(&self) -> anyhow::Result<bool> {
-        let path = self.dir.join(KEYS_FILE);
+        let path = self.dir.join(self.kind.file());
         let stamp = crate::util::file_stamp(&path);
         if stamp.is_some() && self.read().stamp == stamp {
             return Ok(false);
@@ -156,9 +228,16 @@ impl IngestKeys {
         let by_hash = file
             .keys
             .iter()
-            .map(|k| (k.key_sha256.clone(), k.info.environment.clone()))
+            .map(|k| {
+                let live = k.revoked.is_none().then(|| k.info.environment.clone());
+                (k.key_sha256.clone(), live)
+            })
             .collect();
-        let keys = Arc::new(file.keys.into_iter().map(|k| k.info).collect());
+        let keys = (file.keys.into_iter())
+            .filter(|k| k.revoked.is_none())
+            .map(|k| k.info)
+            .collect();
+        let keys = Arc::new(keys);
         *self
             .loaded
             .write()
@@ -171,7 +250,7 @@ impl IngestKeys {
     }
 
     fn read_file(&self) -> anyhow::Result<KeysFile> {
-        crate::util::read_json_or_default(&self.dir.join(KEYS_FILE))
+        crate::util::read_json_or_default(&self.dir.join(self.kind.file()))
     }
 
     fn change(
@@ -179,11 +258,11 @@ impl IngestKeys {
         edit: impl FnOnce(&mut KeysFile) -> Result<(), KeyError>,
     ) -> Result<(), KeyError> {
         let io = |error: std::io::Error| KeyError::Io(error.into());
-        let lock = crate::util::lock_file(&self.dir, LOCK_FILE).map_err(io)?;
+        let lock = crate::util::lock_file(&self.dir, self.kind.lock_file()).map_err(io)?;
         let mut file = self.read_file().map_err(KeyError::Io)?;
         edit(&mut file)?;
         let bytes = serde_json::to_vec_pretty(&file).map_err(|e| KeyError::Io(e.into()))?;
-        write_atomic(&self.dir, KEYS_FILE, &bytes).map_err(io)?;
+        write_atomic(&self.dir, self.kind.file(), &bytes).map_err(io)?;
         // Always re-read: a write within the file system's timestamp resolution
         // may leave the stamp as it was.
         self.loaded
@@ -194,6 +273,11 @@ impl IngestKeys {
         drop(lock); // closing the file releases the lock
         Ok(())
     }
+}
+
+/// Whether `environment` is a name a key can be made for (its form only).
+pub fn check_environment(environment: &str) -> Result<(), KeyError> {
+    check("environment", environment)
 }
 
 fn check(field: &'static str, value: &str) -> Result<(), KeyError> {
@@ -219,7 +303,7 @@ mod tests {
     #[test]
     fn keys_are_stored_hashed_name_their_environment_and_stop_when_revoked() {
         let dir = tempfile::tempdir().unwrap();
-        let keys = IngestKeys::open(dir.path()).unwrap();
+        let keys = Keys::open(dir.path(), KeyKind::Ingest).unwrap();
         let (info, key) = keys.create("production", "web app", "admin").unwrap();
         assert!(key.starts_with(PREFIX) && key.len() == PREFIX.len() + 64);
         let stored = std::fs::read_to_string(dir.path().join(KEYS_FILE)).unwrap();
@@ -227,15 +311,42 @@ mod tests {
         assert_eq!(keys.environment(&key).as_deref(), Some("production"));
         assert_eq!(keys.environment("sgi_not-a-key"), None);
         // Another process (the CLI) sees it, and its revocation reaches us.
-        let other = IngestKeys::open(dir.path()).unwrap();
+        let other = Keys::open(dir.path(), KeyKind::Ingest).unwrap();
         assert_eq!(other.environment(&key).as_deref(), Some("production"));
         other.revoke(&info.id).unwrap();
         keys.reload().unwrap();
         assert_eq!(keys.environment(&key), None);
-        assert!(matches!(keys.revoke(&info.id), Err(KeyError::Missing(_))));
+        assert!(matches!(keys.revoke(&info.id), Err(KeyError::Missing(..))));
         assert!(matches!(
             keys.create("prod uction", "", "admin"),
             Err(KeyError::BadField("environment", _))
         ));
+    }
+
+    #[test]
+    fn sdk_keys_live_apart_and_a_revoked_one_is_known_as_revoked() {
+        let dir = tempfile::tempdir().unwrap();
+        let ingest = Keys::open(dir.path(), KeyKind::Ingest).unwrap();
+        let sdk = Keys::open(dir.path(), KeyKind::Sdk).unwrap();
+        let (info, key) = sdk.create("staging", "ios app", "admin").unwrap();
+        let (_, ingest_key) = ingest.create("staging", "", "admin").unwrap();
+        assert!(key.starts_with("sgk_") && key.len() == 4 + 64);
+        assert!(dir.path().join("sdk-keys.json").is_file());
+        assert_eq!(sdk.lookup(&key), Lookup::Valid("staging".into()));
+        assert_eq!(sdk.lookup(&ingest_key), Lookup::Unknown);
+        assert_eq!(ingest.lookup(&key), Lookup::Unknown);
+        assert_eq!(ingest.list().len(), 1);
+        sdk.revoke(&info.id).unwrap();
+        assert_eq!(sdk.lookup(&key), Lookup::Revoked);
+        assert_eq!(sdk.environment(&key), None);
+        assert!(sdk.list().is_empty());
+        let again = sdk.revoke(&info.id).unwrap_err();
+        assert_eq!(
+            again.to_string(),
+            format!("SDK key '{}' does not exist", info.id)
+        );
+        // Another process sees the revocation as a revocation.
+        let other = Keys::open(dir.path(), KeyKind::Sdk).unwrap();
+        assert_eq!(other.lookup(&key), Lookup::Revoked);
     }
 }

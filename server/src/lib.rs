@@ -6,6 +6,7 @@ pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod error;
+pub mod export;
 pub mod guard;
 pub mod http_client;
 pub mod ingest_keys;

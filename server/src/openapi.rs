@@ -34,7 +34,9 @@ pub fn document() -> Value {
         "components": {
             "securitySchemes": {
                 "bearer": { "type": "http", "scheme": "bearer" },
-                "ingestKey": { "type": "http", "scheme": "bearer", "description": "An environment's ingest key (sgi_…): it can only report counts" }
+                "ingestKey": { "type": "http", "scheme": "bearer", "description": "An environment's ingest key (sgi_…): it can only report counts" },
+                "sdkKey": { "type": "http", "scheme": "bearer", "description": "An environment's SDK key (sgk_…): it can only evaluate over OFREP" },
+                "sdkApiKey": { "type": "apiKey", "in": "header", "name": "X-API-Key", "description": "An environment's SDK key (sgk_…), as OFREP's API key header" }
             },
             "schemas": schemas,
         },
@@ -43,6 +45,9 @@ pub fn document() -> Value {
 }
 
 fn operation(route: &Route, generator: &mut SchemaGenerator, error: &Value) -> Value {
+    if route.method == "POST" && route.path.starts_with("/ofrep/") {
+        return ofrep_operation(route, generator, error);
+    }
     let mut parameters: Vec<Value> = route
         .path
         .split('/')
@@ -88,6 +93,7 @@ fn operation(route: &Route, generator: &mut SchemaGenerator, error: &Value) -> V
         | ("POST", "/api/users")
         | ("POST", "/api/webhooks")
         | ("POST", "/api/ingest-keys")
+        | ("POST", "/api/sdk-keys")
         | ("POST", "/api/rollouts/{rollout}/environments/{env}/reports") => "201",
         ("DELETE", "/api/users/{name}") | ("DELETE", "/api/webhooks/{id}") => "204",
         ("POST", "/api/webhooks/{id}/test") | ("POST", "/api/metrics") => "202",
@@ -129,6 +135,7 @@ fn operation(route: &Route, generator: &mut SchemaGenerator, error: &Value) -> V
         && route.path != "/api/users"
         && !route.path.starts_with("/api/webhooks")
         && !route.path.starts_with("/api/ingest-keys")
+        && !route.path.starts_with("/api/sdk-keys")
         && route.path != INGEST_PATH
     {
         codes.extend([
@@ -140,7 +147,10 @@ fn operation(route: &Route, generator: &mut SchemaGenerator, error: &Value) -> V
     if route.path.starts_with("/api/webhooks/") {
         codes.push(("404", "no such webhook"));
     }
-    if route.path.starts_with("/api/ingest-keys/") || route.path.starts_with("/api/guardrails/") {
+    if route.path.starts_with("/api/ingest-keys/")
+        || route.path.starts_with("/api/sdk-keys/")
+        || route.path.starts_with("/api/guardrails/")
+    {
         codes.push(("404", "not found"));
     }
     if route.method == "PUT" {
@@ -171,6 +181,81 @@ fn operation(route: &Route, generator: &mut SchemaGenerator, error: &Value) -> V
         });
     }
     op
+}
+
+/// An OFREP route as OFREP's own document (0.3.0) describes it: its failure
+/// bodies, 401 and 403 without a body, the SDK key as either header.
+fn ofrep_operation(route: &Route, generator: &mut SchemaGenerator, error: &Value) -> Value {
+    use stagegate_api::{OfrepBulkFailure, OfrepFailure};
+    let schema = |body: Option<crate::api::BodySchema>, generator: &mut SchemaGenerator| {
+        body.map(|schema| json!({ "application/json": { "schema": schema(generator) } }))
+    };
+    let bulk = route.path == "/ofrep/v1/evaluate/flags";
+    let failure = if bulk {
+        crate::api::body::<OfrepBulkFailure>(generator)
+    } else {
+        crate::api::body::<OfrepFailure>(generator)
+    };
+    let failure = json!({ "application/json": { "schema": failure } });
+    let mut parameters = Vec::new();
+    let mut responses = Map::new();
+    let mut success =
+        json!({ "description": "success", "content": schema(route.response, generator) });
+    if bulk {
+        parameters.push(header(
+            "If-None-Match",
+            false,
+            "the ETag of an earlier answer: 304 if unchanged",
+        ));
+        for name in ["flagConfigEtag", "flagConfigLastModified"] {
+            parameters.push(json!({ "name": name, "in": "query", "required": false, "description": "sent by providers after a change event; not needed here", "schema": { "type": "string" } }));
+        }
+        success["headers"] = json!({ "ETag": { "description": "the answer's digest, for If-None-Match", "schema": { "type": "string" } } });
+    } else {
+        parameters.push(json!({ "name": "key", "in": "path", "required": true, "schema": { "type": "string" } }));
+    }
+    responses.insert("200".into(), success);
+    if bulk {
+        responses.insert(
+            "304".into(),
+            json!({ "description": "not modified: the ETag is If-None-Match's" }),
+        );
+    }
+    let bad = if bulk {
+        "a bad body (PARSE_ERROR, INVALID_CONTEXT)"
+    } else {
+        "a bad body, or a flag that cannot be evaluated (TARGETING_KEY_MISSING, INVALID_CONTEXT, …)"
+    };
+    responses.insert(
+        "400".into(),
+        json!({ "description": bad, "content": failure.clone() }),
+    );
+    responses.insert(
+        "401".into(),
+        json!({ "description": "no SDK key, or an unknown one (no body)" }),
+    );
+    responses.insert(
+        "403".into(),
+        json!({ "description": "a revoked SDK key (no body)" }),
+    );
+    if !bulk {
+        responses.insert("404".into(), json!({ "description": "FLAG_NOT_FOUND: the key names no flag of the environment", "content": failure }));
+    }
+    responses.insert(
+        "413".into(),
+        json!({ "description": "body over 1 MiB", "content": error.clone() }),
+    );
+    json!({
+        "operationId": format!("post{}", route.path.replace(['/', '{', '}', '.', '-'], "_")),
+        "summary": route.summary,
+        "parameters": parameters,
+        "responses": responses,
+        "security": [{ "sdkKey": [] }, { "sdkApiKey": [] }],
+        "requestBody": {
+            "required": true,
+            "content": schema(route.request, generator),
+        },
+    })
 }
 
 fn header(name: &str, required: bool, description: &str) -> Value {

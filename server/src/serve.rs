@@ -18,6 +18,7 @@ use tokio_io_timeout::TimeoutWriter;
 use tower::ServiceExt as _;
 
 use crate::api::{AppState, app};
+use crate::ingest_keys::{KeyKind, Keys};
 use crate::store::Store;
 use crate::users::Users;
 
@@ -63,7 +64,8 @@ pub fn open_state(
         users: Arc::new(users),
         alerts: crate::alerts::Alerts::open(data)?,
         metrics: Arc::new(metrics),
-        ingest_keys: Arc::new(crate::ingest_keys::IngestKeys::open(data)?),
+        ingest_keys: Arc::new(Keys::open(data, KeyKind::Ingest)?),
+        sdk_keys: Arc::new(Keys::open(data, KeyKind::Sdk)?),
         clock: Arc::new(crate::guard::SystemClock),
         guard: Arc::new(crate::guard::GuardMemory::open(data)?),
         console: console.map(Arc::new),
@@ -116,15 +118,16 @@ pub fn run(options: ServeOptions) -> anyhow::Result<()> {
 }
 
 /// Writes the reported counts to disk every `FLUSH_INTERVAL` (the most a
-/// SIGKILL can lose), and re-reads the ingest keys when the CLI changed them.
+/// SIGKILL can lose), and re-reads the apps' keys when the CLI changed them.
 fn spawn_flusher(state: AppState) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(crate::metrics::FLUSH_INTERVAL);
         loop {
             tick.tick().await;
             flush_metrics(&state).await;
-            let keys = state.ingest_keys.clone();
-            let _ = tokio::task::spawn_blocking(move || keys.reload()).await;
+            for keys in [state.ingest_keys.clone(), state.sdk_keys.clone()] {
+                let _ = tokio::task::spawn_blocking(move || keys.reload()).await;
+            }
         }
     })
 }

@@ -79,6 +79,8 @@ pub struct Current {
 pub struct ClientDocument {
     pub body: Bytes,
     pub etag: HeaderValue,
+    /// The revision that last changed it (the body's `revision`).
+    pub revision: u64,
     /// Digest of the document without its revision: what decides "changed".
     content: [u8; 32],
 }
@@ -112,6 +114,7 @@ impl Current {
                         ClientDocument {
                             body,
                             etag: HeaderValue::from_str(&tag)?,
+                            revision: plan.revision,
                             content,
                         }
                     }
@@ -520,6 +523,15 @@ fn revision_number(name: &str) -> Option<u64> {
     let digits = name.strip_suffix(".json")?;
     (!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
         .then(|| digits.parse().ok())?
+}
+
+/// The newest revision's plan under a data directory, for the CLI's checks
+/// (`None` when there is none, or it does not read).
+pub fn newest_plan(data: &Path) -> Option<Plan> {
+    let revisions = data.join("revisions");
+    let (numbers, _) = revision_numbers(&revisions).ok()?;
+    let newest = *numbers.last()?;
+    read_revision(&revisions, newest).ok().map(|file| file.plan)
 }
 
 /// Reads and checks one revision file: it must parse, validate and carry its number.

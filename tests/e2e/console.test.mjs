@@ -542,6 +542,28 @@ describe("console", { timeout: 180_000 }, () => {
     await admin.getByTestId("keys").getByText("web app").waitFor();
     await shot(admin, "integrations-new-key");
     await admin.getByTestId("new-key").getByRole("button", { name: "Done" }).click();
+    // And an SDK key, with which a service evaluates over OFREP, then revokes it.
+    await admin.getByTestId("sdk-key-env").selectOption("staging");
+    await admin.getByTestId("sdk-key-name").fill("billing service");
+    await admin.getByTestId("create-sdk-key").click();
+    const sdkKey = await admin.getByTestId("new-sdk-key").getByTestId("secret").innerText();
+    assert.match(sdkKey, /^sgk_/);
+    await admin.getByTestId("sdk-keys").getByText("billing service").waitFor();
+    await shot(admin, "integrations-new-sdk-key");
+    const ofrep = () => fetch(server.url + "/ofrep/v1/evaluate/flags/domain-migration.enableMigration", {
+      method: "POST",
+      headers: { "x-api-key": sdkKey, "content-type": "application/json" },
+      body: JSON.stringify({ context: { targetingKey: "user-1" } }),
+    });
+    const evaluated = await ofrep();
+    assert.equal(evaluated.status, 200);
+    assert.equal((await evaluated.json()).key, "domain-migration.enableMigration");
+    await admin.getByTestId("new-sdk-key").getByRole("button", { name: "Done" }).click();
+    await admin.getByTestId("sdk-keys").locator("tr", { hasText: "billing service" }).getByRole("button", { name: "Revoke…" }).click();
+    await admin.getByRole("button", { name: "Revoke the key" }).click();
+    await admin.getByText("Revoked the SDK key billing service").waitFor();
+    assert.equal((await ofrep()).status, 403);
+    await admin.getByTestId("sdk-keys").getByText("billing service").waitFor({ state: "detached" });
 
     // Staging at stage 2 (30 %): a move there needs no sign-off.
     const moved = await fetch(server.url + "/api/rollouts/domain-migration/environments/staging/stage", {

@@ -3,6 +3,7 @@
 //! Schema, and native/npm parity.
 #![allow(clippy::unwrap_used)] // a test that cannot read its own data should stop loudly
 
+mod flag_keys;
 mod parity;
 mod schema;
 mod testdata;

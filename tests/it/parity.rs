@@ -101,7 +101,7 @@ fn native_and_npm_package_agree_on_a_million_keys() {
 
     let mut node = Command::new("node")
         .arg(root().join("tests/js/parity.mjs"))
-        .arg(package.join("index.js"))
+        .arg(package.join("node.js"))
         .arg(&plan_path)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

@@ -7,7 +7,7 @@ import { pathToFileURL } from "node:url";
 
 const root = new URL("../../", import.meta.url).pathname;
 const pkg = process.env.STAGEGATE_NPM_PACKAGE ?? join(root, "dist/evaluator");
-const { init, bucket, evaluateOnce, Evaluator } = await import(pathToFileURL(join(pkg, "index.js")));
+const { init, bucket, evaluateOnce, Evaluator } = await import(pathToFileURL(join(pkg, "node.js")));
 
 const plan = JSON.parse(readFileSync(join(root, "static/default-plan.json"), "utf8"));
 plan.rollouts["domain-migration"].environments.production.activeStage = "stage-2";

@@ -19,7 +19,7 @@ test("the README's Node example runs and prints what it says", () => {
   mkdirSync(join(dir, "static"));
   copyFileSync(join(root, "static/default-plan.json"), join(dir, "static/default-plan.json"));
   const script = join(dir, "example.mjs");
-  writeFileSync(script, example.replaceAll('"stagegate-evaluator"', JSON.stringify(pathToFileURL(join(pkg, "index.js")).href)));
+  writeFileSync(script, example.replaceAll('"stagegate-evaluator"', JSON.stringify(pathToFileURL(join(pkg, "node.js")).href)));
   const printed = execFileSync("node", [script], { encoding: "utf8" }).trim().split("\n");
   const promised = [...example.matchAll(/^\/\/ (.+)$/gm)].map((m) => m[1]);
   assert.deepEqual(printed, promised);

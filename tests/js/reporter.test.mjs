@@ -13,7 +13,7 @@ const root = new URL("../../", import.meta.url).pathname;
 const pkg = process.env.STAGEGATE_NPM_PACKAGE ?? join(root, "dist/evaluator");
 const reporterUrl = pathToFileURL(join(pkg, "reporter.js")).href;
 const { createReporter, MAX_COUNT, MAX_ITEMS } = await import(reporterUrl);
-const { init, Evaluator } = await import(pathToFileURL(join(pkg, "index.js")));
+const { init, Evaluator } = await import(pathToFileURL(join(pkg, "node.js")));
 
 await init();
 const plan = JSON.parse(readFileSync(join(root, "static/default-plan.json"), "utf8"));

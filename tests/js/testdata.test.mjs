@@ -10,7 +10,7 @@ import { bucketMismatches, evaluationMismatches, validationMismatches } from "./
 
 const root = new URL("../../", import.meta.url).pathname;
 const pkgDir = process.env.STAGEGATE_NPM_PACKAGE ?? join(root, "dist/evaluator");
-const pkg = await import(pathToFileURL(join(pkgDir, "index.js")));
+const pkg = await import(pathToFileURL(join(pkgDir, "node.js")));
 await pkg.init();
 
 const readJson = (path) => JSON.parse(readFileSync(path, "utf8"));

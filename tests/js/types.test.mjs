@@ -3,16 +3,19 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, writeFileSync, copyFileSync, mkdirSync, cpSync } from "node:fs";
+import { mkdtempSync, writeFileSync, copyFileSync, mkdirSync, cpSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { tmpdir } from "node:os";
 
 const root = new URL("../../", import.meta.url).pathname;
 const pkg = process.env.STAGEGATE_NPM_PACKAGE ?? join(root, "dist/evaluator");
 
-test("index.d.ts and reporter.d.ts type the README's usage and rejects misuse", () => {
+test("the .d.ts files type the README's usage and rejects misuse", (t) => {
   // A throwaway project with the built package installed under node_modules.
-  const dir = mkdtempSync(join(tmpdir(), "stagegate-types-"));
+  // Inside the repository, so that the real OpenFeature SDKs (which the providers
+  // are handed to) and @types/node resolve from its node_modules.
+  mkdirSync(join(root, "target"), { recursive: true });
+  const dir = mkdtempSync(join(root, "target", "types-"));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
   mkdirSync(join(dir, "node_modules"));
   cpSync(pkg, join(dir, "node_modules/stagegate-evaluator"), { recursive: true });
   copyFileSync(join(root, "tests/types/usage.ts"), join(dir, "usage.ts"));

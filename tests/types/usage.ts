@@ -78,3 +78,31 @@ export const noEnvironment = () => createReporter({ url: "https://flags.example.
 export const noCohort = (reporter: Reporter) => reporter.track("r", { stage: "s", reason: "SPLIT" }, "crash");
 // @ts-expect-error dropped is read only
 export const resetDropped = (reporter: Reporter) => (reporter.dropped = 0);
+
+// stagegate-evaluator/live and /openfeature, handed to the real OpenFeature SDKs:
+// the providers must fit their Provider interfaces structurally.
+import { createLiveClient, type LiveChange, type LiveStatus } from "stagegate-evaluator/live";
+import { StagegateServerProvider, StagegateWebProvider, findFlag } from "stagegate-evaluator/openfeature";
+import { OpenFeature as ServerFeature } from "@openfeature/server-sdk";
+import { OpenFeature as WebFeature } from "@openfeature/web-sdk";
+
+export async function live(reporter: Reporter): Promise<boolean> {
+  const client = createLiveClient({ url: "https://flags.example.com", environment: "production", pollIntervalMs: 10_000 });
+  const stop = client.on("change", (change: LiveChange) => console.log(change.flagsChanged.join(", "), change.revision));
+  client.on("status", (status: LiveStatus) => console.log(status));
+  client.on("error", (error: Error) => console.warn(error.message));
+  await client.ready;
+  const on: boolean = client.isEnabled("domain-migration", "useDomainEntities", "user-42");
+  const answer: Evaluation = client.evaluate("domain-migration", { targetingKey: "user-42" });
+  stop();
+  // @ts-expect-error: no such event
+  client.on("changed", () => {});
+  await ServerFeature.setProviderAndWait(new StagegateServerProvider({ client }));
+  const details = await ServerFeature.getClient().getBooleanDetails("domain-migration.useDomainEntities", false, { targetingKey: "u" });
+  await WebFeature.setProviderAndWait(new StagegateWebProvider({ url: "https://flags.example.com", environment: "production", reporter }));
+  const web: string = WebFeature.getClient().getStringValue("domain-migration.theme", "light");
+  const found: [string, string] | null = findFlag(client.rollouts, "useDomainEntities");
+  client.close();
+  void [answer, details.flagMetadata, web, found];
+  return on;
+}

@@ -15,13 +15,15 @@ pub fn test() -> anyhow::Result<()> {
     run(cargo()
         .args(["test", "--workspace", "--locked"])
         .env("STAGEGATE_NPM_PACKAGE", &dist.evaluator))?;
-    // The npm package in Node, on the same test data.
+    // The npm package in Node, on the same test data; the OFREP and flagd tests
+    // run the real server binary beside it.
+    let stagegate = build_stagegate(false)?;
     run(command("node")
         .args(["--test", "tests/js/"])
-        .env("STAGEGATE_NPM_PACKAGE", &dist.evaluator))?;
+        .env("STAGEGATE_NPM_PACKAGE", &dist.evaluator)
+        .env("STAGEGATE_BIN", &stagegate))?;
     if let Some(console) = dist.console {
         let chromium = chromium()?;
-        let stagegate = build_stagegate(false)?;
         run(command("node")
             .args(["--test", "--test-concurrency=1", "tests/e2e/"])
             .env("CHROMIUM", chromium)

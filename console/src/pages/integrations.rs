@@ -1,5 +1,6 @@
-//! Integrations (admins): the apps' ingest keys (one environment each; the key
-//! shown once, with a copy button; revoked after a question) and the alert
+//! Integrations (admins): the apps' keys, ingest keys for reports and SDK keys
+//! for OFREP (one environment each; the key shown once, with a copy button;
+//! revoked after a question; one component for both kinds) and the alert
 //! webhooks (URL and events; the signing secret shown once; each hook's recent
 //! deliveries, failures with their status and error; a test alert; removal).
 
@@ -26,21 +27,79 @@ const SHOWN_DELIVERIES: usize = 5;
 /// A removal that waits for its confirmation: (what, id, name shown).
 #[derive(Clone)]
 enum Ask {
-    Revoke(String, String),
+    Revoke(KeyKind, String, String),
     Remove(String, String),
+}
+
+/// The two kinds of app key: the same routes and shapes under two collections.
+#[derive(Clone, Copy, PartialEq)]
+enum KeyKind {
+    Ingest,
+    Sdk,
+}
+
+impl KeyKind {
+    fn collection(self) -> &'static str {
+        match self {
+            KeyKind::Ingest => "/api/ingest-keys",
+            KeyKind::Sdk => "/api/sdk-keys",
+        }
+    }
+
+    fn title(self) -> &'static str {
+        match self {
+            KeyKind::Ingest => "Ingest keys",
+            KeyKind::Sdk => "SDK keys (OFREP)",
+        }
+    }
+
+    fn what(self) -> &'static str {
+        match self {
+            KeyKind::Ingest => "ingest key",
+            KeyKind::Sdk => "SDK key",
+        }
+    }
+
+    fn hint(self) -> &'static str {
+        match self {
+            KeyKind::Ingest => {
+                "Apps send their counts to POST /api/metrics with an environment's key (Authorization: Bearer sgi_…); a key reports for its environment only and can do nothing else."
+            }
+            KeyKind::Sdk => {
+                "Services in any language evaluate flags over OFREP (POST /ofrep/v1/evaluate/flags…) with an environment's key (Authorization: Bearer sgk_… or X-API-Key); a key evaluates its environment only and can do nothing else."
+            }
+        }
+    }
+
+    /// Test ids: the ingest keys' are the first ones the tests knew.
+    fn testid(self, what: &'static str) -> &'static str {
+        match (self, what) {
+            (KeyKind::Ingest, "env") => "key-env",
+            (KeyKind::Ingest, "name") => "key-name",
+            (KeyKind::Ingest, "create") => "create-key",
+            (KeyKind::Ingest, "new") => "new-key",
+            (KeyKind::Ingest, _) => "keys",
+            (KeyKind::Sdk, "env") => "sdk-key-env",
+            (KeyKind::Sdk, "name") => "sdk-key-name",
+            (KeyKind::Sdk, "create") => "create-sdk-key",
+            (KeyKind::Sdk, "new") => "new-sdk-key",
+            (KeyKind::Sdk, _) => "sdk-keys",
+        }
+    }
 }
 
 #[component]
 pub fn Integrations() -> impl IntoView {
     let me = use_me();
-    let (keys_allowed, hooks_allowed) = (
+    let (keys_allowed, sdk_keys_allowed, hooks_allowed) = (
         me.may(Action::ManageIngestKeys),
+        me.may(Action::ManageSdkKeys),
         me.may(Action::ManageWebhooks),
     );
-    if !keys_allowed && !hooks_allowed {
+    if !keys_allowed && !sdk_keys_allowed && !hooks_allowed {
         return view! {
             <h1>"Integrations"</h1>
-            <p class="hint">"Only admins manage ingest keys and webhooks."</p>
+            <p class="hint">"Only admins manage app keys and webhooks."</p>
         }
         .into_any();
     }
@@ -49,15 +108,19 @@ pub fn Integrations() -> impl IntoView {
     let notice = RwSignal::new(None::<String>);
     // Both lists kept as JSON (null when not allowed) and read where shown: one
     // copy of the reactive code for every such answer (see `read`).
-    let keys = Fetched::new(move || {
-        Box::pin(async move {
-            if keys_allowed {
-                api::ingest_keys().await
-            } else {
-                Ok(Value::Null)
-            }
+    let fetch_keys = move |kind: KeyKind, allowed: bool| {
+        Fetched::new(move || {
+            Box::pin(async move {
+                if allowed {
+                    api::app_keys(kind.collection()).await
+                } else {
+                    Ok(Value::Null)
+                }
+            })
         })
-    });
+    };
+    let keys = fetch_keys(KeyKind::Ingest, keys_allowed);
+    let sdk_keys = fetch_keys(KeyKind::Sdk, sdk_keys_allowed);
     let hooks = Fetched::new(move || {
         Box::pin(async move {
             if hooks_allowed {
@@ -71,12 +134,16 @@ pub fn Integrations() -> impl IntoView {
         notice.set(None);
         task.run(Box::pin(async move {
             match ask {
-                Ask::Revoke(id, name) => {
-                    api::revoke_ingest_key(&id).await?;
+                Ask::Revoke(kind, id, name) => {
+                    api::revoke_app_key(kind.collection(), &id).await?;
                     notice.set(Some(format!(
-                        "Revoked the key {name}: its reports are refused from now on."
+                        "Revoked the {} {name}: it is refused from now on.",
+                        kind.what()
                     )));
-                    keys.refetch();
+                    match kind {
+                        KeyKind::Ingest => keys.refetch(),
+                        KeyKind::Sdk => sdk_keys.refetch(),
+                    }
                 }
                 Ask::Remove(id, url) => {
                     api::remove_webhook(&id).await?;
@@ -89,9 +156,10 @@ pub fn Integrations() -> impl IntoView {
     };
     let ask = Callback::new(move |ask: Ask| {
         let (question, action) = match &ask {
-            Ask::Revoke(_, name) => (
+            Ask::Revoke(kind, _, name) => (
                 format!(
-                    "Revoke the ingest key {name}? Apps that report with it are refused from then on."
+                    "Revoke the {} {name}? Apps that use it are refused from then on.",
+                    kind.what()
                 ),
                 "Revoke the key".to_string(),
             ),
@@ -117,14 +185,16 @@ pub fn Integrations() -> impl IntoView {
         <Asking asking/>
         <p class="notice" role="status">{move || notice.get()}</p>
         <ErrorNote error/>
-        {keys_allowed.then(|| view! { <IngestKeys keys task ask/> })}
+        {keys_allowed.then(|| view! { <AppKeys kind=KeyKind::Ingest keys task ask/> })}
+        {sdk_keys_allowed.then(|| view! { <AppKeys kind=KeyKind::Sdk keys=sdk_keys task ask/> })}
         {hooks_allowed.then(|| view! { <Webhooks hooks task ask/> })}
     }
     .into_any()
 }
 
 #[component]
-fn IngestKeys(
+fn AppKeys(
+    kind: KeyKind,
     keys: Fetched<Result<Value, ApiError>>,
     task: Task,
     ask: Callback<Ask>,
@@ -159,7 +229,7 @@ fn IngestKeys(
             name: name.get_untracked().trim().to_string(),
         };
         task.run(Box::pin(async move {
-            let answer = api::create_ingest_key(&request).await?;
+            let answer = api::create_app_key(kind.collection(), &request).await?;
             name.set(String::new());
             created.set(Some((
                 format!(
@@ -173,34 +243,34 @@ fn IngestKeys(
         }))
     };
     view! {
-        <section aria-label="Ingest keys">
-            <h2>"Ingest keys"</h2>
-            <p class="hint">"Apps send their counts to POST /api/metrics with an environment's key (Authorization: Bearer sgi_…); a key reports for its environment only and can do nothing else."</p>
+        <section aria-label=kind.title()>
+            <h2>{kind.title()}</h2>
+            <p class="hint">{kind.hint()}</p>
             <form class="row" on:submit=move |event| {
                 event.prevent_default();
                 create();
             }>
                 <label>"Environment "
-                    <select data-testid="key-env" on:change=move |event| environment.set(event_target_value(&event))>
+                    <select data-testid=kind.testid("env") on:change=move |event| environment.set(event_target_value(&event))>
                         {move || environments().into_iter().map(|env| view! { <option value=env.clone()>{env.clone()}</option> }).collect_any()}
                     </select>
                 </label>
-                <label>"Name " <input type="text" bind:value=name data-testid="key-name" placeholder="e.g. web app"/></label>
-                <button type="submit" data-testid="create-key" disabled=move || task.pending() || name.with(|n| n.trim().is_empty())>"Create key"</button>
+                <label>"Name " <input type="text" bind:value=name data-testid=kind.testid("name") placeholder=match kind { KeyKind::Ingest => "e.g. web app", KeyKind::Sdk => "e.g. billing service" }/></label>
+                <button type="submit" data-testid=kind.testid("create") disabled=move || task.pending() || name.with(|n| n.trim().is_empty())>"Create key"</button>
             </form>
-            <ShownOnce shown=created copy="Copy key" testid="new-key"/>
+            <ShownOnce shown=created copy="Copy key" testid=kind.testid("new")/>
             {move || keys.read(read::ingest_keys).map(|answer| match answer {
                 Err(error) => view! { <ErrorNote error=Signal::stored(Some(error))/> }.into_any(),
-                Ok(list) if list.is_empty() => view! { <p class="hint">"No ingest keys yet."</p> }.into_any(),
+                Ok(list) if list.is_empty() => view! { <p class="hint">{format!("No {}s yet.", kind.what())}</p> }.into_any(),
                 Ok(list) => view! {
                     <div class="table-wrap">
-                        <table class="keys" data-testid="keys">
+                        <table class="keys" data-testid=kind.testid("list")>
                             <thead><tr>
                                 <th scope="col">"Name"</th><th scope="col">"Environment"</th><th scope="col">"Created"</th>
                                 <th scope="col"><span class="sr-only">"Actions"</span></th>
                             </tr></thead>
                             <tbody>{list.into_iter().map(|key| {
-                                let revoke = Ask::Revoke(key.id.clone(), key.name.clone());
+                                let revoke = Ask::Revoke(kind, key.id.clone(), key.name.clone());
                                 view! {
                                     <tr data-key=key.id.clone()>
                                         <th scope="row">{key.name.clone()}</th>

@@ -9,6 +9,7 @@
 
 use std::fmt;
 
+mod decimal;
 mod number;
 mod parse;
 #[cfg(feature = "serde")]

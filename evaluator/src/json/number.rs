@@ -34,7 +34,7 @@ impl Number {
 
     /// The nearest double (for display; evaluation never rounds).
     pub fn as_f64(&self) -> Option<f64> {
-        self.0.parse().ok()
+        super::decimal::to_f64(&self.0)
     }
 
     /// Whether a double (a JavaScript number) holds this number exactly as written:

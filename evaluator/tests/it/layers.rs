@@ -28,6 +28,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("evaluate", 3),
     ("packed", 3),
     ("stats", 3),
+    ("flag_key", 3),
     ("wasm", 4),
 ];
 

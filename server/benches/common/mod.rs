@@ -79,6 +79,7 @@ pub struct Connection {
 
 pub struct Reply {
     pub status: u16,
+    #[allow(dead_code)] // the events bench reads none
     pub etag: Option<String>,
     pub body: Vec<u8>,
 }

@@ -138,7 +138,7 @@ pub(super) fn cors() -> CorsLayer {
 }
 
 /// Whether If-None-Match lists `etag` (or is `*`); weak tags compare equal.
-fn none_match(headers: &HeaderMap, etag: &HeaderValue) -> bool {
+pub(super) fn none_match(headers: &HeaderMap, etag: &HeaderValue) -> bool {
     let Some(value) = headers.get(IF_NONE_MATCH).and_then(|v| v.to_str().ok()) else {
         return false;
     };

@@ -76,6 +76,11 @@ fn is_json(_: StatusCode, _: Version, headers: &HeaderMap, _: &Extensions) -> bo
         .is_some_and(|value| value.as_bytes().starts_with(b"application/json"))
 }
 
+/// Marks an error answer that has no body on purpose (OFREP's 401 and 403):
+/// `json_for_bare_errors` leaves it as it is.
+#[derive(Clone, Copy, Debug)]
+pub struct NoBody;
+
 /// An error status without a body type was answered by a layer (the timeout, or
 /// one added later); give it the API's error shape, keeping its other headers.
 fn json_for_bare_errors<B>(response: axum::http::Response<B>) -> Response
@@ -87,6 +92,7 @@ where
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error())
         || response.headers().contains_key(CONTENT_TYPE)
+        || response.extensions().get::<NoBody>().is_some()
     {
         return response;
     }

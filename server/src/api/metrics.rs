@@ -1,6 +1,6 @@
 //! The guardrails' routes: the apps' reports (`POST /api/metrics`, by ingest
-//! key), the keys themselves, a person's incident report, and what the server
-//! makes of the counts (`GET /api/guardrails/{rollout}/{env}`).
+//! key; the keys themselves are `keys.rs`), a person's incident report, and
+//! what the server makes of the counts (`GET /api/guardrails/{rollout}/{env}`).
 
 use std::time::Duration;
 
@@ -14,15 +14,14 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 use stagegate_api::{
-    AcknowledgeRequest, Acknowledgement, GuardrailReport, IncidentReport, IngestKeyCreated,
-    IngestKeyInfo, IngestKeyRequest, MetricsAccepted,
+    AcknowledgeRequest, Acknowledgement, GuardrailReport, IncidentReport, MetricsAccepted,
 };
 use tower_http::cors::{Any, CorsLayer};
 
 use super::{JsonBody, read_body};
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::ingest_keys::{KeyError, PREFIX};
+use crate::ingest_keys::PREFIX;
 use crate::metrics::{Count, Refused, minute_of};
 use crate::{AppState, guard};
 
@@ -231,61 +230,6 @@ fn shape_error(body: &[u8], error: &serde_json::Error) -> ApiError {
     ApiError::BadRequest {
         message: format!("the body does not fit {{\"counts\": [...]}}: {error}"),
         details: json!({}),
-    }
-}
-
-pub(super) async fn list_keys(State(state): State<AppState>) -> Json<Vec<IngestKeyInfo>> {
-    Json(state.ingest_keys.list().as_ref().clone())
-}
-
-pub(super) async fn create_key(
-    caller: Caller,
-    State(state): State<AppState>,
-    request: Result<JsonBody<IngestKeyRequest>, ApiError>,
-) -> Result<Response, ApiError> {
-    let request = read_body(request)?;
-    let known = state
-        .store
-        .current()
-        .plan()
-        .rollouts
-        .values()
-        .any(|r| r.environments.contains_key(&request.environment));
-    if !known {
-        return Err(ApiError::bad_field(
-            "environment",
-            format!("no rollout has an environment '{}'", request.environment),
-        ));
-    }
-    let keys = state.ingest_keys.clone();
-    let created = tokio::task::spawn_blocking(move || {
-        keys.create(&request.environment, &request.name, &caller.name)
-    })
-    .await
-    .map_err(|e| ApiError::Internal(e.to_string()))?
-    .map_err(key_error)?;
-    let (info, key) = created;
-    Ok((StatusCode::CREATED, Json(IngestKeyCreated { info, key })).into_response())
-}
-
-pub(super) async fn revoke_key(
-    State(state): State<AppState>,
-    id: Result<Path<String>, PathRejection>,
-) -> Result<Json<IngestKeyInfo>, ApiError> {
-    let Path(id) = id?;
-    let keys = state.ingest_keys.clone();
-    tokio::task::spawn_blocking(move || keys.revoke(&id))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?
-        .map(Json)
-        .map_err(key_error)
-}
-
-fn key_error(error: KeyError) -> ApiError {
-    match error {
-        KeyError::BadField(field, message) => ApiError::bad_field(field, message),
-        KeyError::Missing(_) => ApiError::NotFound(error.to_string()),
-        KeyError::Io(error) => ApiError::Internal(format!("{error:#}")),
     }
 }
 

@@ -2,9 +2,13 @@
 
 mod changes;
 mod client;
+mod events;
+mod export;
 mod json_body;
+mod keys;
 mod layers;
 mod metrics;
+mod ofrep;
 mod plan;
 mod signoffs;
 mod users;
@@ -30,6 +34,7 @@ use stagegate_api::{
     UserRequest, UserRoleRequest, Written,
 };
 
+pub use self::events::KEEP_ALIVE;
 pub use self::json_body::{JsonBody, JsonValue};
 pub use self::layers::REQUEST_TIMEOUT;
 use crate::auth::{Action, Caller};
@@ -55,7 +60,9 @@ pub struct AppState {
     pub alerts: crate::alerts::Alerts,
     /// The apps' reported counts, and the keys they report with.
     pub metrics: Arc<crate::metrics::Metrics>,
-    pub ingest_keys: Arc<crate::ingest_keys::IngestKeys>,
+    pub ingest_keys: Arc<crate::ingest_keys::Keys>,
+    /// The keys OFREP callers evaluate with (`sgk_…`), one environment each.
+    pub sdk_keys: Arc<crate::ingest_keys::Keys>,
     /// The guardrails' clock (a test's own) and what their decisions remember.
     pub clock: Arc<dyn crate::guard::Clock>,
     pub guard: Arc<crate::guard::GuardMemory>,
@@ -165,20 +172,36 @@ pub const ROUTES: &[Route] = &[
     route!("POST" "/api/metrics", None, Some(body::<stagegate_api::MetricsBatch>) => Some(body::<stagegate_api::MetricsAccepted>),
         "Report counts (202): authenticated by an environment's ingest key (Bearer sgi_…), not a user's token. All of a batch is taken, or none of it (400 naming the field of the first bad item)", post(metrics::report).layer(metrics::cors())),
     route!("OPTIONS" "/api/metrics", None, None => None, "CORS preflight for reports from a browser", options(|| async {}).layer(metrics::cors())),
-    route!("GET" "/api/ingest-keys", Some(Action::ManageIngestKeys), None => Some(body::<Vec<stagegate_api::IngestKeyInfo>>), "Every ingest key (never the key itself)", get(metrics::list_keys)),
+    route!("GET" "/api/ingest-keys", Some(Action::ManageIngestKeys), None => Some(body::<Vec<stagegate_api::IngestKeyInfo>>), "Every ingest key (never the key itself)", get(keys::list::<keys::Ingest>)),
     route!("POST" "/api/ingest-keys", Some(Action::ManageIngestKeys), Some(body::<stagegate_api::IngestKeyRequest>) => Some(body::<stagegate_api::IngestKeyCreated>),
-        "Create an environment's ingest key; the answer holds the key, shown this once", post(metrics::create_key)),
+        "Create an environment's ingest key; the answer holds the key, shown this once", post(keys::create::<keys::Ingest>)),
     route!("DELETE" "/api/ingest-keys/{id}", Some(Action::ManageIngestKeys), None => Some(body::<stagegate_api::IngestKeyInfo>),
-        "Revoke an ingest key: reports with it are refused from now on", delete(metrics::revoke_key)),
+        "Revoke an ingest key: reports with it are refused from now on", delete(keys::revoke::<keys::Ingest>)),
+    route!("GET" "/api/sdk-keys", Some(Action::ManageSdkKeys), None => Some(body::<Vec<stagegate_api::IngestKeyInfo>>), "Every SDK key (never the key itself)", get(keys::list::<keys::Sdk>)),
+    route!("POST" "/api/sdk-keys", Some(Action::ManageSdkKeys), Some(body::<stagegate_api::IngestKeyRequest>) => Some(body::<stagegate_api::IngestKeyCreated>),
+        "Create an environment's SDK key (sgk_…, for OFREP); the answer holds the key, shown this once", post(keys::create::<keys::Sdk>)),
+    route!("DELETE" "/api/sdk-keys/{id}", Some(Action::ManageSdkKeys), None => Some(body::<stagegate_api::IngestKeyInfo>),
+        "Revoke an SDK key: OFREP answers 403 to it from now on", delete(keys::revoke::<keys::Sdk>)),
     route!("GET" "/api/guardrails/{rollout}/{env}", Some(Action::Read), None => Some(body::<stagegate_api::GuardrailReport>),
         "The live stage's triggers in an environment: counts per cohort since it became live, each trigger's state and figures, the sample-ratio check, the schedule and the last automatic action", get(metrics::guardrails)),
     route!("POST" "/api/rollouts/{rollout}/environments/{env}/reports", Some(Action::Report), Some(body::<stagegate_api::IncidentReport>) => Some(body::<stagegate_api::GuardrailReport>),
         "Report an incident (a critical bug, unless another event is named) against the live stage: it counts as one event in the rollout's cohort, and the triggers are judged at once", post(metrics::incident)),
     route!("POST" "/api/rollouts/{rollout}/environments/{env}/acknowledge", Some(Action::Report), Some(body::<stagegate_api::AcknowledgeRequest>) => Some(body::<stagegate_api::GuardrailReport>),
         "Acknowledge an automatic rollback or advance (by its revision) with what happens next; shown with it from then on", post(metrics::acknowledge)),
+    route!("GET" "/api/export/flagd/{env}", Some(Action::Read), None => None,
+        "The current plan as flagd flag definitions for one environment (flagd's flags schema): a flag `ROLLOUT.FLAG` per flag of every rollout that has it, variants `on`/`off`, deciding as stagegate does. 404 for an environment no rollout has; 409 naming the flag when flagd cannot hold it (a json flag whose value is not an object)", get(export::flagd_export)),
     route!("GET" "/client/{env}.json", None, None => Some(body::<Plan>),
         "The public client document of an environment: no auth, cacheable, CORS open", get(client::client_document).layer(client::cors())),
     route!("OPTIONS" "/client/{env}.json", None, None => None, "CORS preflight for the client document", options(client::preflight).layer(client::cors())),
+    route!("GET" "/client/{env}/events", None, None => None,
+        "Live updates (Server-Sent Events, text/event-stream): `retry: 1000`, then an event at once (unless Last-Event-ID is the current ETag) and one each time the environment's client document changes, id and data.etag its ETag, data {\"type\":\"refetchEvaluation\",\"etag\",\"revision\"}; `: keep-alive` every 15 s; no auth, CORS open", get(events::events).layer(events::cors())),
+    route!("OPTIONS" "/client/{env}/events", None, None => None, "CORS preflight for live updates", options(client::preflight).layer(events::cors())),
+    route!("POST" "/ofrep/v1/evaluate/flags/{key}", None, Some(body::<stagegate_api::OfrepRequest>) => Some(body::<stagegate_api::OfrepSuccess>),
+        "OFREP: evaluate one flag (ROLLOUT.FLAG, or a flag name only one rollout has) in the SDK key's environment (Bearer sgk_… or X-API-Key), not a user's token", post(ofrep::evaluate_flag).layer(ofrep::cors())),
+    route!("OPTIONS" "/ofrep/v1/evaluate/flags/{key}", None, None => None, "CORS preflight for OFREP", options(client::preflight).layer(ofrep::cors())),
+    route!("POST" "/ofrep/v1/evaluate/flags", None, Some(body::<stagegate_api::OfrepRequest>) => Some(body::<stagegate_api::OfrepBulk>),
+        "OFREP: evaluate every flag of every rollout in the SDK key's environment, keyed ROLLOUT.FLAG; ETag, If-None-Match (304), and the environment's event stream", post(ofrep::evaluate_flags).layer(ofrep::cors())),
+    route!("OPTIONS" "/ofrep/v1/evaluate/flags", None, None => None, "CORS preflight for OFREP", options(client::preflight).layer(ofrep::cors())),
 ];
 
 /// The whole application: API, client documents and console.
@@ -240,7 +263,7 @@ pub(crate) async fn write(
 /// Unknown API paths are JSON 404s; any other GET is the console (SPA fallback).
 async fn fallback(State(state): State<AppState>, request: Request) -> Response {
     let path = request.uri().path();
-    let reserved = ["/api", "/client", "/healthz"]
+    let reserved = ["/api", "/client", "/healthz", "/ofrep"]
         .iter()
         .any(|prefix| path == *prefix || path.starts_with(&format!("{prefix}/")));
     let method = request.method();

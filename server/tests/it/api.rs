@@ -65,6 +65,7 @@ async fn me_lists_what_the_role_may_do() {
             "tick-checklist",
             "manage-webhooks",
             "manage-ingest-keys",
+            "manage-sdk-keys",
             "report"
         ])
     );

@@ -15,7 +15,8 @@ fn allowed_roles(method: &str, path: &str) -> &'static [&'static str] {
         ("GET", _)
             if !path.starts_with("/api/users")
                 && !path.starts_with("/api/webhooks")
-                && !path.starts_with("/api/ingest-keys") =>
+                && !path.starts_with("/api/ingest-keys")
+                && !path.starts_with("/api/sdk-keys") =>
         {
             &ROLES
         }
@@ -52,6 +53,7 @@ fn allowed_roles(method: &str, path: &str) -> &'static [&'static str] {
         | ("DELETE", "/api/webhooks/{id}")
         | ("POST", "/api/webhooks/{id}/test") => &["admin"],
         (_, "/api/ingest-keys") | ("DELETE", "/api/ingest-keys/{id}") => &["admin"],
+        (_, "/api/sdk-keys") | ("DELETE", "/api/sdk-keys/{id}") => &["admin"],
         other => panic!("route {other:?} is missing from the role table of this test"),
     }
 }
@@ -191,6 +193,20 @@ async fn valid_request(
                 .unwrap();
             request(method, &path.replace("{id}", &key.id), Some(token), None)
         }
+        ("POST", "/api/sdk-keys") => request(
+            method,
+            path,
+            Some(token),
+            Some(&json!({ "environment": "production", "name": format!("app {case}") })),
+        ),
+        ("DELETE", "/api/sdk-keys/{id}") => {
+            let (key, _) = server
+                .state
+                .sdk_keys
+                .create("production", "doomed", "test")
+                .unwrap();
+            request(method, &path.replace("{id}", &key.id), Some(token), None)
+        }
         ("POST", "/api/rollouts/{rollout}/environments/{env}/reports") => request(
             method,
             &concrete,
@@ -282,12 +298,26 @@ async fn every_authenticated_route_needs_a_known_token() {
             .replace("{name}", "admin");
         let body = (route.request.is_some()).then(|| json!({}));
         for token in [None, Some("sg_unknown"), Some("")] {
+            // An event stream never ends: its status is enough.
+            if route.method == "GET" && route.path == "/client/{env}/events" {
+                let request = request(route.method, &path, token, None);
+                let response = tower::ServiceExt::oneshot(server.router.clone(), request)
+                    .await
+                    .unwrap();
+                assert!(response.status().is_success(), "GET {path}");
+                continue;
+            }
             let reply = server
                 .send(request(route.method, &path, token, body.as_ref()))
                 .await;
             // Reports take an ingest key, never a user's token.
             if route.action.is_some() || (route.path == "/api/metrics" && route.method == "POST") {
                 assert_error(&reply, StatusCode::UNAUTHORIZED, "unauthorized");
+            } else if route.path.starts_with("/ofrep/") && route.method == "POST" {
+                // OFREP takes an SDK key, and refuses by status alone.
+                let what = format!("{} {path}", route.method);
+                assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{what}");
+                assert!(reply.body.is_empty(), "{what}");
             } else {
                 assert!(reply.status.is_success(), "{} {path}", route.method);
             }

@@ -172,16 +172,23 @@ pub const PRODUCTION_STAGE: &str = "/api/rollouts/domain-migration/environments/
 pub const PRODUCTION_KILL: &str =
     "/api/rollouts/domain-migration/environments/production/kill-switch";
 
+/// The files a refused request must leave as they were.
+const STORED: [&str; 4] = [
+    "users.json",
+    "webhooks.json",
+    "ingest-keys.json",
+    "sdk-keys.json",
+];
+
 /// What is on disk and in memory, to compare before and after a refusal.
-pub fn snapshot(server: &Server) -> (u64, usize, usize, String, Vec<u8>, Vec<u8>, Vec<u8>) {
+pub fn snapshot(server: &Server) -> (u64, usize, usize, String, [Vec<u8>; 4]) {
+    let stored = |name| std::fs::read(server.dir.path().join(name)).unwrap_or_default();
     (
         server.revision(),
         revision_files(server),
         server.state.store.audit().len(),
         server.plan().to_string(),
-        std::fs::read(server.dir.path().join("users.json")).unwrap_or_default(),
-        std::fs::read(server.dir.path().join("webhooks.json")).unwrap_or_default(),
-        std::fs::read(server.dir.path().join("ingest-keys.json")).unwrap_or_default(),
+        STORED.map(stored),
     )
 }
 

@@ -1,0 +1,192 @@
+// stagegate-evaluator/openfeature (API: openfeature.d.ts): OpenFeature providers
+// that evaluate locally on a live client document. No import of an OpenFeature
+// SDK: a provider is a plain object to it, so one file serves the web SDK and the
+// server SDK without a dependency on either.
+import { LiveClient } from "./live.js";
+
+const TYPES = { boolean: "boolean", string: "string", number: "number", object: "json" };
+
+/** The flag a key names in a document's rollouts (Map: rollout → flag names); see README "Flag keys". */
+export function findFlag(rollouts, key) {
+  if (typeof key !== "string") return null;
+  for (let dot = key.indexOf("."); dot !== -1; dot = key.indexOf(".", dot + 1)) {
+    const flags = rollouts.get(key.slice(0, dot));
+    const flag = key.slice(dot + 1);
+    if (flags !== undefined && flags.includes(flag)) return [key.slice(0, dot), flag];
+  }
+  let found = null;
+  for (const [rollout, flags] of rollouts) {
+    if (!flags.includes(key)) continue;
+    if (found !== null) return null; // ambiguous: the full key is needed
+    found = [rollout, key];
+  }
+  return found;
+}
+
+// OpenFeature's ProviderEventEmitter, as much of it as the SDKs call.
+class Events {
+  #handlers = new Map();
+  addHandler(type, handler) {
+    if (!this.#handlers.has(type)) this.#handlers.set(type, new Set());
+    this.#handlers.get(type).add(handler);
+  }
+  removeHandler(type, handler) {
+    this.#handlers.get(type)?.delete(handler);
+  }
+  removeAllHandlers(type) {
+    if (type === undefined) this.#handlers.clear();
+    else this.#handlers.delete(type);
+  }
+  getHandlers(type) {
+    return [...(this.#handlers.get(type) ?? [])];
+  }
+  setLogger() {
+    return this;
+  }
+  emit(type, details = {}) {
+    for (const handler of this.getHandlers(type)) {
+      try {
+        const result = handler(details);
+        result?.catch?.(() => {});
+      } catch {
+        // The SDK's handlers report their own errors.
+      }
+    }
+  }
+}
+
+class StagegateProvider {
+  metadata = { name: "stagegate" };
+  hooks = [];
+  events = new Events();
+  #client;
+  #owned;
+  #reporter;
+  #timeoutMs;
+  #stale = false;
+  #stops = [];
+  // flag key → [rollout, flag] or null, for the current document
+  #keys = new Map();
+
+  constructor(options) {
+    if (options === null || typeof options !== "object") throw new TypeError("options must be an object");
+    this.#owned = !(options.client instanceof LiveClient);
+    this.#client = this.#owned ? new LiveClient(options) : options.client;
+    this.#reporter = options.reporter ?? null;
+    this.#timeoutMs = options.initializeTimeoutMs ?? 10_000;
+    this.#stops.push(
+      this.#client.on("change", ({ flagsChanged, revision }) => {
+        this.#keys.clear();
+        this.events.emit("PROVIDER_CONFIGURATION_CHANGED", { flagsChanged, metadata: { revision } });
+      }),
+      this.#client.on("status", (status) => {
+        if (status === "stale" && !this.#stale) {
+          this.#stale = true;
+          this.events.emit("PROVIDER_STALE", { message: "lost contact with the stagegate server; answering from the last document" });
+        } else if ((status === "live" || status === "polling") && this.#stale) {
+          this.#stale = false;
+          this.events.emit("PROVIDER_READY", {});
+        }
+      }),
+    );
+  }
+
+  /** The live client the provider evaluates on. */
+  get client() {
+    return this.#client;
+  }
+
+  async initialize() {
+    let timer;
+    const timeout = new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no client document from the stagegate server within ${this.#timeoutMs} ms`)), this.#timeoutMs);
+    });
+    try {
+      await Promise.race([this.#client.ready, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+    // Whatever happened before the SDK listened: it sees READY now, so a later READY must follow a STALE.
+    this.#stale = this.#client.status === "stale";
+    if (this.#stale) this.events.emit("PROVIDER_STALE", {});
+  }
+
+  async onClose() {
+    for (const stop of this.#stops) stop();
+    if (this.#owned) this.#client.close();
+  }
+
+  /** Counts a tracked event (`trackingEventDetails.value`, a whole number, or 1) for each rollout's cohort of the context. */
+  track(eventName, context = {}, details = {}) {
+    if (this.#reporter === null || this.#client.evaluator === null) return;
+    const count = Number.isInteger(details?.value) && details.value >= 0 ? details.value : 1;
+    for (const rollout of this.#client.rollouts.keys()) {
+      this.#reporter.track(rollout, this.#client.evaluate(rollout, context), eventName, count);
+    }
+  }
+
+  resolve(flagKey, type, defaultValue, context) {
+    const evaluator = this.#client.evaluator;
+    if (evaluator === null) return failure(defaultValue, "PROVIDER_NOT_READY", "no client document yet", undefined);
+    let found = this.#keys.get(flagKey);
+    if (found === undefined) {
+      found = findFlag(this.#client.rollouts, flagKey);
+      if (this.#keys.size < 10_000) this.#keys.set(flagKey, found);
+    }
+    if (found === null) {
+      return failure(defaultValue, "FLAG_NOT_FOUND", `no flag '${flagKey}' in environment '${this.#client.environment}' (keys are ROLLOUT.FLAG)`, { revision: evaluator.revision });
+    }
+    const [rollout, flag] = found;
+    context ??= {};
+    const answer = evaluator.resolve(rollout, flag, this.#client.environment, context, TYPES[type]);
+    const flagMetadata = { rollout, revision: answer.revision };
+    if (answer.stage !== null) flagMetadata.stage = answer.stage;
+    if (answer.bucket !== null) flagMetadata.bucket = answer.bucket;
+    if (answer.errorCode !== null) return failure(defaultValue, answer.errorCode, answer.errorMessage, flagMetadata);
+    if (this.#reporter !== null && answer.reason === "SPLIT") this.#reporter.expose(rollout, answer, context.targetingKey);
+    return { value: answer.value, variant: answer.inRollout ? "on" : "off", reason: answer.reason, flagMetadata };
+  }
+}
+
+function failure(value, errorCode, errorMessage, flagMetadata) {
+  return { value, reason: "ERROR", errorCode, errorMessage, flagMetadata };
+}
+
+/** For @openfeature/web-sdk: answers synchronously from the local document. */
+export class StagegateWebProvider extends StagegateProvider {
+  runsOn = "client";
+
+  // The context is evaluated locally at each resolution: nothing to fetch.
+  onContextChange() {}
+
+  resolveBooleanEvaluation(flagKey, defaultValue, context) {
+    return this.resolve(flagKey, "boolean", defaultValue, context);
+  }
+  resolveStringEvaluation(flagKey, defaultValue, context) {
+    return this.resolve(flagKey, "string", defaultValue, context);
+  }
+  resolveNumberEvaluation(flagKey, defaultValue, context) {
+    return this.resolve(flagKey, "number", defaultValue, context);
+  }
+  resolveObjectEvaluation(flagKey, defaultValue, context) {
+    return this.resolve(flagKey, "object", defaultValue, context);
+  }
+}
+
+/** For @openfeature/server-sdk (Node): the same local answers, as promises. */
+export class StagegateServerProvider extends StagegateProvider {
+  runsOn = "server";
+
+  async resolveBooleanEvaluation(flagKey, defaultValue, context) {
+    return this.resolve(flagKey, "boolean", defaultValue, context);
+  }
+  async resolveStringEvaluation(flagKey, defaultValue, context) {
+    return this.resolve(flagKey, "string", defaultValue, context);
+  }
+  async resolveNumberEvaluation(flagKey, defaultValue, context) {
+    return this.resolve(flagKey, "number", defaultValue, context);
+  }
+  async resolveObjectEvaluation(flagKey, defaultValue, context) {
+    return this.resolve(flagKey, "object", defaultValue, context);
+  }
+}

@@ -1,0 +1,123 @@
+// The live client (stagegate-evaluator/live) behind a proxy that does to it what
+// networks do: refuses the event stream, or mangles a download. The server
+// behind the proxy is a real `stagegate serve`.
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { createServer } from "node:http";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import { root, startServer } from "./harness.mjs";
+
+const pkgDir = process.env.STAGEGATE_NPM_PACKAGE ?? join(root, "dist/evaluator");
+const { createLiveClient } = await import(pathToFileURL(join(pkgDir, "live.js")));
+
+let stagegate, proxy, proxyUrl;
+/** What the proxy does; the tests set it. */
+const mode = { refuseStreams: false, mangleNext: false, conditional: 0, notModified: 0 };
+
+before(async () => {
+  stagegate = await startServer();
+  proxy = createServer(async (request, response) => {
+    if (request.url.endsWith("/events") && mode.refuseStreams) {
+      return response.writeHead(403, { "content-type": "text/plain" }).end("streams are not allowed here");
+    }
+    if (request.headers["if-none-match"]) mode.conditional++;
+    const upstream = await fetch(stagegate.url + request.url, {
+      headers: Object.fromEntries(["if-none-match", "last-event-id", "accept"].filter((h) => request.headers[h]).map((h) => [h, request.headers[h]])),
+    });
+    if (upstream.status === 304) mode.notModified++;
+    if (mode.mangleNext && request.url.endsWith(".json") && upstream.status === 200) {
+      mode.mangleNext = false;
+      await upstream.arrayBuffer();
+      // A new ETag with a plan the evaluator must refuse: a stage above 100 %.
+      const bad = { schemaVersion: 1, rollouts: { "domain-migration": { flags: {}, stages: [{ id: "s", name: "s", percentage: 120, values: {} }], environments: { staging: { activeStage: "s" } } } } };
+      return response.writeHead(200, { "content-type": "application/json", etag: '"mangled"' }).end(JSON.stringify(bad));
+    }
+    response.writeHead(upstream.status, Object.fromEntries(["content-type", "etag", "cache-control"].filter((h) => upstream.headers.get(h)).map((h) => [h, upstream.headers.get(h)])));
+    if (upstream.body === null) return response.end();
+    for await (const chunk of upstream.body) response.write(chunk);
+    response.end();
+  });
+  await new Promise((done) => proxy.listen(0, "127.0.0.1", done));
+  proxyUrl = `http://127.0.0.1:${proxy.address().port}`;
+});
+
+after(async () => {
+  proxy?.closeAllConnections();
+  await new Promise((done) => proxy?.close(done));
+  await stagegate?.stop();
+});
+
+function killSwitch(on) {
+  return fetch(`${stagegate.url}/api/rollouts/domain-migration/environments/staging/kill-switch`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${stagegate.adminToken}`, "content-type": "application/json" },
+    body: JSON.stringify({ on }),
+  }).then((response) => assert.equal(response.status, 200));
+}
+
+async function until(limit, check) {
+  const start = Date.now();
+  while (!check()) {
+    if (Date.now() - start > limit) throw new Error(`not within ${limit} ms`);
+    await new Promise((done) => setTimeout(done, 10));
+  }
+}
+
+test("when the event stream is refused, the client polls with If-None-Match and still follows the kill switch", { timeout: 30_000 }, async () => {
+  mode.refuseStreams = true;
+  const client = createLiveClient({ url: proxyUrl, environment: "staging", pollIntervalMs: 1_000 });
+  try {
+    await client.ready;
+    assert.equal(client.isEnabled("domain-migration", "enableMigration", "user-1"), true);
+    const before = { conditional: mode.conditional, notModified: mode.notModified };
+    await new Promise((done) => setTimeout(done, 2_500));
+    assert.equal(client.status, "polling");
+    assert.ok(mode.notModified - before.notModified >= 2, "unchanged polls are answered 304");
+    await killSwitch(true);
+    await until(2_500, () => !client.isEnabled("domain-migration", "enableMigration", "user-1"));
+    assert.ok(mode.conditional > before.conditional);
+  } finally {
+    client.close();
+    mode.refuseStreams = false;
+    await killSwitch(false);
+  }
+});
+
+test("a document that does not load is refused, and the last good one keeps answering", { timeout: 30_000 }, async () => {
+  const client = createLiveClient({ url: proxyUrl, environment: "staging", stream: false, pollIntervalMs: 60_000 });
+  const errors = [];
+  const changes = [];
+  client.on("error", (error) => errors.push(error.message));
+  client.on("change", (change) => changes.push(change));
+  try {
+    await client.ready;
+    const { revision, etag } = client;
+    mode.mangleNext = true;
+    // A changed ETag makes the client download; `load()` is what an event or a poll calls.
+    await killSwitch(true);
+    assert.equal(await client.load(), "rejected");
+    assert.match(errors.at(-1), /kept revision \d+: the new client document does not load: .*percentage 120/s);
+    assert.equal(client.revision, revision);
+    assert.equal(client.etag, etag);
+    assert.equal(client.isEnabled("domain-migration", "enableMigration", "user-1"), true, "still the last good document");
+    assert.deepEqual(changes, []);
+    // The next download is whole again: it is taken, and listeners hear what changed.
+    assert.equal(await client.load(), "loaded");
+    assert.equal(client.isEnabled("domain-migration", "enableMigration", "user-1"), false);
+    assert.equal(changes.length, 1);
+    assert.equal(changes[0].flagsChanged.length, 3);
+    assert.equal(await client.load(), "unchanged");
+  } finally {
+    client.close();
+    await killSwitch(false);
+  }
+});
+
+test("an environment the server does not have rejects ready with a clear error", { timeout: 10_000 }, async () => {
+  const client = createLiveClient({ url: stagegate.url, environment: "nowhere" });
+  await assert.rejects(client.ready, /no environment 'nowhere'/);
+  client.close();
+  assert.throws(() => createLiveClient({ url: stagegate.url, environment: "" }), /environment/);
+  assert.throws(() => createLiveClient({ url: stagegate.url, environment: "staging", pollIntervalMs: 10 }), /pollIntervalMs/);
+});
