@@ -5,6 +5,7 @@
 
 mod bench;
 mod dist;
+mod postgres;
 mod test;
 mod util;
 
@@ -14,10 +15,11 @@ const HELP: &str = "\
 usage: cargo xtask <command>
 
 commands:
-  dist    build dist/evaluator (the npm package) and dist/console (the web console)
-  serve   build everything and run `stagegate serve` on ./stagegate-data (default plan on first start)
-  test    run every test: Rust, the npm package in Node, native/wasm parity, browser end-to-end
-  bench   run the benchmarks and print their numbers
+  dist      build dist/evaluator (the npm package) and dist/console (the web console)
+  serve     build everything and run `stagegate serve` on ./stagegate-data (default plan on first start)
+  test      run every test: Rust, the npm package in Node, native/wasm parity, browser end-to-end
+  bench     run the benchmarks and print their numbers
+  postgres  start a throwaway PostgreSQL cluster, print its URL, and remove it on Ctrl-C
 ";
 
 fn main() -> ExitCode {
@@ -27,6 +29,7 @@ fn main() -> ExitCode {
         Some("serve") => serve(&args[1..]),
         Some("test") => test::test(),
         Some("bench") => bench::bench(),
+        Some("postgres") => postgres::postgres(),
         Some("help" | "--help" | "-h") | None => {
             print!("{HELP}");
             Ok(())

@@ -5,14 +5,15 @@ use std::collections::HashSet;
 use axum::Json;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
-use std::time::Duration;
 
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, ETAG, IF_NONE_MATCH};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use evaluator::json::Value;
 use evaluator::{Context, Evaluation};
-use tower_http::cors::{Any, CorsLayer};
+use tower_http::cors::CorsLayer;
+
+use super::layers::open_cors;
 
 use super::{AppState, CLIENT_MAX_AGE, JSON_TYPE};
 use crate::error::ApiError;
@@ -125,16 +126,9 @@ pub(super) async fn client_document(
 }
 
 /// The client documents are public: any origin may read them and their ETag,
-/// and revalidate with If-None-Match. The layer answers every OPTIONS request
-/// (the preflight) itself. No `Vary: Origin`: the answer is the same for all.
+/// and revalidate with If-None-Match.
 pub(super) fn cors() -> CorsLayer {
-    CorsLayer::new()
-        .allow_origin(Any)
-        .allow_methods([Method::GET, Method::HEAD])
-        .allow_headers([IF_NONE_MATCH])
-        .expose_headers([ETAG])
-        .max_age(Duration::from_secs(86_400))
-        .vary([])
+    open_cors(&[Method::GET, Method::HEAD], &[IF_NONE_MATCH], &[ETAG])
 }
 
 /// Whether If-None-Match lists `etag` (or is `*`); weak tags compare equal.

@@ -23,7 +23,9 @@ use axum::response::{IntoResponse, Response};
 use hyper::body::Frame;
 use tokio::sync::watch;
 use tokio::time::{Instant, Interval, MissedTickBehavior};
-use tower_http::cors::{Any, CorsLayer};
+use tower_http::cors::CorsLayer;
+
+use super::layers::open_cors;
 
 use super::AppState;
 use crate::error::ApiError;
@@ -89,12 +91,7 @@ pub(super) async fn events(
 /// Any origin may listen; `EventSource` sends Last-Event-ID on reconnects and
 /// some clients Cache-Control. The layer answers the preflight itself.
 pub(super) fn cors() -> CorsLayer {
-    CorsLayer::new()
-        .allow_origin(Any)
-        .allow_methods([Method::GET])
-        .allow_headers([LAST_EVENT_ID, CACHE_CONTROL])
-        .max_age(Duration::from_secs(86_400))
-        .vary([])
+    open_cors(&[Method::GET], &[LAST_EVENT_ID, CACHE_CONTROL], &[])
 }
 
 /// One event: the document's ETag as its id and in its data, and the revision

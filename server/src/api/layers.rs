@@ -6,13 +6,16 @@ use std::time::Duration;
 
 use axum::body::{Body, Bytes, HttpBody};
 use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE, X_CONTENT_TYPE_OPTIONS};
-use axum::http::{Extensions, HeaderMap, HeaderValue, Request, StatusCode, Version};
+use axum::http::{
+    Extensions, HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, Version,
+};
 use axum::response::{IntoResponse, Response};
 use axum::{BoxError, Router};
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
 use tower_http::compression::predicate::{Predicate as _, SizeAbove};
+use tower_http::cors::{Any, CorsLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnFailure, DefaultOnResponse, TraceLayer};
 use tracing::Level;
@@ -110,6 +113,24 @@ where
     let (answer_parts, body) = answer.into_parts();
     parts.headers.extend(answer_parts.headers);
     Response::from_parts(parts, body)
+}
+
+/// CORS for the routes apps call from any origin (client documents, their
+/// event stream, reports, OFREP): no credentials, so `*` is safe; the layer
+/// answers every preflight itself (kept a day); no `Vary: Origin`, since the
+/// answer is the same for every origin.
+pub(super) fn open_cors(
+    methods: &[Method],
+    request_headers: &[HeaderName],
+    exposed: &[HeaderName],
+) -> CorsLayer {
+    CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods(methods.to_vec())
+        .allow_headers(request_headers.to_vec())
+        .expose_headers(exposed.to_vec())
+        .max_age(Duration::from_secs(86_400))
+        .vary([])
 }
 
 #[cfg(test)]

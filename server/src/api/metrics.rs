@@ -2,8 +2,6 @@
 //! key; the keys themselves are `keys.rs`), a person's incident report, and
 //! what the server makes of the counts (`GET /api/guardrails/{rollout}/{env}`).
 
-use std::time::Duration;
-
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::PathRejection;
@@ -16,7 +14,9 @@ use serde_json::json;
 use stagegate_api::{
     AcknowledgeRequest, Acknowledgement, GuardrailReport, IncidentReport, MetricsAccepted,
 };
-use tower_http::cors::{Any, CorsLayer};
+use tower_http::cors::CorsLayer;
+
+use super::layers::open_cors;
 
 use super::{JsonBody, read_body};
 use crate::auth::Caller;
@@ -53,12 +53,7 @@ struct Batch<'a> {
 
 /// Browsers report from the app's own origin: the preflight names the headers.
 pub(super) fn cors() -> CorsLayer {
-    CorsLayer::new()
-        .allow_origin(Any)
-        .allow_methods([Method::POST])
-        .allow_headers([AUTHORIZATION, CONTENT_TYPE])
-        .max_age(Duration::from_secs(86_400))
-        .vary([])
+    open_cors(&[Method::POST], &[AUTHORIZATION, CONTENT_TYPE], &[])
 }
 
 /// `POST /api/metrics`: all of a batch, or (with a 400 naming the item's field)

@@ -6,8 +6,6 @@
 //! SDK key's (`Authorization: Bearer sgk_…` or `X-API-Key: sgk_…`); a flag key
 //! names a rollout's flag by `evaluator::flag_key`.
 
-use std::time::Duration;
-
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::PathRejection;
@@ -25,7 +23,9 @@ use stagegate_api::{
     OfrepEventStreamEndpoint, OfrepFailure, OfrepFlagMetadata, OfrepItem, OfrepReason,
     OfrepSuccess,
 };
-use tower_http::cors::{Any, CorsLayer};
+use tower_http::cors::CorsLayer;
+
+use super::layers::open_cors;
 
 use super::client::none_match;
 use super::layers::NoBody;
@@ -38,13 +38,11 @@ const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
 /// Browsers evaluate from the app's own origin (the web provider): the
 /// preflight names the headers, and the bulk answer's ETag is readable.
 pub(super) fn cors() -> CorsLayer {
-    CorsLayer::new()
-        .allow_origin(Any)
-        .allow_methods([Method::POST])
-        .allow_headers([AUTHORIZATION, X_API_KEY, IF_NONE_MATCH, CONTENT_TYPE])
-        .expose_headers([ETAG])
-        .max_age(Duration::from_secs(86_400))
-        .vary([])
+    open_cors(
+        &[Method::POST],
+        &[AUTHORIZATION, X_API_KEY, IF_NONE_MATCH, CONTENT_TYPE],
+        &[ETAG],
+    )
 }
 
 /// `POST /ofrep/v1/evaluate/flags/{key}`: 200 with the value, 404 for a key
