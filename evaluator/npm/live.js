@@ -6,6 +6,9 @@ import { init, Evaluator } from "#core";
 const FIRST_BYTES_MS = 10_000; // a stream that sends nothing at first is held back by a proxy
 const SILENCE_MS = 45_000; // three missed keep-alives: the connection is dead
 const MIN_RETRY_MS = 1_000;
+const STEADY_MS = 5_000; // a stream that ends sooner counts as a failure: back off
+const FETCH_MS = 10_000; // a document download that takes longer is a failure
+const MAX_TIMER_MS = 2 ** 31 - 1; // setTimeout fires at once beyond it
 
 export function createLiveClient(options) {
   return new LiveClient(options);
@@ -25,7 +28,9 @@ export class LiveClient {
   #status = "connecting";
   #listeners = { change: new Set(), status: new Set(), error: new Set() };
   #closed = false;
-  #abort = null;
+  #document;
+  // Aborted by close(): the stream's and every download's.
+  #aborts = new Set();
   #wake = null;
   #loading = null;
   #again = false;
@@ -37,7 +42,9 @@ export class LiveClient {
     const { url, environment, fetch = globalThis.fetch, pollIntervalMs = 30_000, stream = true } = options;
     if (typeof environment !== "string" || environment === "") throw new TypeError("options.environment must be a non-empty string");
     if (typeof fetch !== "function") throw new TypeError("options.fetch must be a function (globalThis.fetch is missing)");
-    if (!(pollIntervalMs >= MIN_RETRY_MS)) throw new TypeError(`options.pollIntervalMs must be at least ${MIN_RETRY_MS}`);
+    if (!(pollIntervalMs >= MIN_RETRY_MS && pollIntervalMs <= MAX_TIMER_MS)) {
+      throw new TypeError(`options.pollIntervalMs must be from ${MIN_RETRY_MS} to ${MAX_TIMER_MS} milliseconds`);
+    }
     this.#base = new URL(String(url));
     if (!this.#base.pathname.endsWith("/")) this.#base.pathname += "/";
     this.#environment = environment;
@@ -47,7 +54,8 @@ export class LiveClient {
     this.#streams = stream !== false;
     this.#ready = new Promise((resolve, reject) => (this.#settle = { resolve, reject }));
     this.#ready.catch(() => {}); // a caller that never awaits it must not see an unhandled rejection
-    if (options.document !== undefined) this.#accept(typeof options.document === "string" ? options.document : JSON.stringify(options.document), null);
+    // Taken once the wasm is loaded (see #run).
+    if (options.document !== undefined) this.#document = typeof options.document === "string" ? options.document : JSON.stringify(options.document);
     this.#run();
   }
 
@@ -106,7 +114,7 @@ export class LiveClient {
   close() {
     if (this.#closed) return;
     this.#closed = true;
-    this.#abort?.abort();
+    for (const abort of this.#aborts) abort.abort();
     this.#wake?.();
     this.#settle.reject(new Error("the live client was closed before a document loaded"));
     this.#setStatus("closed");
@@ -115,6 +123,7 @@ export class LiveClient {
   }
 
   #require() {
+    if (this.#closed) throw new Error("the live client is closed");
     if (this.#evaluator === null) throw new Error("no client document yet: await client.ready");
     return this.#evaluator;
   }
@@ -127,17 +136,23 @@ export class LiveClient {
       this.#settle.reject(error);
       return;
     }
+    if (this.#document !== undefined && !this.#closed) this.#accept(this.#document, null);
+    this.#document = undefined;
     let failures = 0;
     while (!this.#closed) {
       const loaded = await this.load();
       if (this.#closed) break;
       let heard = false;
+      const opened = Date.now();
       if (this.#streams && loaded !== "missing") heard = await this.#stream();
       if (this.#closed) break;
-      if (heard) {
+      if (heard && Date.now() - opened > STEADY_MS) {
+        // The stream ended after it worked (a restart, a proxy's timeout): reload
+        // and reconnect soon, spread over a second so that every client of a
+        // restarted server does not come back at the same instant; only a
+        // failed reload makes the client stale.
         failures = 0;
-        // The stream ended after it worked (a restart, a proxy's timeout): reload at once.
-        this.#setStatus("stale");
+        await this.#sleep(Math.random() * MIN_RETRY_MS);
         continue;
       }
       failures++;
@@ -167,12 +182,24 @@ export class LiveClient {
   async #fetchDocument() {
     const url = new URL(`client/${encodeURIComponent(this.#environment)}.json`, this.#base);
     const headers = this.#etag === null ? {} : { "if-none-match": this.#etag };
+    const abort = new AbortController();
+    this.#aborts.add(abort);
+    const timer = setTimeout(() => abort.abort(new Error(`no answer from ${url} within ${FETCH_MS} ms`)), FETCH_MS);
+    try {
+      return await this.#download(url, headers, abort.signal);
+    } finally {
+      clearTimeout(timer);
+      this.#aborts.delete(abort);
+    }
+  }
+
+  async #download(url, headers, signal) {
     let response;
     try {
       // no-store: the document is cacheable for 30 s, and the browser's cache must not answer for the server.
-      response = await this.#fetch(url, { headers, cache: "no-store" });
+      response = await this.#fetch(url, { headers, cache: "no-store", signal });
     } catch (error) {
-      this.#unreachable(error);
+      this.#unreachable(signal.reason ?? error);
       return "failed";
     }
     if (response.status === 304) {
@@ -194,11 +221,14 @@ export class LiveClient {
     try {
       text = await response.text();
     } catch (error) {
-      this.#unreachable(error);
+      this.#unreachable(signal.reason ?? error);
       return "failed";
     }
+    if (this.#closed) return "failed";
+    // The document first: a status listener may read the evaluator at once.
+    const loaded = this.#accept(text, response.headers.get("etag"));
     this.#reached();
-    return this.#accept(text, response.headers.get("etag")) ? "loaded" : "rejected";
+    return loaded ? "loaded" : "rejected";
   }
 
   // Swaps in the document's evaluator if it loads; listeners hear which flags changed.
@@ -231,7 +261,8 @@ export class LiveClient {
   // One connection to the event stream; true if anything came through it.
   async #stream() {
     const url = new URL(`client/${encodeURIComponent(this.#environment)}/events`, this.#base);
-    const abort = (this.#abort = new AbortController());
+    const abort = new AbortController();
+    this.#aborts.add(abort);
     let heard = false;
     let watchdog;
     const arm = (ms) => {
@@ -260,11 +291,13 @@ export class LiveClient {
           this.#setStatus("live");
         }
         buffer += value;
-        const lines = buffer.split(/\r\n|\r|\n/);
-        buffer = lines.pop();
+        // A CR at the end may be the first half of a CRLF: it waits for the next chunk.
+        const cut = buffer.endsWith("\r") ? buffer.length - 1 : buffer.length;
+        const lines = buffer.slice(0, cut).split(/\r\n|\r|\n/);
+        buffer = lines.pop() + buffer.slice(cut);
         for (const line of lines) {
           if (line === "") {
-            if (data.length > 0) await this.#onEvent(data.join("\n"));
+            if (data.length > 0) this.#onEvent(data.join("\n"));
             data = [];
           } else if (line.startsWith("data:")) {
             data.push(line.slice(line.startsWith("data: ") ? 6 : 5));
@@ -276,12 +309,14 @@ export class LiveClient {
       // A dropped connection or our own abort: the loop decides what next.
     } finally {
       clearTimeout(watchdog);
-      this.#abort = null;
+      this.#aborts.delete(abort);
     }
     return heard;
   }
 
-  async #onEvent(text) {
+  // Not awaited: events that arrive while a download is under way fold into one
+  // more download (see load), as OFREP asks of its clients.
+  #onEvent(text) {
     let event;
     try {
       event = JSON.parse(text);
@@ -292,7 +327,7 @@ export class LiveClient {
     if (event.etag === null) {
       this.#emit("error", new Error(`the environment '${this.#environment}' is gone from the server; keeping revision ${this.#revision}`));
     } else if (event.etag !== this.#etag) {
-      await this.load();
+      this.load();
     }
   }
 
@@ -316,10 +351,8 @@ export class LiveClient {
       try {
         listener(value);
       } catch (error) {
-        // A listener's bug must not stop the client; report it where it can be seen.
-        queueMicrotask(() => {
-          throw error;
-        });
+        // A listener's bug must neither stop the client nor end the process.
+        console.error("stagegate-evaluator/live: a listener threw", error);
       }
     }
   }

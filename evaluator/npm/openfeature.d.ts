@@ -31,8 +31,8 @@ declare abstract class StagegateProvider {
   readonly client: LiveClient;
   initialize(context?: EvaluationContext): Promise<void>;
   onClose(): Promise<void>;
-  /** Counts `details.value` (a whole number, else 1) of the event for each rollout's cohort of the context. */
-  track(eventName: string, context?: EvaluationContext, details?: TrackingEventDetails): void;
+  /** Counts the event once, or `details.count` times (a whole number), for each rollout's cohort of the context. */
+  track(eventName: string, context?: EvaluationContext, details?: TrackingEventDetails & { count?: number }): void;
 }
 
 /** For @openfeature/web-sdk: synchronous answers from the local evaluator. */

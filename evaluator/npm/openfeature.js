@@ -64,6 +64,9 @@ class StagegateProvider {
   #reporter;
   #timeoutMs;
   #stale = false;
+  // initialize() failed: the SDK shows an error until READY follows.
+  #failed = false;
+  #closed = false;
   #stops = [];
   // flag key → [rollout, flag] or null, for the current document
   #keys = new Map();
@@ -74,17 +77,20 @@ class StagegateProvider {
     this.#client = this.#owned ? new LiveClient(options) : options.client;
     this.#reporter = options.reporter ?? null;
     this.#timeoutMs = options.initializeTimeoutMs ?? 10_000;
+    if (!(this.#timeoutMs >= 0 && this.#timeoutMs <= 2 ** 31 - 1)) {
+      throw new TypeError("options.initializeTimeoutMs must be from 0 to 2147483647 milliseconds");
+    }
     this.#stops.push(
       this.#client.on("change", ({ flagsChanged, revision }) => {
         this.#keys.clear();
         this.events.emit("PROVIDER_CONFIGURATION_CHANGED", { flagsChanged, metadata: { revision } });
       }),
       this.#client.on("status", (status) => {
-        if (status === "stale" && !this.#stale) {
+        if (status === "stale" && !this.#stale && !this.#failed) {
           this.#stale = true;
           this.events.emit("PROVIDER_STALE", { message: "lost contact with the stagegate server; answering from the last document" });
-        } else if ((status === "live" || status === "polling") && this.#stale) {
-          this.#stale = false;
+        } else if ((status === "live" || status === "polling") && (this.#stale || this.#failed) && this.#client.evaluator !== null) {
+          this.#stale = this.#failed = false;
           this.events.emit("PROVIDER_READY", {});
         }
       }),
@@ -97,31 +103,48 @@ class StagegateProvider {
   }
 
   async initialize() {
+    if (this.#closed) throw new Error("this stagegate provider was closed: make a new one");
     let timer;
     const timeout = new Promise((_, reject) => {
       timer = setTimeout(() => reject(new Error(`no client document from the stagegate server within ${this.#timeoutMs} ms`)), this.#timeoutMs);
     });
     try {
       await Promise.race([this.#client.ready, timeout]);
+    } catch (error) {
+      // The client keeps trying: its first document (status polling or live) emits READY.
+      this.#failed = true;
+      throw error;
     } finally {
       clearTimeout(timer);
     }
-    // Whatever happened before the SDK listened: it sees READY now, so a later READY must follow a STALE.
-    this.#stale = this.#client.status === "stale";
-    if (this.#stale) this.events.emit("PROVIDER_STALE", {});
+    // The SDK marks the provider READY when this resolves: a client already
+    // stale says so just after, or READY would hide it.
+    if (this.#client.status === "stale") {
+      this.#stale = true;
+      setTimeout(() => this.events.emit("PROVIDER_STALE", {}), 0);
+    }
   }
 
   async onClose() {
+    this.#closed = true;
     for (const stop of this.#stops) stop();
     if (this.#owned) this.#client.close();
   }
 
-  /** Counts a tracked event (`trackingEventDetails.value`, a whole number, or 1) for each rollout's cohort of the context. */
+  /**
+   * Counts the event once (or `details.count` times: OpenFeature's `value` is a
+   * measure such as a price, not a count) for the context's cohort in each rollout.
+   */
   track(eventName, context = {}, details = {}) {
     if (this.#reporter === null || this.#client.evaluator === null) return;
-    const count = Number.isInteger(details?.value) && details.value >= 0 ? details.value : 1;
-    for (const rollout of this.#client.rollouts.keys()) {
-      this.#reporter.track(rollout, this.#client.evaluate(rollout, context), eventName, count);
+    const count = Number.isInteger(details?.count) && details.count >= 0 ? details.count : 1;
+    try {
+      for (const rollout of this.#client.rollouts.keys()) {
+        this.#reporter.track(rollout, this.#client.evaluate(rollout, context ?? {}), eventName, count);
+      }
+    } catch (error) {
+      // The SDK logs a throwing track only at debug level: say it where it is seen.
+      console.warn(`stagegate: track("${eventName}") not counted: ${error.message}`);
     }
   }
 

@@ -193,7 +193,7 @@ test("the OpenFeature web SDK in Chromium answers from the stagegate provider an
     const bare = client.getBooleanDetails("useDomainEntities", false);
     const mismatch = client.getStringDetails("enableMigration", "default");
     const missing = client.getBooleanDetails("domain-migration.nope", true);
-    client.track("crash", { value: 3 });
+    client.track("crash", { count: 3, value: 9.99 }); // value is a measure (a price), count a count
     await window.reporter.flush();
     return { full, bare, mismatch, missing };
   }, { url: stagegate.url, ingestKey: key });

@@ -10,14 +10,31 @@ import { root, startServer } from "./harness.mjs";
 
 const pkgDir = process.env.STAGEGATE_NPM_PACKAGE ?? join(root, "dist/evaluator");
 const { createLiveClient } = await import(pathToFileURL(join(pkgDir, "live.js")));
+const { StagegateServerProvider } = await import(pathToFileURL(join(pkgDir, "openfeature.js")));
+const { OpenFeature, ProviderEvents, ProviderStatus } = await import("@openfeature/server-sdk");
 
 let stagegate, proxy, proxyUrl;
 /** What the proxy does; the tests set it. */
-const mode = { refuseStreams: false, mangleNext: false, conditional: 0, notModified: 0 };
+const mode = { refuseStreams: false, mangleNext: false, unavailable: false, cutStreams: false, splitEvent: false, hang: false, streams: 0, documents: 0, conditional: 0, notModified: 0 };
 
 before(async () => {
   stagegate = await startServer();
   proxy = createServer(async (request, response) => {
+    if (request.url.endsWith("/events")) mode.streams++;
+    else mode.documents++;
+    if (mode.unavailable) return response.writeHead(503).end();
+    if (mode.hang && request.url.endsWith(".json")) return; // never answers
+    if (request.url.endsWith("/events") && mode.cutStreams) {
+      // A stream that opens and ends at once, over and over.
+      return response.writeHead(200, { "content-type": "text/event-stream" }).end("retry: 1000\n\n");
+    }
+    if (request.url.endsWith("/events") && mode.splitEvent) {
+      // One event with two data lines, its CRLF split across two chunks.
+      response.writeHead(200, { "content-type": "text/event-stream" });
+      response.write('retry: 1000\r\n\r\nid: "x"\r\ndata: {"type":"refetchEvaluation",\r');
+      setTimeout(() => response.write('\ndata: "etag":"\\"x\\"","revision":0}\r\n\r\n'), 50);
+      return;
+    }
     if (request.url.endsWith("/events") && mode.refuseStreams) {
       return response.writeHead(403, { "content-type": "text/plain" }).end("streams are not allowed here");
     }
@@ -120,4 +137,90 @@ test("an environment the server does not have rejects ready with a clear error",
   client.close();
   assert.throws(() => createLiveClient({ url: stagegate.url, environment: "" }), /environment/);
   assert.throws(() => createLiveClient({ url: stagegate.url, environment: "staging", pollIntervalMs: 10 }), /pollIntervalMs/);
+});
+
+test("a document given up front answers while the server cannot be reached", { timeout: 20_000 }, async () => {
+  mode.unavailable = true;
+  const document = await (await fetch(`${stagegate.url}/client/staging.json`)).text();
+  const client = createLiveClient({ url: proxyUrl, environment: "staging", document });
+  try {
+    await client.ready;
+    assert.equal(client.isEnabled("domain-migration", "enableMigration", "user-1"), true);
+    await until(5_000, () => client.status === "stale");
+  } finally {
+    client.close();
+    mode.unavailable = false;
+  }
+  assert.throws(() => client.evaluate("domain-migration", { targetingKey: "u" }), /closed/);
+});
+
+test("a stream that keeps ending at once is retried with backoff, not in a loop", { timeout: 20_000 }, async () => {
+  mode.cutStreams = true;
+  const client = createLiveClient({ url: proxyUrl, environment: "staging" });
+  try {
+    await client.ready;
+    const before = mode.streams;
+    await new Promise((done) => setTimeout(done, 3_000));
+    // Backoff from 1 s: a handful in 3 s (a loop made hundreds).
+    assert.ok(mode.streams - before <= 4, `${mode.streams - before} stream requests in 3 s`);
+  } finally {
+    client.close();
+    mode.cutStreams = false;
+  }
+});
+
+test("an event whose CRLF is split across chunks is read once, whole", { timeout: 20_000 }, async () => {
+  mode.splitEvent = true;
+  const client = createLiveClient({ url: proxyUrl, environment: "staging" });
+  const errors = [];
+  client.on("error", (error) => errors.push(error.message));
+  try {
+    await client.ready;
+    const before = mode.documents;
+    await until(5_000, () => mode.documents > before); // the event's ETag differs: one download
+    await new Promise((done) => setTimeout(done, 300));
+    assert.equal(mode.documents - before, 1);
+    assert.deepEqual(errors, []);
+  } finally {
+    client.close();
+    mode.splitEvent = false;
+  }
+});
+
+test("close() ends a download that hangs", { timeout: 20_000 }, async () => {
+  const client = createLiveClient({ url: proxyUrl, environment: "staging", stream: false });
+  await client.ready;
+  mode.hang = true;
+  try {
+    const pending = client.load();
+    await new Promise((done) => setTimeout(done, 100));
+    const closed = Date.now();
+    client.close();
+    assert.equal(await pending, "failed");
+    assert.ok(Date.now() - closed < 1_000);
+  } finally {
+    mode.hang = false;
+  }
+});
+
+test("a provider whose first document came late becomes ready when it arrives", { timeout: 30_000 }, async () => {
+  mode.unavailable = true;
+  const provider = new StagegateServerProvider({ url: proxyUrl, environment: "staging", initializeTimeoutMs: 300 });
+  const events = [];
+  OpenFeature.addHandler(ProviderEvents.Ready, () => events.push("ready"));
+  OpenFeature.addHandler(ProviderEvents.Error, () => events.push("error"));
+  try {
+    await assert.rejects(OpenFeature.setProviderAndWait("late", provider));
+    const client = OpenFeature.getClient("late");
+    assert.equal(client.providerStatus, ProviderStatus.ERROR);
+    mode.unavailable = false;
+    await until(10_000, () => client.providerStatus === ProviderStatus.READY);
+    assert.equal(await client.getBooleanValue("enableMigration", false, { targetingKey: "user-1" }), true);
+    assert.deepEqual(events, ["error", "ready"]);
+  } finally {
+    mode.unavailable = false;
+    await OpenFeature.close();
+  }
+  // A closed provider says so rather than answering nothing.
+  await assert.rejects(provider.initialize(), /closed/);
 });

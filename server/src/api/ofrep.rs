@@ -57,7 +57,19 @@ pub(super) async fn evaluate_flag(
         Ok(environment) => environment,
         Err(status) => return Ok(bare(status)),
     };
-    let Path(key) = key?;
+    let key = match key {
+        Ok(Path(key)) => key,
+        // A key that does not decode (`%FF`) names no flag.
+        Err(rejection) => {
+            let failure = OfrepFailure {
+                key: String::new(),
+                error_code: OfrepErrorCode::FlagNotFound,
+                error_details: rejection.body_text(),
+                metadata: None,
+            };
+            return Ok((StatusCode::NOT_FOUND, Json(failure)).into_response());
+        }
+    };
     let context = match read_context(&body) {
         Ok(context) => context,
         Err((error_code, error_details)) => {
@@ -151,11 +163,11 @@ pub(super) async fn evaluate_flags(
     };
     let body = match serde_json::to_vec(&answer) {
         Ok(body) => body,
-        Err(error) => return ApiError::internal(error.to_string()).into_response(),
+        Err(error) => return server_error(&error.to_string()),
     };
     let tag = format!("\"{}\"", hex(&Sha256::digest(&body)[..12]));
     let Ok(etag) = HeaderValue::from_str(&tag) else {
-        return ApiError::internal("an ETag that is not a header value").into_response();
+        return server_error("an ETag that is not a header value");
     };
     let caching = [
         (CACHE_CONTROL, HeaderValue::from_static("private, no-cache")),
@@ -190,6 +202,12 @@ fn environment(state: &AppState, headers: &HeaderMap) -> Result<String, StatusCo
         Some(Lookup::Revoked) => Err(StatusCode::FORBIDDEN),
         Some(Lookup::Unknown) | None => Err(StatusCode::UNAUTHORIZED),
     }
+}
+
+/// OFREP's `generalErrorResponse`.
+fn server_error(details: &str) -> Response {
+    let body = serde_json::json!({ "errorDetails": details });
+    (StatusCode::INTERNAL_SERVER_ERROR, Json(body)).into_response()
 }
 
 fn bare(status: StatusCode) -> Response {

@@ -298,8 +298,13 @@ async fn flag_keys_name_a_rollouts_flag_or_are_404_flag_not_found() {
         assert_eq!(reply.json.as_object().unwrap().len(), 3, "{}", reply.json);
     }
     // A percent-escaped key is the key.
-    let reply = one(&server, &staging, "checkout%2Etheme", context).await;
+    let reply = one(&server, &staging, "checkout%2Etheme", context.clone()).await;
     assert_eq!(reply.json["key"], "checkout.theme");
+    // One that does not decode names no flag, in OFREP's shape.
+    let reply = one(&server, &staging, "%FF", context).await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND, "{}", reply.json);
+    assert_eq!(reply.json["errorCode"], "FLAG_NOT_FOUND");
+    assert!(reply.json["errorDetails"].is_string(), "{}", reply.json);
 }
 
 #[tokio::test]
