@@ -31,6 +31,8 @@ export class LiveClient {
   /** Resolves once a document is loaded; rejects if the server has no such environment, or on close() before. */
   readonly ready: Promise<void>;
   readonly environment: string;
+  /** Whether it uses the event stream (false: `stream: false`, it only polls). */
+  readonly streaming: boolean;
   /** The current evaluator, or null before the first document. Read it at each use: it is freed when replaced. */
   readonly evaluator: Evaluator | null;
   readonly revision: number | null;

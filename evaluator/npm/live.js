@@ -68,6 +68,11 @@ export class LiveClient {
     return this.#environment;
   }
 
+  /** Whether the client uses the event stream (false: it only polls). */
+  get streaming() {
+    return this.#streams;
+  }
+
   /** The current evaluator (null before the first document): read it at each use, it is freed when replaced. */
   get evaluator() {
     return this.#evaluator;
@@ -146,6 +151,8 @@ export class LiveClient {
       const opened = Date.now();
       if (this.#streams && loaded !== "missing") heard = await this.#stream();
       if (this.#closed) break;
+      // No stream now: answers are as fresh as the last download.
+      if (this.#status === "live") this.#setStatus("polling");
       if (heard && Date.now() - opened > STEADY_MS) {
         // The stream ended after it worked (a restart, a proxy's timeout): reload
         // and reconnect soon, spread over a second so that every client of a

@@ -5,6 +5,10 @@
 import { LiveClient } from "./live.js";
 
 const TYPES = { boolean: "boolean", string: "string", number: "number", object: "json" };
+// How long the event stream may be away before the provider says it is stale,
+// and how long a new one must stay up to count.
+const STREAM_GRACE_MS = 5_000;
+const LIVE_CONFIRM_MS = 1_000;
 
 /** The flag a key names in a document's rollouts (Map: rollout → flag names); see README "Flag keys". */
 export function findFlag(rollouts, key) {
@@ -68,6 +72,8 @@ class StagegateProvider {
   #failed = false;
   #closed = false;
   #stops = [];
+  #grace;
+  #confirm;
   // flag key → [rollout, flag] or null, for the current document
   #keys = new Map();
 
@@ -85,16 +91,53 @@ class StagegateProvider {
         this.#keys.clear();
         this.events.emit("PROVIDER_CONFIGURATION_CHANGED", { flagsChanged, metadata: { revision } });
       }),
-      this.#client.on("status", (status) => {
-        if (status === "stale" && !this.#stale && !this.#failed) {
-          this.#stale = true;
-          this.events.emit("PROVIDER_STALE", { message: "lost contact with the stagegate server; answering from the last document" });
-        } else if ((status === "live" || status === "polling") && (this.#stale || this.#failed) && this.#client.evaluator !== null) {
-          this.#stale = this.#failed = false;
-          this.events.emit("PROVIDER_READY", {});
-        }
-      }),
+      this.#client.on("status", (status) => this.#onStatus(status)),
     );
+  }
+
+  // STALE when the server is out of reach, or when the event stream stays away
+  // past a grace; READY again once the client is healthy: its stream up for a
+  // moment (one that ends at once is no better than none), or, for a client that
+  // only polls, a poll answered.
+  #onStatus(status) {
+    clearTimeout(this.#confirm);
+    if (status === "stale") {
+      this.#stopGrace();
+      this.#markStale("lost contact with the stagegate server; answering from the last document");
+      return;
+    }
+    const healthy = this.#client.streaming ? "live" : "polling";
+    if (status === healthy) {
+      const settle = () => {
+        this.#stopGrace();
+        this.#markReady();
+      };
+      if (status === "live") this.#confirm = setTimeout(settle, LIVE_CONFIRM_MS);
+      else settle();
+    } else if (status === "polling" && this.#grace === undefined && this.#client.evaluator !== null) {
+      this.#grace = setTimeout(() => {
+        this.#grace = undefined;
+        this.#markStale("lost the live event stream; polling for changes");
+      }, STREAM_GRACE_MS);
+    }
+  }
+
+  #stopGrace() {
+    clearTimeout(this.#grace);
+    this.#grace = undefined;
+  }
+
+  #markReady() {
+    if ((this.#stale || this.#failed) && this.#client.evaluator !== null) {
+      this.#stale = this.#failed = false;
+      this.events.emit("PROVIDER_READY", {});
+    }
+  }
+
+  #markStale(message) {
+    if (this.#stale || this.#failed) return;
+    this.#stale = true;
+    this.events.emit("PROVIDER_STALE", { message });
   }
 
   /** The live client the provider evaluates on. */
@@ -127,6 +170,8 @@ class StagegateProvider {
 
   async onClose() {
     this.#closed = true;
+    this.#stopGrace();
+    clearTimeout(this.#confirm);
     for (const stop of this.#stops) stop();
     if (this.#owned) this.#client.close();
   }

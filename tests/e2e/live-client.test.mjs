@@ -14,6 +14,8 @@ const { StagegateServerProvider } = await import(pathToFileURL(join(pkgDir, "ope
 const { OpenFeature, ProviderEvents, ProviderStatus } = await import("@openfeature/server-sdk");
 
 let stagegate, proxy, proxyUrl;
+/** The event streams the proxy is passing on now. */
+const openStreams = new Set();
 /** What the proxy does; the tests set it. */
 const mode = { refuseStreams: false, mangleNext: false, unavailable: false, cutStreams: false, splitEvent: false, hang: false, streams: 0, documents: 0, conditional: 0, notModified: 0 };
 
@@ -52,6 +54,10 @@ before(async () => {
     }
     response.writeHead(upstream.status, Object.fromEntries(["content-type", "etag", "cache-control"].filter((h) => upstream.headers.get(h)).map((h) => [h, upstream.headers.get(h)])));
     if (upstream.body === null) return response.end();
+    if (request.url.endsWith("/events")) {
+      openStreams.add(response);
+      response.on("close", () => openStreams.delete(response));
+    }
     for await (const chunk of upstream.body) response.write(chunk);
     response.end();
   });
@@ -223,4 +229,35 @@ test("a provider whose first document came late becomes ready when it arrives", 
   }
   // A closed provider says so rather than answering nothing.
   await assert.rejects(provider.initialize(), /closed/);
+});
+
+test("a provider says it is stale when the event stream stays away, and ready when it is back", { timeout: 40_000 }, async () => {
+  const provider = new StagegateServerProvider({ url: proxyUrl, environment: "staging" });
+  const events = [];
+  const handlers = [ProviderEvents.Stale, ProviderEvents.Ready].map((type) => {
+    const handler = () => events.push({ type, at: Date.now() });
+    OpenFeature.addHandler(type, handler);
+    return [type, handler];
+  });
+  try {
+    await OpenFeature.setProviderAndWait("streams", provider);
+    await until(5_000, () => provider.client.status === "live");
+    events.length = 0;
+    // The stream is cut, and every new one ends at once: documents still come.
+    mode.cutStreams = true;
+    const cut = Date.now();
+    for (const response of openStreams) response.destroy();
+    await until(10_000, () => events.some((event) => event.type === "PROVIDER_STALE"));
+    const stale = events.find((event) => event.type === "PROVIDER_STALE");
+    assert.ok(stale.at - cut >= 4_500, `stale after ${stale.at - cut} ms: the grace is 5 s`);
+    assert.equal(provider.client.status, "polling");
+    assert.equal(await OpenFeature.getClient("streams").getBooleanValue("enableMigration", false, { targetingKey: "user-1" }), true);
+    mode.cutStreams = false;
+    await until(20_000, () => events.at(-1).type === "PROVIDER_READY");
+    assert.equal(provider.client.status, "live");
+  } finally {
+    mode.cutStreams = false;
+    for (const [type, handler] of handlers) OpenFeature.removeHandler(type, handler);
+    await OpenFeature.close();
+  }
 });
