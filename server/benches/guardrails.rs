@@ -18,7 +18,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{Connection, Reply, Server, hammer_with, percentile, post_json, start};
+use common::{
+    Connection, Reply, Server, hammer_with, load_generator, percentile, post_json, start,
+};
 use serde_json::{Value, json};
 
 /// Rollouts 0..20 take the breaches on an idle server, 20..40 those under
@@ -315,11 +317,7 @@ fn main() {
     // `cargo bench` passes flags such as --bench; this harness takes none.
     let dir = tempfile::tempdir().unwrap();
     let server = start(dir.path());
-    // One thread for the load generator, leaving the rest to the server.
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = load_generator();
     runtime.block_on(async {
         let mut admin = Connection::open(server.addr).await;
         plan_of_many_rollouts(&server, &mut admin).await;

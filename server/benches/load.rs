@@ -9,7 +9,7 @@ mod common;
 
 use std::time::Instant;
 
-use common::{Connection, Server, hammer, percentile, start};
+use common::{Connection, Server, hammer, load_generator, percentile, start};
 
 const PUTS: usize = 300;
 
@@ -52,11 +52,7 @@ fn main() {
     // `cargo bench` passes flags such as --bench; this harness takes none.
     let dir = tempfile::tempdir().unwrap();
     let server = start(dir.path());
-    // One thread for the load generator, leaving the rest to the server.
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = load_generator();
     runtime.block_on(async {
         let path = "/client/production.json";
         let get = format!("GET {path} HTTP/1.1\r\nHost: bench\r\n\r\n");

@@ -10,7 +10,7 @@ use evaluator::json::Value;
 use evaluator::model::{ROLES, Role};
 use evaluator::{Context, Evaluator, Invalid};
 
-use crate::ingest_keys::{KeyError, KeyKind, Keys, check_environment};
+use crate::app_keys::{KeyError, KeyKind, Keys, check_environment};
 use crate::serve::{ServeOptions, run};
 use crate::simulate::SimulateArgs;
 use crate::users::Users;

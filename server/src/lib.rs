@@ -2,6 +2,7 @@
 
 pub mod alerts;
 pub mod api;
+pub mod app_keys;
 pub mod audit;
 pub mod auth;
 pub mod cli;
@@ -9,7 +10,6 @@ pub mod error;
 pub mod export;
 pub mod guard;
 pub mod http_client;
-pub mod ingest_keys;
 pub mod metrics;
 pub mod openapi;
 pub mod serve;

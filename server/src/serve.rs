@@ -18,7 +18,7 @@ use tokio_io_timeout::TimeoutWriter;
 use tower::ServiceExt as _;
 
 use crate::api::{AppState, app};
-use crate::ingest_keys::{KeyKind, Keys};
+use crate::app_keys::{KeyKind, Keys};
 use crate::store::Store;
 use crate::users::Users;
 

@@ -130,6 +130,15 @@ impl Connection {
     }
 }
 
+/// The load generator's runtime: one thread, leaving the other cores to the server.
+#[allow(dead_code)] // the events bench runs its clients on its own runtime
+pub fn load_generator() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 /// A request with a JSON body, as bytes to send.
 #[allow(dead_code)] // only the guardrails bench posts JSON
 pub fn post_json(path: &str, bearer: &str, body: &str) -> String {

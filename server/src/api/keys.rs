@@ -13,9 +13,9 @@ use stagegate_api::{IngestKeyCreated, IngestKeyInfo, IngestKeyRequest};
 
 use super::{JsonBody, read_body};
 use crate::AppState;
+use crate::app_keys::{KeyError, Keys};
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::ingest_keys::{KeyError, Keys};
 
 /// Which of the state's key sets a route manages.
 pub(super) trait Kind {

@@ -19,9 +19,9 @@ use tower_http::cors::CorsLayer;
 use super::layers::open_cors;
 
 use super::{JsonBody, read_body};
+use crate::app_keys::PREFIX;
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::ingest_keys::PREFIX;
 use crate::metrics::{Count, Refused, minute_of};
 use crate::{AppState, guard};
 

@@ -60,9 +60,9 @@ pub struct AppState {
     pub alerts: crate::alerts::Alerts,
     /// The apps' reported counts, and the keys they report with.
     pub metrics: Arc<crate::metrics::Metrics>,
-    pub ingest_keys: Arc<crate::ingest_keys::Keys>,
+    pub ingest_keys: Arc<crate::app_keys::Keys>,
     /// The keys OFREP callers evaluate with (`sgk_…`), one environment each.
-    pub sdk_keys: Arc<crate::ingest_keys::Keys>,
+    pub sdk_keys: Arc<crate::app_keys::Keys>,
     /// The guardrails' clock (a test's own) and what their decisions remember.
     pub clock: Arc<dyn crate::guard::Clock>,
     pub guard: Arc<crate::guard::GuardMemory>,

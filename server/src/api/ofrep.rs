@@ -30,8 +30,8 @@ use super::layers::open_cors;
 use super::client::none_match;
 use super::layers::NoBody;
 use crate::AppState;
+use crate::app_keys::{KeyKind, Lookup};
 use crate::error::ApiError;
-use crate::ingest_keys::{KeyKind, Lookup};
 
 const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
 

@@ -124,10 +124,10 @@ fn parse_url(text: &str) -> Result<String, String> {
 
 fn parse_ingest_key(text: &str) -> Result<String, String> {
     let key = text.trim();
-    if !key.starts_with(crate::ingest_keys::PREFIX) || key.chars().any(char::is_control) {
+    if !key.starts_with(crate::app_keys::PREFIX) || key.chars().any(char::is_control) {
         return Err(format!(
             "an ingest key starts with '{}' (make one with `stagegate ingest-key create`)",
-            crate::ingest_keys::PREFIX
+            crate::app_keys::PREFIX
         ));
     }
     Ok(key.to_string())
