@@ -13,6 +13,7 @@ use evaluator::{Context, Evaluator, Invalid};
 use crate::app_keys::{KeyError, KeyKind, Keys, check_environment};
 use crate::serve::{ServeOptions, run};
 use crate::simulate::SimulateArgs;
+use crate::storage::Location;
 use crate::users::Users;
 
 #[derive(Parser)]
@@ -30,9 +31,13 @@ struct Cli {
 enum Command {
     /// Serve the API, the client documents and the console.
     Serve {
-        /// Where revisions and users live; seeded on first start.
+        /// The data directory, when no `--store` is given; seeded on first start.
         #[arg(long, default_value = "stagegate-data")]
         data: PathBuf,
+        /// A PostgreSQL database (`postgres://user@host/db`) that any number of
+        /// servers share, in place of the data directory.
+        #[arg(long, env = "STAGEGATE_DATABASE_URL", value_name = "URL")]
+        store: Option<String>,
         #[arg(long, default_value = "127.0.0.1:8080")]
         addr: String,
         /// The built console (`cargo xtask dist`); a placeholder page without it.
@@ -233,10 +238,11 @@ fn dispatch(command: Command) -> Result<(), Failure> {
     let result = match command {
         Command::Serve {
             data,
+            store,
             addr,
             console,
         } => run(ServeOptions {
-            data,
+            store: store_location(store, data),
             addr,
             console,
         })
@@ -293,6 +299,14 @@ fn print_problems(invalid: &Invalid) -> Result<(), Failure> {
     }
     out.flush()?;
     Err(Failure::Rejected)
+}
+
+/// `--store URL`, or the data directory.
+fn store_location(store: Option<String>, data: PathBuf) -> Location {
+    match store {
+        Some(url) => Location::parse(&url),
+        None => Location::Dir(data),
+    }
 }
 
 fn validate(file: &Path) -> Result<(), Failure> {

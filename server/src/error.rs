@@ -37,6 +37,9 @@ pub enum ApiError {
     /// 4xx that an extractor or a layer detected (body too large, wrong content
     /// type, a request that took too long, …).
     Rejected { status: StatusCode, message: String },
+    /// 503: the store (the database) cannot be reached now; nothing was
+    /// written. The reads served from memory go on working.
+    Unavailable(String),
     /// 500: the disk failed us (or a bug). Nothing was written. The text goes to the
     /// log only: it can hold file paths and OS errors, which are no client's business.
     Internal(String),
@@ -74,6 +77,7 @@ impl ApiError {
             ApiError::PreconditionRequired => StatusCode::PRECONDITION_REQUIRED,
             ApiError::InvalidPlan(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Rejected { status, .. } => *status,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -99,6 +103,7 @@ impl ApiError {
                 500..=599 => "internal",
                 _ => "bad_request",
             },
+            ApiError::Unavailable(_) => "store_unavailable",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -125,6 +130,9 @@ impl ApiError {
             ApiError::InvalidPlan(problems) => {
                 let count = problems.len();
                 format!("the plan is invalid: {count} problem{}", if count == 1 { "" } else { "s" })
+            }
+            ApiError::Unavailable(_) => {
+                "the store cannot be reached now, nothing was written: try again shortly".into()
             }
             ApiError::Internal(_) => "internal error, nothing was written".into(),
         }
@@ -153,6 +161,9 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut body = self.body();
+        if let ApiError::Unavailable(cause) = &self {
+            tracing::warn!("store unavailable: {cause}");
+        }
         if let ApiError::Internal(cause) = &self {
             // The client gets an id to quote; the log gets the cause under the same id.
             let id = incident_id();
@@ -209,6 +220,12 @@ from_rejection!(
     axum::extract::rejection::QueryRejection
 );
 
+impl From<crate::storage::StorageError> for ApiError {
+    fn from(error: crate::storage::StorageError) -> Self {
+        crate::store::StoreError::from(error).into()
+    }
+}
+
 /// The store's errors as responses: the one place they meet HTTP.
 impl From<crate::store::StoreError> for ApiError {
     fn from(error: crate::store::StoreError) -> Self {
@@ -234,6 +251,7 @@ impl From<crate::store::StoreError> for ApiError {
                 },
             },
             StoreError::Io(message) => ApiError::Internal(message),
+            StoreError::Unavailable(message) => ApiError::Unavailable(message),
         }
     }
 }

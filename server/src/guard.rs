@@ -517,7 +517,7 @@ async fn system_write(
     key: &str,
     env_name: &str,
     stage: &str,
-    edit: impl FnOnce(&mut evaluator::model::Environment),
+    edit: impl Fn(&mut evaluator::model::Environment),
 ) -> Result<u64, ApiError> {
     let change = Change {
         author: SYSTEM.into(),

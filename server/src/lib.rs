@@ -15,6 +15,7 @@ pub mod openapi;
 pub mod serve;
 pub mod simulate;
 pub mod static_files;
+pub mod storage;
 pub mod store;
 pub mod users;
 pub mod util;

@@ -272,7 +272,7 @@ impl Metrics {
     }
 }
 
-fn push_line(text: &mut String, key: &str, minute: u32, n: u64) {
+pub(crate) fn push_line(text: &mut String, key: &str, minute: u32, n: u64) {
     let line = Line {
         k: key.into(),
         m: minute,

@@ -19,29 +19,35 @@ use tower::ServiceExt as _;
 
 use crate::api::{AppState, app};
 use crate::app_keys::{KeyKind, Keys};
+use crate::storage::{Location, Storage};
 use crate::store::Store;
 use crate::users::Users;
 
 pub struct ServeOptions {
-    pub data: PathBuf,
+    pub store: Location,
     pub addr: String,
     pub console: PathBuf,
 }
 
 /// Opens the store and users under `data`, seeding both on first start (the
 /// admin's token is printed then, and never again).
-pub fn open_state(
-    data: &std::path::Path,
+pub async fn open_state(
+    location: &Location,
     console: Option<PathBuf>,
 ) -> anyhow::Result<(AppState, Vec<String>)> {
     let mut notes = Vec::new();
-    let (store, seeded) = Store::open(data)?;
+    let storage = Storage::open(location).await?;
+    let (store, seeded) = Store::open(storage.clone()).await?;
     if seeded {
         notes.push(format!(
             "stagegate: seeded the default plan as revision 1 in {}",
-            data.display()
+            storage.describe()
         ));
     }
+    let Location::Dir(data) = location else {
+        anyhow::bail!("users, keys and webhooks do not live in PostgreSQL yet");
+    };
+    let data = data.as_path();
     let users = Users::open(data)?;
     if !users.exists() {
         let (_, token) = users
@@ -79,7 +85,8 @@ pub fn run(options: ServeOptions) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let (state, notes) = open_state(&options.data, Some(options.console.clone()))?;
+        let (state, notes) = open_state(&options.store, Some(options.console.clone())).await?;
+        state.store.follow();
         for note in notes {
             println!("{note}");
         }

@@ -1,27 +1,20 @@
-//! The config store: every revision of the plan on disk, the current one in memory.
+//! The config store: every revision of the plan in its backend (`storage`), the
+//! current one in memory, prepared for every kind of read.
 //!
-//! Layout: `DIR/revisions/000001.json`, … one file per revision holding
-//! `{"audit": AuditEntry, "plan": Plan}`. Keeping a revision and its audit entry in
-//! one file means one atomic rename commits both: there is never a revision
-//! without its audit entry, nor the reverse, and each write costs one file fsync
-//! and one directory fsync.
-//!
-//! A revision number is never handed out twice: a damaged file stops the server
-//! (with the path and how to recover) instead of being skipped, and a file set
-//! aside as `NNNNNN.json.damaged` still holds its number. The store knows nothing
-//! of HTTP: it answers with [`StoreError`], which the API maps to responses.
+//! Writes go through one writer per server: check the base, build the next
+//! plan, and hand it to the backend, which stores it only if no other server
+//! wrote first (then this one catches up and tries again). Revisions other
+//! servers write arrive by `catch_up`, which the backend's notices trigger. The
+//! store knows nothing of HTTP: it answers with [`StoreError`], which the API
+//! maps to responses.
 
 use std::collections::HashMap;
-use std::fs;
-use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
-use anyhow::Context as _;
 use axum::http::HeaderValue;
 use bytes::Bytes;
 use evaluator::Evaluator;
 use evaluator::model::Plan;
-use serde::{Deserialize, Serialize};
 
 use evaluator::gate::Refusal;
 use evaluator::model::{GATED_ENVIRONMENT, Role};
@@ -30,7 +23,9 @@ use sha2::{Digest, Sha256};
 use crate::audit::{AuditEntry, summarize};
 use evaluator::digest::hex;
 
-use crate::util::{now_rfc3339, remove_temp_files, write_atomic};
+pub use crate::storage::RevisionFile;
+use crate::storage::{Append, Storage, StorageError};
+use crate::util::now_rfc3339;
 
 /// Why the store refused or failed a write.
 #[derive(Debug)]
@@ -45,6 +40,17 @@ pub enum StoreError {
     NoRevision(u64),
     /// The disk failed; nothing was written.
     Io(String),
+    /// The database cannot be reached now; nothing was written.
+    Unavailable(String),
+}
+
+impl From<StorageError> for StoreError {
+    fn from(error: StorageError) -> Self {
+        match error {
+            StorageError::Unavailable(message) => StoreError::Unavailable(message),
+            StorageError::Io(message) => StoreError::Io(message),
+        }
+    }
 }
 
 impl From<evaluator::Invalid> for StoreError {
@@ -55,13 +61,6 @@ impl From<evaluator::Invalid> for StoreError {
 
 /// The plan seeded as revision 1 into an empty data directory.
 pub const DEFAULT_PLAN: &str = include_str!("../../static/default-plan.json");
-
-/// One revision file.
-#[derive(Serialize, Deserialize)]
-pub struct RevisionFile {
-    pub audit: AuditEntry,
-    pub plan: Plan,
-}
 
 /// The current revision, prepared for every kind of read so that reads are an
 /// `Arc` clone: the evaluator, the plan's JSON and each environment's client document.
@@ -156,6 +155,10 @@ pub struct Change {
     pub base: Option<u64>,
 }
 
+/// A write's answer: the new current revision and its audit entry (none when
+/// the write changed nothing).
+type Written = (Arc<Current>, Option<AuditEntry>);
+
 /// What the store announces to those waiting for a write (`GET /api/changes`).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Feed {
@@ -166,100 +169,100 @@ pub struct Feed {
 }
 
 pub struct Store {
-    revisions: PathBuf,
+    storage: Storage,
     current: Arc<RwLock<Arc<Current>>>,
     /// Every audit entry, oldest first.
     audit: Arc<RwLock<Vec<Arc<AuditEntry>>>>,
-    /// One writer at a time: check base, validate, write, publish. Holds the
-    /// highest revision number ever handed out (set-aside files included).
-    writer: Arc<tokio::sync::Mutex<u64>>,
+    /// One writer at a time in this server: check base, build, store, publish
+    /// (catching up with other servers' revisions counts as a write).
+    writer: Arc<tokio::sync::Mutex<()>>,
     feed: Arc<tokio::sync::watch::Sender<Feed>>,
 }
 
 impl Store {
-    /// Opens (creating or seeding) the store under `data`. Returns the store and
-    /// whether it was seeded just now. Seeds only a data directory that is wholly
-    /// new; refuses one with damaged revisions, or one that has lost them.
-    pub fn open(data: &Path) -> anyhow::Result<(Store, bool)> {
-        let fresh = is_new_data_dir(data)?;
-        let revisions = data.join("revisions");
-        fs::create_dir_all(&revisions)
-            .with_context(|| format!("creating {}", revisions.display()))?;
-        // Make the directory entry of `revisions` itself durable (it may be new):
-        // fsyncing the files inside it does not persist its name in `data`.
-        crate::util::sync_dir(data).with_context(|| format!("syncing {}", data.display()))?;
-        // A crash mid-write leaves at most a temp file; the rename never happened,
-        // so nobody was told the write succeeded.
-        remove_temp_files(&revisions)?;
-
-        let (numbers, set_aside) = revision_numbers(&revisions)?;
+    /// Opens the store on `storage`, seeding the default plan into one that is
+    /// wholly new. Returns the store and whether it was seeded just now.
+    pub async fn open(storage: Storage) -> anyhow::Result<(Store, bool)> {
+        let files = storage
+            .revisions_after(0)
+            .await
+            .map_err(|error| anyhow::anyhow!("{error}"))?;
         let mut audit = Vec::new();
         let mut current: Option<Current> = None;
-        for &number in &numbers {
-            let file = read_revision(&revisions, number).map_err(|error| {
-                let path = revisions.join(file_name(number));
-                anyhow::anyhow!(
-                    "{error:#}\n\nstagegate will not start on a damaged history. Restore {path} from a \
-                     backup, or set it aside as {path}.damaged: stagegate then serves the newest revision \
-                     that reads, and never hands out number {number} again.",
-                    path = path.display()
-                )
-            })?;
+        for file in files {
+            let number = file.plan.revision;
             audit.push(Arc::new(file.audit));
             let evaluator = Evaluator::from_plan(file.plan)
                 .map_err(|invalid| anyhow::anyhow!("revision {number}: {invalid}"))?;
             current = Some(Current::new(evaluator, current.as_ref())?);
         }
-        let high_water = numbers.iter().chain(&set_aside).copied().max().unwrap_or(0);
-
-        let seeded = current.is_none();
+        let mut seeded = false;
         let current = match current {
             Some(current) => current,
-            None if fresh && high_water == 0 => {
+            None if storage.is_new().await? => {
                 let mut plan = evaluator::parse_plan(DEFAULT_PLAN).map_err(|invalid| {
                     anyhow::anyhow!("the built-in default plan is invalid: {invalid}")
                 })?;
-                plan.revision = 1;
-                let entry = AuditEntry {
-                    revision: 1,
-                    base_revision: None,
-                    author: "stagegate".into(),
-                    at: now_rfc3339(),
-                    action: "seed".into(),
-                    summary: vec!["seeded the default plan".into()],
-                    comment: "first start".into(),
+                let seed = move |number: u64| {
+                    plan.revision = number;
+                    let audit = AuditEntry {
+                        revision: number,
+                        base_revision: None,
+                        author: "stagegate".into(),
+                        at: now_rfc3339(),
+                        action: "seed".into(),
+                        summary: vec!["seeded the default plan".into()],
+                        comment: "first start".into(),
+                    };
+                    let file = RevisionFile { audit, plan };
+                    Ok::<_, StorageError>((Some(file.clone()), file))
                 };
-                let bytes = serde_json::to_vec_pretty(&RevisionFile {
-                    audit: entry.clone(),
-                    plan: plan.clone(),
-                })?;
-                write_atomic(&revisions, &file_name(1), &bytes)?;
-                audit.push(Arc::new(entry));
-                let evaluator = Evaluator::from_plan(plan)
-                    .map_err(|invalid| anyhow::anyhow!("the default plan: {invalid}"))?;
-                Current::new(evaluator, None)?
+                match storage.append(0, seed).await? {
+                    Append::Written(file) => {
+                        seeded = true;
+                        audit.push(Arc::new(file.audit));
+                        let evaluator = Evaluator::from_plan(file.plan)
+                            .map_err(|invalid| anyhow::anyhow!("the default plan: {invalid}"))?;
+                        Current::new(evaluator, None)?
+                    }
+                    // Another server seeded it first: read what it wrote.
+                    Append::Behind(_) => {
+                        let file = storage
+                            .revisions_after(0)
+                            .await?
+                            .into_iter()
+                            .next()
+                            .ok_or_else(|| anyhow::anyhow!("the store lost its first revision"))?;
+                        audit.push(Arc::new(file.audit));
+                        Current::new(Evaluator::from_plan(file.plan)?, None)?
+                    }
+                    Append::Nothing(_) | Append::Refused(_) => {
+                        anyhow::bail!("the default plan was not stored")
+                    }
+                }
             }
             None => anyhow::bail!(
-                "{} holds no readable revision, but {} is not a new data directory (it has other \
-                 files, or revisions set aside): refusing to start a new history over it. Restore \
-                 the revisions from a backup, or start with an empty directory.",
-                revisions.display(),
-                data.display()
+                "{} holds no readable revision, but is not new: refusing to start a new history \
+                 over it. Restore the revisions from a backup, or start with an empty store.",
+                storage.describe()
             ),
         };
-        let high_water = high_water.max(current.revision());
         let feed = Feed {
             revision: current.revision(),
             closing: false,
         };
         let store = Store {
-            revisions,
+            storage,
             current: Arc::new(RwLock::new(Arc::new(current))),
             audit: Arc::new(RwLock::new(audit)),
-            writer: Arc::new(tokio::sync::Mutex::new(high_water)),
+            writer: Arc::new(tokio::sync::Mutex::new(())),
             feed: Arc::new(tokio::sync::watch::channel(feed).0),
         };
         Ok((store, seeded))
+    }
+
+    pub fn storage(&self) -> &Storage {
+        &self.storage
     }
 
     pub fn current(&self) -> Arc<Current> {
@@ -310,12 +313,78 @@ impl Store {
         if !exists {
             return Err(StoreError::NoRevision(number));
         }
-        let dir = self.revisions.clone();
-        tokio::task::spawn_blocking(move || read_revision(&dir, number))
-            .await
-            .map_err(|error| StoreError::Io(error.to_string()))?
-            .map(|file| file.plan)
-            .map_err(|error| StoreError::Io(format!("{error:#}")))
+        match self.storage.revision(number).await? {
+            Some(file) => Ok(file.plan),
+            // Listed in the history, gone from the store: damage, not a 404.
+            None => Err(StoreError::Io(format!(
+                "revision {number} is missing from the store"
+            ))),
+        }
+    }
+
+    /// Reads and publishes the revisions other servers stored since this
+    /// one's current; returns how many.
+    pub async fn catch_up(&self) -> Result<usize, StoreError> {
+        let _writer = self.writer.lock().await;
+        self.catch_up_locked().await
+    }
+
+    async fn catch_up_locked(&self) -> Result<usize, StoreError> {
+        let mut current = self.current();
+        let files = self.storage.revisions_after(current.revision()).await?;
+        let count = files.len();
+        for file in files {
+            let evaluator = Evaluator::from_plan(file.plan).map_err(StoreError::from)?;
+            let next = Current::new(evaluator, Some(&current))
+                .map_err(|error| StoreError::Io(format!("{error:#}")))?;
+            current = Arc::new(next);
+            self.publish(current.clone(), file.audit);
+        }
+        Ok(count)
+    }
+
+    /// Makes `next` the current revision: readers see it, then the feed tells
+    /// those waiting (last, so a reader woken by it finds the revision and its entry).
+    fn publish(&self, next: Arc<Current>, entry: AuditEntry) {
+        let revision = next.revision();
+        *self
+            .current
+            .write()
+            .unwrap_or_else(|poison| poison.into_inner()) = next;
+        self.audit
+            .write()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .push(Arc::new(entry));
+        self.feed.send_modify(|feed| feed.revision = revision);
+    }
+
+    /// Keeps this server current with what other servers write, for as long
+    /// as the server runs (nothing to do on a data directory).
+    pub fn follow(self: &Arc<Self>) {
+        let Some(mut notices) = self.storage.notices() else {
+            return;
+        };
+        let store = Arc::downgrade(self);
+        tokio::spawn(async move {
+            loop {
+                let Some(strong) = store.upgrade() else {
+                    return;
+                };
+                let wanted = notices.borrow_and_update().revision;
+                if wanted > strong.current().revision()
+                    && let Err(error) = strong.catch_up().await
+                {
+                    tracing::warn!("catching up with the store: {error:?}");
+                    drop(strong);
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                    continue;
+                }
+                drop(strong);
+                if notices.changed().await.is_err() {
+                    return;
+                }
+            }
+        });
     }
 
     /// Writes a new revision: `edit` turns the current plan into the next one.
@@ -323,85 +392,89 @@ impl Store {
     /// the gate, and it differs from the current plan (a write that changes
     /// nothing answers with the current revision). The revision number and the
     /// other fields the store owns are the store's, whatever `edit` set.
+    ///
+    /// If another server stored a revision first, this one catches up and
+    /// builds again on the new current plan (so `edit` may run more than once;
+    /// a write with a base then fails as stale).
     pub async fn write<E: From<StoreError>>(
         &self,
         change: Change,
-        edit: impl FnOnce(&Plan) -> Result<Plan, E>,
+        mut edit: impl FnMut(&Plan) -> Result<Plan, E>,
     ) -> Result<Arc<Current>, E> {
-        let mut writer = self.writer.clone().lock_owned().await;
-        let current = self.current();
-        let old = current.plan();
-        if let Some(base) = change.base
-            && base != old.revision
-        {
-            return Err(StoreError::Stale {
-                current: old.revision,
+        let _writer = self.writer.lock().await;
+        // Each round loses only to a revision another server stored meanwhile.
+        for _ in 0..16 {
+            let current = self.current();
+            if let Some(base) = change.base
+                && base != current.revision()
+            {
+                return Err(StoreError::Stale {
+                    current: current.revision(),
+                }
+                .into());
             }
-            .into());
+            let build = {
+                let current = current.clone();
+                let edit = &mut edit;
+                let (author, role, action, comment) = (
+                    change.author.clone(),
+                    change.role,
+                    change.action,
+                    change.comment.clone(),
+                );
+                move |number: u64| -> Result<(Option<RevisionFile>, Written), E> {
+                    let old = current.plan();
+                    let mut plan = edit(old)?;
+                    let at = now_rfc3339();
+                    settle(old, &mut plan, number, &author, &at);
+                    let unchanged = Plan {
+                        revision: old.revision,
+                        ..plan.clone()
+                    } == *old;
+                    if unchanged {
+                        return Ok((None, (current, None)));
+                    }
+                    let evaluator = Evaluator::from_plan(plan).map_err(StoreError::from)?;
+                    let plan = evaluator.plan();
+                    evaluator::gate::check(old, plan, role).map_err(StoreError::Gate)?;
+                    let audit = AuditEntry {
+                        revision: plan.revision,
+                        base_revision: Some(old.revision),
+                        author,
+                        at,
+                        action: action.into(),
+                        summary: summarize(old, plan),
+                        comment,
+                    };
+                    let file = RevisionFile {
+                        audit: audit.clone(),
+                        plan: plan.clone(),
+                    };
+                    let next = Current::new(evaluator, Some(&current))
+                        .map_err(|error| StoreError::Io(format!("{error:#}")))?;
+                    Ok((Some(file), (Arc::new(next), Some(audit))))
+                }
+            };
+            match self
+                .storage
+                .append(current.revision(), build)
+                .await
+                .map_err(StoreError::from)?
+            {
+                Append::Written((next, Some(entry))) => {
+                    self.publish(next.clone(), entry);
+                    return Ok(next);
+                }
+                Append::Written((current, None)) | Append::Nothing((current, _)) => {
+                    return Ok(current);
+                }
+                Append::Refused(error) => return Err(error),
+                Append::Behind(_) => {
+                    self.catch_up_locked().await?;
+                }
+            }
         }
-        let mut plan = edit(old)?;
-        let at = now_rfc3339();
-        settle(old, &mut plan, *writer + 1, &change.author, &at);
-        let unchanged = Plan {
-            revision: old.revision,
-            ..plan.clone()
-        } == *old;
-        if unchanged {
-            return Ok(current);
-        }
-        let evaluator = Evaluator::from_plan(plan).map_err(StoreError::from)?;
-        let plan = evaluator.plan();
-        evaluator::gate::check(old, plan, change.role).map_err(StoreError::Gate)?;
-
-        let entry = AuditEntry {
-            revision: plan.revision,
-            base_revision: Some(old.revision),
-            author: change.author,
-            at,
-            action: change.action.into(),
-            summary: summarize(old, plan),
-            comment: change.comment,
-        };
-        let bytes = serde_json::to_vec_pretty(&RevisionFile {
-            audit: entry.clone(),
-            plan: plan.clone(),
-        })
-        .map_err(|error| StoreError::Io(error.to_string()))?;
-        let next = Arc::new(
-            Current::new(evaluator, Some(&current))
-                .map_err(|error| StoreError::Io(format!("{error:#}")))?,
-        );
-
-        // Write and publish on a blocking thread that owns the writer lock: fsync
-        // stays off the threads serving reads, and if the request is dropped midway
-        // (client gone) the write still completes and is published before the next
-        // writer may start, so memory and disk never disagree.
-        let (dir, name) = (self.revisions.clone(), file_name(entry.revision));
-        let (current_slot, audit_slot, published, feed) = (
-            self.current.clone(),
-            self.audit.clone(),
-            next.clone(),
-            self.feed.clone(),
-        );
-        tokio::task::spawn_blocking(move || {
-            write_atomic(&dir, &name, &bytes)?;
-            *writer = entry.revision;
-            *current_slot
-                .write()
-                .unwrap_or_else(|poison| poison.into_inner()) = published;
-            let revision = entry.revision;
-            audit_slot
-                .write()
-                .unwrap_or_else(|poison| poison.into_inner())
-                .push(Arc::new(entry));
-            // Last: a reader woken by the feed finds the revision and its entry.
-            feed.send_modify(|feed| feed.revision = revision);
-            Ok::<(), std::io::Error>(())
-        })
-        .await
-        .map_err(|error| StoreError::Io(error.to_string()))?
-        .map_err(|error| StoreError::Io(error.to_string()))?;
-        Ok(next)
+        Err(StoreError::Unavailable("other servers kept writing first: try again".into()).into())
     }
 }
 
@@ -473,92 +546,19 @@ fn settle(old: &Plan, plan: &mut Plan, revision: u64, author: &str, at: &str) {
     }
 }
 
-/// Whether `data` is new: missing, or holding nothing but an empty `revisions`.
-fn is_new_data_dir(data: &Path) -> anyhow::Result<bool> {
-    let entries = match fs::read_dir(data) {
-        Ok(entries) => entries,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(true),
-        Err(error) => return Err(error).with_context(|| format!("reading {}", data.display())),
-    };
-    for entry in entries {
-        let entry = entry?;
-        let name = entry.file_name();
-        if name == "revisions" {
-            let empty = fs::read_dir(entry.path())?.filter_map(Result::ok).all(|e| {
-                e.file_name()
-                    .to_string_lossy()
-                    .ends_with(crate::util::TEMP_SUFFIX)
-            });
-            if !empty {
-                return Ok(false);
-            }
-        } else if !name.to_string_lossy().starts_with(".lock") {
-            return Ok(false);
-        }
-    }
-    Ok(true)
-}
-
-/// The revision files present, and the numbers of those set aside as damaged.
-fn revision_numbers(dir: &Path) -> anyhow::Result<(Vec<u64>, Vec<u64>)> {
-    let (mut numbers, mut set_aside) = (Vec::new(), Vec::new());
-    for entry in fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
-        let name = entry?.file_name();
-        let name = name.to_string_lossy();
-        if let Some(number) = revision_number(&name) {
-            numbers.push(number);
-        } else if let Some(number) = name.strip_suffix(".damaged").and_then(revision_number) {
-            set_aside.push(number);
-        }
-    }
-    numbers.sort_unstable();
-    Ok((numbers, set_aside))
-}
-
-pub fn file_name(revision: u64) -> String {
-    format!("{revision:06}.json")
-}
-
-fn revision_number(name: &str) -> Option<u64> {
-    let digits = name.strip_suffix(".json")?;
-    (!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
-        .then(|| digits.parse().ok())?
-}
-
-/// The newest revision's plan under a data directory, for the CLI's checks
-/// (`None` when there is none, or it does not read).
-pub fn newest_plan(data: &Path) -> Option<Plan> {
-    let revisions = data.join("revisions");
-    let (numbers, _) = revision_numbers(&revisions).ok()?;
-    let newest = *numbers.last()?;
-    read_revision(&revisions, newest).ok().map(|file| file.plan)
-}
-
-/// Reads and checks one revision file: it must parse, validate and carry its number.
-pub fn read_revision(dir: &Path, number: u64) -> anyhow::Result<RevisionFile> {
-    let path = dir.join(file_name(number));
-    let text = fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    let file: RevisionFile =
-        serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
-    let problems = evaluator::validate(&file.plan);
-    anyhow::ensure!(
-        problems.is_empty(),
-        "{} is invalid: {}",
-        path.display(),
-        evaluator::Invalid(problems)
-    );
-    anyhow::ensure!(
-        file.plan.revision == number && file.audit.revision == number,
-        "{} holds revision {}",
-        path.display(),
-        file.plan.revision
-    );
-    Ok(file)
-}
+pub use crate::storage::dir::{file_name, newest_plan, read_revision};
 
 #[cfg(test)]
 mod tests {
+    use std::fs;
+    use std::path::Path;
+
     use super::*;
+    use crate::storage::Location;
+
+    async fn open(data: &Path) -> anyhow::Result<(Store, bool)> {
+        Store::open(Storage::open(&Location::Dir(data.to_path_buf())).await?).await
+    }
 
     fn change(base: Option<u64>) -> Change {
         Change {
@@ -587,7 +587,7 @@ mod tests {
     #[tokio::test]
     async fn temp_files_are_dropped_and_damage_stops_the_start() {
         let dir = tempfile::tempdir().unwrap();
-        let (store, seeded) = Store::open(dir.path()).unwrap();
+        let (store, seeded) = open(dir.path()).await.unwrap();
         assert!(seeded);
         touch(&store, "two").await.unwrap();
         drop(store);
@@ -595,7 +595,7 @@ mod tests {
         let revisions = dir.path().join("revisions");
         // A crash mid-write: a temp file that was never renamed.
         fs::write(revisions.join("000003.json.tmp"), "{\"torn").unwrap();
-        let (store, seeded) = Store::open(dir.path()).unwrap();
+        let (store, seeded) = open(dir.path()).await.unwrap();
         assert!(!seeded);
         assert_eq!(store.current().revision(), 2);
         assert!(!revisions.join("000003.json.tmp").exists());
@@ -605,7 +605,7 @@ mod tests {
         // Damage from outside to the newest file: no start, and the message says
         // which file and how to recover.
         fs::write(revisions.join("000002.json"), "garbage").unwrap();
-        let error = format!("{:#}", Store::open(dir.path()).err().unwrap());
+        let error = format!("{:#}", open(dir.path()).await.err().unwrap());
         assert!(error.contains("000002.json"), "{error}");
         assert!(error.contains(".damaged"), "{error}");
         // Set aside as told: revision 1 is served, and 2 is never handed out again.
@@ -614,7 +614,7 @@ mod tests {
             revisions.join("000002.json.damaged"),
         )
         .unwrap();
-        let (store, _) = Store::open(dir.path()).unwrap();
+        let (store, _) = open(dir.path()).await.unwrap();
         assert_eq!(store.current().revision(), 1);
         let next = touch(&store, "three").await.unwrap();
         assert_eq!(next.revision(), 3);
@@ -628,24 +628,24 @@ mod tests {
     #[tokio::test]
     async fn a_lost_history_is_not_seeded_again() {
         let dir = tempfile::tempdir().unwrap();
-        drop(Store::open(dir.path()).unwrap());
+        drop(open(dir.path()).await.unwrap());
         fs::write(dir.path().join("users.json"), "{}").unwrap();
         for entry in fs::read_dir(dir.path().join("revisions")).unwrap() {
             fs::remove_file(entry.unwrap().path()).unwrap();
         }
-        let error = format!("{:#}", Store::open(dir.path()).err().unwrap());
+        let error = format!("{:#}", open(dir.path()).await.err().unwrap());
         assert!(error.contains("refusing to start a new history"), "{error}");
         fs::remove_dir(dir.path().join("revisions")).unwrap();
-        assert!(Store::open(dir.path()).is_err());
+        assert!(open(dir.path()).await.is_err());
         // A wholly new directory is seeded.
         let new = tempfile::tempdir().unwrap();
-        assert!(Store::open(&new.path().join("data")).unwrap().1);
+        assert!(open(&new.path().join("data")).await.unwrap().1);
     }
 
     #[tokio::test]
     async fn client_documents_change_etag_only_when_their_content_does() {
         let dir = tempfile::tempdir().unwrap();
-        let (store, _) = Store::open(dir.path()).unwrap();
+        let (store, _) = open(dir.path()).await.unwrap();
         let first = store.current();
         let production = first.clients["production"].clone();
         // Descriptions are not in client documents.
@@ -666,7 +666,7 @@ mod tests {
         assert!(String::from_utf8_lossy(&third.clients["staging"].body).contains("\"revision\":3"));
         // After a restart the same content has the same ETag.
         drop(store);
-        let (store, _) = Store::open(dir.path()).unwrap();
+        let (store, _) = open(dir.path()).await.unwrap();
         assert_eq!(
             store.current().clients["staging"].etag,
             third.clients["staging"].etag
@@ -677,7 +677,7 @@ mod tests {
     #[tokio::test]
     async fn refused_and_empty_writes_change_nothing() {
         let dir = tempfile::tempdir().unwrap();
-        let (store, _) = Store::open(dir.path()).unwrap();
+        let (store, _) = open(dir.path()).await.unwrap();
         let stale = store
             .write(change(Some(7)), |old| Ok::<_, StoreError>(old.clone()))
             .await;

@@ -247,7 +247,7 @@ async fn authorize(state: AppState, action: Action, request: Request, next: Next
 pub(crate) async fn write(
     state: &AppState,
     change: Change,
-    edit: impl FnOnce(&Plan) -> Result<Plan, ApiError>,
+    mut edit: impl FnMut(&Plan) -> Result<Plan, ApiError>,
 ) -> Result<Arc<Current>, ApiError> {
     let users = state.users.clone();
     state

@@ -54,7 +54,7 @@ pub(super) async fn put_plan(
     let current = write(&state, change, |old| {
         Ok(Plan {
             signoffs: surviving_signoffs(old, &plan),
-            ..plan
+            ..plan.clone()
         })
     })
     .await?;
@@ -124,7 +124,7 @@ pub(super) async fn revert(
     };
     let restore_live_state = request.restore_live_state;
     let current = write(&state, change, |old| {
-        Ok(revert::reverted(old, target, restore_live_state))
+        Ok(revert::reverted(old, target.clone(), restore_live_state))
     })
     .await?;
     Ok(plan_response(&current))
@@ -201,7 +201,7 @@ pub(super) async fn set_stage(
                 format!("stage '{stage}' does not exist in rollout '{rollout}'"),
             ));
         }
-        target.active_stage = request.stage;
+        target.active_stage = request.stage.clone();
         Ok(())
     })
     .await
@@ -236,7 +236,7 @@ async fn write_environment(
     change: Change,
     rollout: &str,
     env: &str,
-    edit: impl FnOnce(&Plan, &mut Environment) -> Result<(), ApiError>,
+    mut edit: impl FnMut(&Plan, &mut Environment) -> Result<(), ApiError>,
 ) -> Result<Response, ApiError> {
     let current = write(state, change, |old| {
         let mut plan = old.clone();

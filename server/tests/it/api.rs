@@ -11,7 +11,7 @@ fn plan_text(server: &Server) -> String {
 
 #[tokio::test]
 async fn healthz_and_openapi_need_no_token() {
-    let server = Server::new();
+    let server = Server::new().await;
     let reply = server.request(Method::GET, "/healthz", None, None).await;
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(reply.json, json!({ "status": "ok", "revision": 1 }));
@@ -24,7 +24,7 @@ async fn healthz_and_openapi_need_no_token() {
 
 #[tokio::test]
 async fn missing_or_unknown_tokens_get_401() {
-    let server = Server::new();
+    let server = Server::new().await;
     assert_error(
         &server.request(Method::GET, "/api/plan", None, None).await,
         StatusCode::UNAUTHORIZED,
@@ -45,8 +45,8 @@ async fn missing_or_unknown_tokens_get_401() {
 
 #[tokio::test]
 async fn me_lists_what_the_role_may_do() {
-    let server = Server::new();
-    let viewer = server.user("vera", "viewer");
+    let server = Server::new().await;
+    let viewer = server.user("vera", "viewer").await;
     let reply = server.get("/api/me", &viewer).await;
     assert_eq!(
         reply.json,
@@ -69,7 +69,7 @@ async fn me_lists_what_the_role_may_do() {
             "report"
         ])
     );
-    let qa = server.user("quinn", "qa-lead");
+    let qa = server.user("quinn", "qa-lead").await;
     assert_eq!(
         server.get("/api/me", &qa).await.json["actions"],
         json!([
@@ -84,8 +84,8 @@ async fn me_lists_what_the_role_may_do() {
 
 #[tokio::test]
 async fn get_plan_has_revision_etag() {
-    let server = Server::new();
-    let viewer = server.user("vera", "viewer");
+    let server = Server::new().await;
+    let viewer = server.user("vera", "viewer").await;
     let reply = server.get("/api/plan", &viewer).await;
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(reply.headers["etag"], "\"1\"");
@@ -101,8 +101,8 @@ async fn get_plan_has_revision_etag() {
 
 #[tokio::test]
 async fn put_plan_writes_a_new_revision_and_ignores_client_revision() {
-    let server = Server::new();
-    let editor = server.user("eddie", "editor");
+    let server = Server::new().await;
+    let editor = server.user("eddie", "editor").await;
     let mut plan = server.plan();
     plan["revision"] = json!(999);
     plan["rollouts"][ROLLOUT]["stages"][1]["percentage"] = json!(30);
@@ -139,9 +139,9 @@ async fn put_plan_writes_a_new_revision_and_ignores_client_revision() {
 
 #[tokio::test]
 async fn put_plan_refuses_without_writing() {
-    let server = Server::new();
-    let editor = server.user("eddie", "editor");
-    let viewer = server.user("vera", "viewer");
+    let server = Server::new().await;
+    let editor = server.user("eddie", "editor").await;
+    let viewer = server.user("vera", "viewer").await;
     let good = plan_text(&server);
 
     assert_error(
@@ -231,13 +231,13 @@ async fn put_plan_refuses_without_writing() {
     );
 
     assert_eq!(server.revision(), 1, "nothing was written");
-    assert_eq!(revision_files(&server), 1);
+    assert_eq!(revision_files(&server).await, 1);
 }
 
 #[tokio::test]
 async fn put_plan_cannot_forge_signoffs_or_skip_the_gate() {
-    let server = Server::new();
-    let editor = server.user("eddie", "editor");
+    let server = Server::new().await;
+    let editor = server.user("eddie", "editor").await;
     let mut plan = server.plan();
     plan["rollouts"][ROLLOUT]["environments"]["production"]["activeStage"] = json!("stage-1");
     plan["signoffs"] = json!([{ "id": "forged", "rollout": ROLLOUT, "stage": "stage-1", "role": "qa-lead",
@@ -252,9 +252,9 @@ async fn put_plan_cannot_forge_signoffs_or_skip_the_gate() {
 
 #[tokio::test]
 async fn revisions_list_get_and_revert() {
-    let server = Server::new();
-    let editor = server.user("eddie", "editor");
-    let viewer = server.user("vera", "viewer");
+    let server = Server::new().await;
+    let editor = server.user("eddie", "editor").await;
+    let viewer = server.user("vera", "viewer").await;
     let staging = "/api/rollouts/domain-migration/environments/staging/stage";
     let reply = server
         .post(
@@ -352,13 +352,12 @@ async fn sign(server: &Server, token: &str, stage: &str) -> Reply {
 
 #[tokio::test]
 async fn production_moves_forward_only_with_current_signoffs() {
-    let server = Server::new();
-    let editor = server.user("eddie", "editor");
-    let leads: Vec<String> = evaluator::model::SIGNOFF_ROLES
-        .iter()
-        .enumerate()
-        .map(|(i, role)| server.user(&format!("lead{i}"), role))
-        .collect();
+    let server = Server::new().await;
+    let editor = server.user("eddie", "editor").await;
+    let mut leads = Vec::new();
+    for (i, role) in evaluator::model::SIGNOFF_ROLES.iter().enumerate() {
+        leads.push(server.user(&format!("lead{i}"), role).await);
+    }
 
     let reply = server
         .post(PRODUCTION_STAGE, &editor, json!({ "stage": "stage-1" }))
@@ -479,9 +478,9 @@ async fn production_moves_forward_only_with_current_signoffs() {
 
 #[tokio::test]
 async fn stage_route_errors() {
-    let server = Server::new();
-    let editor = server.user("eddie", "editor");
-    let viewer = server.user("vera", "viewer");
+    let server = Server::new().await;
+    let editor = server.user("eddie", "editor").await;
+    let viewer = server.user("vera", "viewer").await;
     let staging = "/api/rollouts/domain-migration/environments/staging/stage";
     assert_error(
         &server
@@ -557,9 +556,9 @@ async fn stage_route_errors() {
 
 #[tokio::test]
 async fn kill_switch_never_waits() {
-    let server = Server::new();
-    let editor = server.user("eddie", "editor");
-    let qa = server.user("quinn", "qa-lead");
+    let server = Server::new().await;
+    let editor = server.user("eddie", "editor").await;
+    let qa = server.user("quinn", "qa-lead").await;
     let path = PRODUCTION_KILL;
     assert_error(
         &server.post(path, &qa, json!({ "on": true })).await,
@@ -600,11 +599,11 @@ async fn kill_switch_never_waits() {
 
 #[tokio::test]
 async fn signoffs_by_role_and_withdrawal() {
-    let server = Server::new();
-    let editor = server.user("eddie", "editor");
-    let viewer = server.user("vera", "viewer");
-    let qa = server.user("quinn", "qa-lead");
-    let pm = server.user("pat", "product-manager");
+    let server = Server::new().await;
+    let editor = server.user("eddie", "editor").await;
+    let viewer = server.user("vera", "viewer").await;
+    let qa = server.user("quinn", "qa-lead").await;
+    let pm = server.user("pat", "product-manager").await;
     for token in [&server.admin, &editor, &viewer] {
         assert_error(
             &sign(&server, token, "stage-1").await,
@@ -666,8 +665,8 @@ async fn signoffs_by_role_and_withdrawal() {
 
 #[tokio::test]
 async fn evaluate_on_the_server() {
-    let server = Server::new();
-    let viewer = server.user("vera", "viewer");
+    let server = Server::new().await;
+    let viewer = server.user("vera", "viewer").await;
     let reply = server
         .get(
             "/api/evaluate?rollout=domain-migration&env=staging&targetingKey=user-42&platform=web",
@@ -708,8 +707,8 @@ async fn evaluate_on_the_server() {
 
 #[tokio::test]
 async fn client_document_is_public_cacheable_and_private_free() {
-    let server = Server::new();
-    let qa = server.user("quinn", "qa-lead");
+    let server = Server::new().await;
+    let qa = server.user("quinn", "qa-lead").await;
     sign(&server, &qa, "stage-1").await;
     let reply = server
         .request(Method::GET, "/client/production.json", None, None)
@@ -802,7 +801,7 @@ async fn client_document_is_public_cacheable_and_private_free() {
 
 #[tokio::test]
 async fn unknown_routes_and_methods_answer_json() {
-    let server = Server::new();
+    let server = Server::new().await;
     assert_error(
         &server.get("/api/nope", &server.admin).await,
         StatusCode::NOT_FOUND,
@@ -839,8 +838,8 @@ async fn unknown_routes_and_methods_answer_json() {
 
 #[tokio::test]
 async fn the_user_list_says_when_each_token_was_last_used() {
-    let server = Server::new();
-    let viewer = server.user("vera", "viewer");
+    let server = Server::new().await;
+    let viewer = server.user("vera", "viewer").await;
     let unused = |reply: &Reply, name: &str| {
         let users = reply.json.as_array().unwrap();
         let user = users.iter().find(|user| user["name"] == name).unwrap();
@@ -865,8 +864,8 @@ async fn the_user_list_says_when_each_token_was_last_used() {
 
 #[tokio::test]
 async fn users_api_is_for_admins() {
-    let server = Server::new();
-    let editor = server.user("eddie", "editor");
+    let server = Server::new().await;
+    let editor = server.user("eddie", "editor").await;
     assert_error(
         &server.get("/api/users", &editor).await,
         StatusCode::FORBIDDEN,
@@ -950,7 +949,7 @@ async fn users_api_is_for_admins() {
 
 #[tokio::test]
 async fn console_placeholder_without_a_build() {
-    let server = Server::new();
+    let server = Server::new().await;
     for path in ["/", "/rollouts/domain-migration"] {
         let reply = server.request(Method::GET, path, None, None).await;
         assert_eq!(reply.status, StatusCode::OK);
@@ -968,7 +967,7 @@ async fn console_files_with_cache_headers_and_spa_fallback() {
     std::fs::write(console.join("index.html"), "<html>console</html>").unwrap();
     std::fs::create_dir(console.join("assets")).unwrap();
     std::fs::write(console.join("assets/console-1a2b3c4d5e6f7a8b.js"), "js").unwrap();
-    let server = Server::with_console(Some(console.clone()));
+    let server = Server::with_console(Some(console.clone())).await;
 
     let reply = server.request(Method::GET, "/", None, None).await;
     assert_eq!(reply.body, b"<html>console</html>");
@@ -1038,8 +1037,8 @@ async fn console_files_with_cache_headers_and_spa_fallback() {
 
 #[tokio::test]
 async fn every_revision_file_on_disk_validates() {
-    let server = Server::new();
-    let editor = server.user("eddie", "editor");
+    let server = Server::new().await;
+    let editor = server.user("eddie", "editor").await;
     server
         .post(
             "/api/rollouts/domain-migration/environments/staging/kill-switch",

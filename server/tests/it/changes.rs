@@ -10,8 +10,8 @@ use serde_json::json;
 
 #[tokio::test]
 async fn a_waiting_poll_answers_when_someone_else_writes() {
-    let server = Arc::new(Server::new());
-    let viewer = server.user("vera", "viewer");
+    let server = Arc::new(Server::new().await);
+    let viewer = server.user("vera", "viewer").await;
     let start = server.get("/api/changes", &viewer).await;
     assert_eq!(start.status, StatusCode::OK);
     assert_eq!(start.json, json!({ "revision": 1, "entries": [] }));
@@ -50,7 +50,7 @@ async fn a_waiting_poll_answers_when_someone_else_writes() {
 
 #[tokio::test]
 async fn a_poll_that_is_behind_answers_at_once_with_what_it_missed() {
-    let server = Server::new();
+    let server = Server::new().await;
     sign_all(&server, "stage-1").await;
     let current = server.revision();
     assert_eq!(current, 5);
@@ -71,7 +71,7 @@ async fn a_poll_that_is_behind_answers_at_once_with_what_it_missed() {
 
 #[tokio::test]
 async fn a_poll_with_nothing_new_answers_the_same_revision_when_its_wait_ends() {
-    let server = Server::new();
+    let server = Server::new().await;
     let reply = server
         .get("/api/changes?after=1&wait=1", &server.admin)
         .await;
@@ -81,7 +81,7 @@ async fn a_poll_with_nothing_new_answers_the_same_revision_when_its_wait_ends() 
 
 #[tokio::test]
 async fn a_stopping_server_answers_its_waiting_polls() {
-    let server = Arc::new(Server::new());
+    let server = Arc::new(Server::new().await);
     let poll = {
         let server = server.clone();
         tokio::spawn(async move { server.get("/api/changes?after=1", &server.admin).await })
@@ -98,7 +98,7 @@ async fn a_stopping_server_answers_its_waiting_polls() {
 
 #[tokio::test]
 async fn a_bad_query_names_its_parameter() {
-    let server = Server::new();
+    let server = Server::new().await;
     for (query, field) in [("after=soon", "after"), ("wait=60", "wait"), ("x=1", "x")] {
         let reply = server
             .get(&format!("/api/changes?{query}"), &server.admin)

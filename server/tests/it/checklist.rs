@@ -13,8 +13,8 @@ fn first_item(server: &Server) -> serde_json::Value {
 
 #[tokio::test]
 async fn a_lead_ticks_and_the_store_records_who_and_when() {
-    let server = Server::new();
-    let qa = server.user("quinn", "qa-lead");
+    let server = Server::new().await;
+    let qa = server.user("quinn", "qa-lead").await;
     let reply = server
         .post(
             FIRST_ITEM,
@@ -33,7 +33,7 @@ async fn a_lead_ticks_and_the_store_records_who_and_when() {
     assert_eq!(entry["comment"], "reviewed");
 
     // A viewer may not; an item that is not there is named.
-    let viewer = server.user("vera", "viewer");
+    let viewer = server.user("vera", "viewer").await;
     let reply = server
         .post(FIRST_ITEM, &viewer, json!({ "done": false }))
         .await;
@@ -65,8 +65,8 @@ async fn a_lead_ticks_and_the_store_records_who_and_when() {
 
 #[tokio::test]
 async fn who_ticked_is_the_stores_to_say() {
-    let server = Server::new();
-    let editor = server.user("eddie", "editor");
+    let server = Server::new().await;
+    let editor = server.user("eddie", "editor").await;
     // A whole-plan write that claims someone else ticked: the store says who did.
     let mut plan = server.plan();
     let item = &mut plan["rollouts"][ROLLOUT]["checklist"][0];
@@ -87,12 +87,12 @@ async fn who_ticked_is_the_stores_to_say() {
 
 #[tokio::test]
 async fn a_revert_leaves_the_ticks_as_they_are() {
-    let server = Server::new();
-    let editor = server.user("eddie", "editor");
+    let server = Server::new().await;
+    let editor = server.user("eddie", "editor").await;
     let mut plan = server.plan();
     plan["rollouts"][ROLLOUT]["description"] = json!("a mistake");
     assert_eq!(put(&server, &editor, &plan).await.status, StatusCode::OK);
-    let qa = server.user("quinn", "qa-lead");
+    let qa = server.user("quinn", "qa-lead").await;
     let reply = server.post(FIRST_ITEM, &qa, json!({ "done": true })).await;
     assert_eq!(reply.status, StatusCode::OK);
 

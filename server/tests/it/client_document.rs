@@ -9,9 +9,9 @@ use crate::common::*;
 
 #[tokio::test]
 async fn client_document_is_private_free_and_evaluates_like_the_server() {
-    let server = Server::new();
-    let editor = server.user("eddie", "editor");
-    let viewer = server.user("vera", "viewer");
+    let server = Server::new().await;
+    let editor = server.user("eddie", "editor").await;
+    let viewer = server.user("vera", "viewer").await;
     // Give production targeting so the document must carry it (before the
     // sign-offs, which pin it).
     let mut plan = server.plan();
@@ -132,8 +132,8 @@ fn encode(text: &str) -> String {
 
 #[tokio::test]
 async fn cors_is_open_on_the_client_document_alone() {
-    let server = Server::new();
-    let viewer = server.user("vera", "viewer");
+    let server = Server::new().await;
+    let viewer = server.user("vera", "viewer").await;
     let reply = server
         .request(Method::GET, "/client/production.json", None, None)
         .await;
@@ -188,8 +188,8 @@ async fn cors_is_open_on_the_client_document_alone() {
 
 #[tokio::test]
 async fn evaluate_rejects_odd_query_strings() {
-    let server = Server::new();
-    let viewer = server.user("vera", "viewer");
+    let server = Server::new().await;
+    let viewer = server.user("vera", "viewer").await;
     let base = "/api/evaluate?rollout=domain-migration&env=staging";
     for (query, field) in [
         ("&targetingKey=%FF%FE", None),

@@ -7,8 +7,8 @@ use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn one_writer_wins_per_base_revision() {
-    let server = std::sync::Arc::new(Server::new());
-    let editor = server.user("eddie", "editor");
+    let server = std::sync::Arc::new(Server::new().await);
+    let editor = server.user("eddie", "editor").await;
     for round in 0..5u64 {
         let base = server.revision();
         let etag = format!("\"{base}\"");
@@ -62,8 +62,8 @@ async fn targeted_writes_all_land_without_lost_updates() {
     // Stage moves and kill switches without If-Match are applied on top of
     // whatever is current, one at a time: each that changes something gets its
     // own revision, and one that finds the switch already set writes nothing.
-    let server = std::sync::Arc::new(Server::new());
-    let editor = server.user("eddie", "editor");
+    let server = std::sync::Arc::new(Server::new().await);
+    let editor = server.user("eddie", "editor").await;
     let handles: Vec<_> = (0..12)
         .map(|i| {
             let (server, editor) = (server.clone(), editor.clone());

@@ -52,7 +52,7 @@ fn text(reply: &Reply) -> &str {
 #[tokio::test]
 async fn files_are_sent_in_the_encoding_the_client_accepts() {
     let (_outer, console) = console_dir();
-    let server = Server::with_console(Some(console));
+    let server = Server::with_console(Some(console)).await;
     let js = "/assets/console-1a2b3c.js";
     for (accept, body, encoding) in [
         (Some("br, gzip"), "brotli js", Some("br")),
@@ -94,7 +94,7 @@ async fn files_are_sent_in_the_encoding_the_client_accepts() {
 #[tokio::test]
 async fn deep_links_reload_the_console_compressed() {
     let (_outer, console) = console_dir();
-    let server = Server::with_console(Some(console));
+    let server = Server::with_console(Some(console)).await;
     for path in ["/", "/signoffs", "/rollouts/domain-migration/production"] {
         let reply = fetch(&server, path, &[("accept-encoding", "gzip, br")]).await;
         assert_eq!(reply.status, StatusCode::OK, "{path}");
@@ -120,7 +120,7 @@ async fn deep_links_reload_the_console_compressed() {
 #[tokio::test]
 async fn hashed_assets_are_immutable_and_the_page_is_revalidated() {
     let (_outer, console) = console_dir();
-    let server = Server::with_console(Some(console));
+    let server = Server::with_console(Some(console)).await;
     let reply = fetch(&server, "/assets/console-1a2b3c.js", &[]).await;
     assert_eq!(
         header(&reply, "cache-control"),
@@ -186,7 +186,7 @@ async fn links_out_of_the_console_are_not_followed() {
         console.join("alias.js"),
     )
     .unwrap();
-    let server = Server::with_console(Some(console.clone()));
+    let server = Server::with_console(Some(console.clone())).await;
 
     for (path, accept) in [
         ("/leak.txt", None),
@@ -220,8 +220,8 @@ async fn links_out_of_the_console_are_not_followed() {
 #[tokio::test]
 async fn console_pages_may_not_be_framed_sniffed_or_run_foreign_code() {
     let (_outer, console) = console_dir();
-    let built = Server::with_console(Some(console));
-    let unbuilt = Server::new();
+    let built = Server::with_console(Some(console)).await;
+    let unbuilt = Server::new().await;
     for (server, path) in [
         (&built, "/"),
         (&built, "/signoffs"),
@@ -260,7 +260,7 @@ async fn without_a_built_console_a_placeholder_page() {
     let empty = tempfile::tempdir().unwrap();
     let missing = empty.path().join("nowhere");
     for console in [None, Some(missing), Some(empty.path().to_path_buf())] {
-        let server = Server::with_console(console.clone());
+        let server = Server::with_console(console.clone()).await;
         for path in ["/", "/rollouts/domain-migration"] {
             let reply = fetch(&server, path, &[("accept-encoding", "br")]).await;
             assert_eq!(reply.status, StatusCode::OK, "{console:?} {path}");
@@ -297,7 +297,7 @@ fn unbrotli(bytes: &[u8]) -> Vec<u8> {
 
 #[tokio::test]
 async fn larger_json_answers_are_compressed_smaller_ones_not() {
-    let server = Server::new();
+    let server = Server::new().await;
     let bearer = format!("Bearer {}", server.admin);
     let auth = ("authorization", bearer.as_str());
     let plain = fetch(&server, "/api/plan", &[auth]).await;

@@ -22,8 +22,8 @@ struct Api {
 }
 
 impl Api {
-    fn new() -> Api {
-        let server = Server::new();
+    async fn new() -> Api {
+        let server = Server::new().await;
         let admin = server.admin.clone();
         Api { server, admin }
     }
@@ -68,7 +68,7 @@ fn body(value: &impl Serialize) -> Option<String> {
 
 #[tokio::test]
 async fn every_answer_reads_as_its_contract_type() {
-    let api = Api::new();
+    let api = Api::new().await;
     let admin = api.admin.clone();
     let health: Health = api.get("/healthz", &admin).await;
     assert_eq!((health.status.as_str(), health.revision), ("ok", 1));

@@ -158,7 +158,7 @@ async fn kill_switch(server: &Server, path: &str, on: bool) {
 
 #[tokio::test]
 async fn a_stream_starts_with_retry_and_the_current_document() {
-    let server = Server::new();
+    let server = Server::new().await;
     let (addr, _stop) = listen(&server).await;
     let mut stream = Stream::open(addr, "production", &[]).await;
     assert_eq!(stream.status, StatusCode::OK);
@@ -177,7 +177,7 @@ async fn a_stream_starts_with_retry_and_the_current_document() {
 
 #[tokio::test]
 async fn a_kill_switch_sends_one_event_to_its_environment_only() {
-    let server = Server::new();
+    let server = Server::new().await;
     let (addr, _stop) = listen(&server).await;
     let (mut production, _) = Stream::opened(addr, "production").await;
     let (mut staging, _) = Stream::opened(addr, "staging").await;
@@ -197,7 +197,7 @@ async fn a_kill_switch_sends_one_event_to_its_environment_only() {
 
 #[tokio::test]
 async fn a_write_that_leaves_the_document_as_it_was_sends_nothing() {
-    let server = Server::new();
+    let server = Server::new().await;
     let (addr, _stop) = listen(&server).await;
     let (mut production, _) = Stream::opened(addr, "production").await;
     let (mut staging, _) = Stream::opened(addr, "staging").await;
@@ -215,7 +215,7 @@ async fn a_write_that_leaves_the_document_as_it_was_sends_nothing() {
 
 #[tokio::test]
 async fn last_event_id_decides_whether_the_first_event_is_sent() {
-    let server = Server::new();
+    let server = Server::new().await;
     let (addr, _stop) = listen(&server).await;
     let (old, _) = document(&server, "production").await;
     // Up to date: nothing until the document changes, then the change.
@@ -234,7 +234,7 @@ async fn last_event_id_decides_whether_the_first_event_is_sent() {
 
 #[tokio::test]
 async fn an_idle_stream_outlives_the_header_read_timeout() {
-    let server = Server::new();
+    let server = Server::new().await;
     let (addr, _stop) = listen(&server).await;
     let (mut stream, _) = Stream::opened(addr, "staging").await;
     // `listen` closes connections that send no request head for 1 s.
@@ -246,7 +246,7 @@ async fn an_idle_stream_outlives_the_header_read_timeout() {
 
 #[tokio::test]
 async fn an_environment_that_disappears_ends_its_stream() {
-    let server = Server::new();
+    let server = Server::new().await;
     let mut plan = server.plan();
     let staging = plan["rollouts"][ROLLOUT]["environments"]["staging"].clone();
     plan["rollouts"][ROLLOUT]["environments"]["preview"] = staging;
@@ -272,7 +272,7 @@ async fn an_environment_that_disappears_ends_its_stream() {
 
 #[tokio::test]
 async fn an_unknown_environment_is_a_json_404() {
-    let server = Server::new();
+    let server = Server::new().await;
     let reply = server
         .request(Method::GET, "/client/nowhere/events", None, None)
         .await;
@@ -286,7 +286,7 @@ async fn an_unknown_environment_is_a_json_404() {
 
 #[tokio::test]
 async fn any_origin_may_listen_and_resume() {
-    let server = Server::new();
+    let server = Server::new().await;
     let preflight = Request::builder()
         .method(Method::OPTIONS)
         .uri("/client/production/events")
@@ -329,7 +329,7 @@ async fn any_origin_may_listen_and_resume() {
 /// per-request deadline (`REQUEST_TIMEOUT`) does not cut the stream.
 #[tokio::test(start_paused = true)]
 async fn an_idle_stream_sends_keep_alives() {
-    let server = Server::new();
+    let server = Server::new().await;
     let request = Request::get("/client/staging/events")
         .body(Body::empty())
         .unwrap();

@@ -24,8 +24,8 @@ fn text(bytes: &[u8]) -> String {
 
 #[tokio::test]
 async fn the_route_follows_the_live_plan() {
-    let server = Server::new();
-    let viewer = server.user("viewer1", "viewer");
+    let server = Server::new().await;
+    let viewer = server.user("viewer1", "viewer").await;
     let reply = server.get("/api/export/flagd/production", &viewer).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.json);
     assert_eq!(
@@ -64,7 +64,7 @@ async fn the_route_follows_the_live_plan() {
 
 #[tokio::test]
 async fn the_route_refuses_clearly() {
-    let server = Server::new();
+    let server = Server::new().await;
     let unknown = server.get("/api/export/flagd/qa", &server.admin).await;
     assert_error(&unknown, StatusCode::NOT_FOUND, "not_found");
     assert!(unknown.json["message"].as_str().unwrap().contains("'qa'"));
@@ -95,7 +95,7 @@ async fn the_route_refuses_clearly() {
 
 #[tokio::test]
 async fn the_command_writes_what_the_route_answers() {
-    let server = Server::new();
+    let server = Server::new().await;
     let api = server.get("/api/export/flagd/staging", &server.admin).await;
     let output = export(&["--plan", DEFAULT_PLAN, "--env", "staging"]);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));

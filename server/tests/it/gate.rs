@@ -10,8 +10,8 @@ use crate::common::*;
 
 #[tokio::test]
 async fn renaming_or_editing_a_stage_cannot_launder_a_move() {
-    let server = Server::new();
-    let editor = server.user("eddie", "editor");
+    let server = Server::new().await;
+    let editor = server.user("eddie", "editor").await;
     sign_all(&server, "stage-1").await;
     sign_all(&server, "stage-2").await;
     let reply = server
@@ -85,7 +85,7 @@ async fn renaming_or_editing_a_stage_cannot_launder_a_move() {
 #[tokio::test]
 async fn dropping_required_roles_in_the_moving_write_does_not_waive_them() {
     // Even an admin, who may lower requirements, cannot lower them and move in one write.
-    let server = Server::new();
+    let server = Server::new().await;
     let mut plan = server.plan();
     plan["rollouts"][ROLLOUT]["stages"][3]["requiredSignoffs"] = json!(["qa-lead"]);
     plan["rollouts"][ROLLOUT]["environments"]["production"]["activeStage"] = json!("stage-4");
@@ -105,8 +105,8 @@ async fn dropping_required_roles_in_the_moving_write_does_not_waive_them() {
 
 #[tokio::test]
 async fn a_revert_is_gated_like_any_write() {
-    let server = Server::new();
-    let editor = server.user("eddie", "editor");
+    let server = Server::new().await;
+    let editor = server.user("eddie", "editor").await;
     sign_all(&server, "stage-1").await; // revisions 2..=5
     let reply = server
         .post(PRODUCTION_STAGE, &editor, json!({ "stage": "stage-1" }))
@@ -152,8 +152,8 @@ async fn a_revert_is_gated_like_any_write() {
 /// explicitly, and the gate rules on it.
 #[tokio::test]
 async fn a_revert_keeps_the_live_state_unless_asked() {
-    let server = Server::new();
-    let editor = server.user("eddie", "editor");
+    let server = Server::new().await;
+    let editor = server.user("eddie", "editor").await;
     go_live(&server, &editor, "stage-1").await;
     let before_edit = server.revision();
     let mut plan = server.plan();
@@ -193,8 +193,8 @@ async fn a_revert_keeps_the_live_state_unless_asked() {
 /// sign-off from each role the live stage requires, given after it went on.
 #[tokio::test]
 async fn kill_switch_off_needs_signoffs_given_after_it_went_on() {
-    let server = Server::new();
-    let editor = server.user("eddie", "editor");
+    let server = Server::new().await;
+    let editor = server.user("eddie", "editor").await;
     go_live(&server, &editor, "stage-1").await;
     let reply = server
         .post(PRODUCTION_KILL, &editor, json!({ "on": true }))
@@ -216,8 +216,8 @@ async fn kill_switch_off_needs_signoffs_given_after_it_went_on() {
 
 #[tokio::test]
 async fn only_an_admin_lowers_the_signoffs_a_stage_requires() {
-    let server = Server::new();
-    let editor = server.user("eddie", "editor");
+    let server = Server::new().await;
+    let editor = server.user("eddie", "editor").await;
 
     // An editor may not drop a role from a stage...
     let mut plan = server.plan();

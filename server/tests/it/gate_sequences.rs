@@ -5,6 +5,7 @@
 
 use evaluator::json::Value;
 use evaluator::model::{GATED_ENVIRONMENT, Plan, Role, SIGNOFF_ROLES, Signoff};
+use stagegate_server::storage::Storage;
 use stagegate_server::store::{Change, Store, StoreError};
 
 use crate::common::ROLLOUT;
@@ -141,7 +142,10 @@ async fn no_sequence_of_editor_writes_serves_unapproved_answers() {
     let (mut accepted, mut tried) = (0, 0);
     for seed in 1..=30u64 {
         let dir = tempfile::tempdir().unwrap();
-        let (store, _) = Store::open(dir.path()).unwrap();
+        let storage = Storage::open(&crate::common::location(dir.path()).await)
+            .await
+            .unwrap();
+        let (store, _) = Store::open(storage).await.unwrap();
         let mut dice = Dice(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15));
         // A second rollout, so that removing the first leaves a valid plan.
         let spare = Change {
@@ -176,7 +180,9 @@ async fn no_sequence_of_editor_writes_serves_unapproved_answers() {
                 base: None,
             };
             tried += 1;
-            let written = store.write(change, |_| Ok::<_, StoreError>(proposal)).await;
+            let written = store
+                .write(change, |_| Ok::<_, StoreError>(proposal.clone()))
+                .await;
             let Ok(current) = written else { continue };
             accepted += 1;
             let after = current.plan().clone();

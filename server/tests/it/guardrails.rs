@@ -98,7 +98,7 @@ fn healthy(stage: &str) -> Value {
 
 #[tokio::test]
 async fn reports_need_an_ingest_key_and_a_bad_batch_changes_nothing() {
-    let server = Server::new();
+    let server = Server::new().await;
     staging_at(&server, "stage-2").await;
     let key = ingest_key(&server, "staging").await;
     let good = batch("stage-2", &[(true, "crash", 2)]);
@@ -203,7 +203,7 @@ async fn reports_need_an_ingest_key_and_a_bad_batch_changes_nothing() {
 
 #[tokio::test]
 async fn revoked_keys_stop_at_once_and_keys_are_listed_without_their_secret() {
-    let server = Server::new();
+    let server = Server::new().await;
     staging_at(&server, "stage-2").await;
     let key = ingest_key(&server, "staging").await;
     let listed = server.get("/api/ingest-keys", &server.admin).await;
@@ -220,7 +220,7 @@ async fn revoked_keys_stop_at_once_and_keys_are_listed_without_their_secret() {
 
 #[tokio::test]
 async fn a_healthy_stage_stays_live_and_a_regression_rolls_back_once_with_its_figures() {
-    let server = Server::new();
+    let server = Server::new().await;
     staging_at(&server, "stage-2").await;
     let key = ingest_key(&server, "staging").await;
     assert_eq!(
@@ -295,9 +295,9 @@ async fn a_healthy_stage_stays_live_and_a_regression_rolls_back_once_with_its_fi
 
 #[tokio::test]
 async fn a_person_reports_a_critical_bug_and_the_rollback_carries_their_comment() {
-    let server = Server::new();
+    let server = Server::new().await;
     staging_at(&server, "stage-2").await;
-    let qa = server.user("quinn", "qa-lead");
+    let qa = server.user("quinn", "qa-lead").await;
     let path = format!("/api/rollouts/{ROLLOUT}/environments/staging/reports");
     let reply = server.post(&path, &qa, json!({ "comment": "  " })).await;
     assert_error(&reply, StatusCode::BAD_REQUEST, "bad_request");
@@ -339,7 +339,9 @@ async fn a_person_reports_a_critical_bug_and_the_rollback_carries_their_comment(
         .await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.json);
     assert_eq!(reply.json["lastAction"]["acknowledged"]["by"], "quinn");
-    let (reopened, _) = stagegate_server::serve::open_state(server.dir.path(), None).unwrap();
+    let (reopened, _) = stagegate_server::serve::open_state(&server.location, None)
+        .await
+        .unwrap();
     let seen = guard::report(
         &reopened,
         reopened.store.current().plan(),
@@ -372,7 +374,7 @@ async fn a_person_reports_a_critical_bug_and_the_rollback_carries_their_comment(
 #[tokio::test]
 async fn the_schedule_advances_one_stage_once_soaked_healthy_and_sound() {
     let clock = Arc::new(ManualClock::starting_now());
-    let server = Server::with_clock(clock.clone());
+    let server = Server::with_clock(clock.clone()).await;
     staging_at(&server, "stage-1").await;
     let key = ingest_key(&server, "staging").await;
     let waits = |seen: &Value| {
@@ -449,7 +451,7 @@ async fn the_schedule_advances_one_stage_once_soaked_healthy_and_sound() {
 #[tokio::test]
 async fn a_sample_ratio_mismatch_holds_progression() {
     let clock = Arc::new(ManualClock::starting_now());
-    let server = Server::with_clock(clock.clone());
+    let server = Server::with_clock(clock.clone()).await;
     staging_at(&server, "stage-2").await;
     let key = ingest_key(&server, "staging").await;
     let mut counts = healthy("stage-2");
@@ -470,16 +472,16 @@ async fn a_sample_ratio_mismatch_holds_progression() {
 #[tokio::test]
 async fn production_waits_for_the_next_stages_signoffs() {
     let clock = Arc::new(ManualClock::starting_now());
-    let server = Server::with_clock(clock.clone());
-    let signers: Vec<String> = [
+    let server = Server::with_clock(clock.clone()).await;
+    let mut signers = Vec::new();
+    for role in [
         "engineering-lead",
         "product-manager",
         "qa-lead",
         "devops-lead",
-    ]
-    .iter()
-    .map(|role| server.user(&format!("{role}-1"), role))
-    .collect();
+    ] {
+        signers.push(server.user(&format!("{role}-1"), role).await);
+    }
     let sign = async |stage: &str| {
         for token in &signers {
             let reply = server
@@ -537,7 +539,7 @@ async fn production_waits_for_the_next_stages_signoffs() {
 
 #[tokio::test]
 async fn counts_survive_a_restart() {
-    let server = Server::new();
+    let server = Server::new().await;
     staging_at(&server, "stage-2").await;
     let key = ingest_key(&server, "staging").await;
     assert_eq!(
@@ -551,7 +553,9 @@ async fn counts_survive_a_restart() {
             server.state.clock.now(),
         ))
         .unwrap();
-    let (reopened, _) = stagegate_server::serve::open_state(server.dir.path(), None).unwrap();
+    let (reopened, _) = stagegate_server::serve::open_state(&server.location, None)
+        .await
+        .unwrap();
     let at = [ROLLOUT, "staging", "stage-2"];
     assert_eq!(reopened.metrics.sum(at, true, "session", 0), 4000);
     assert_eq!(reopened.metrics.sum(at, false, "crash", 0), 240);
@@ -560,7 +564,7 @@ async fn counts_survive_a_restart() {
 
 #[tokio::test]
 async fn browsers_may_report_from_any_origin() {
-    let server = Server::new();
+    let server = Server::new().await;
     let request = Request::options("/api/metrics")
         .header("origin", "https://app.example.com")
         .header("access-control-request-method", "POST")

@@ -107,7 +107,7 @@ async fn trickle(addr: SocketAddr, give_up: Duration) -> Duration {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn trickled_headers_do_not_hold_the_server() {
-    let server = Server::new();
+    let server = Server::new().await;
     let limits = short(1, 30);
     let (addr, _stop) = listen(&server, limits).await;
     let give_up = limits.header_read_timeout + SLACK;
@@ -136,7 +136,7 @@ async fn trickled_headers_do_not_hold_the_server() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_connections_are_closed() {
-    let server = Server::new();
+    let server = Server::new().await;
     let limits = short(1, 30);
     let (addr, _stop) = listen(&server, limits).await;
     // One that never sends a byte.
@@ -164,7 +164,7 @@ async fn a_client_that_stops_reading_is_let_go() {
     // Far more than the kernel buffers between server and client (4 MiB + a little).
     let size = 24 * 1024 * 1024;
     std::fs::write(console.path().join("big.bin"), vec![b'x'; size]).unwrap();
-    let server = Server::with_console(Some(console.path().to_path_buf()));
+    let server = Server::with_console(Some(console.path().to_path_buf())).await;
     let limits = short(10, 1);
     let (addr, _stop) = listen(&server, limits).await;
 
@@ -195,7 +195,7 @@ async fn a_client_that_stops_reading_is_let_go() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_or_unparsable_heads_are_refused_by_hyper() {
-    let server = Server::new();
+    let server = Server::new().await;
     let (addr, _stop) = listen(&server, ConnectionLimits::default()).await;
     let many: String = (0..101).map(|i| format!("X-H{i}: 1\r\n")).collect();
     let response = exchange(
@@ -254,8 +254,8 @@ impl http_body::Body for Stalled {
 
 #[tokio::test(start_paused = true)]
 async fn a_body_sent_too_slowly_gets_a_json_408() {
-    let server = Server::new();
-    let editor = server.user("eddie", "editor");
+    let server = Server::new().await;
+    let editor = server.user("eddie", "editor").await;
     let request = Request::post("/api/revert")
         .header("authorization", format!("Bearer {editor}"))
         .header("content-type", "application/json")
@@ -277,7 +277,7 @@ async fn a_body_sent_too_slowly_gets_a_json_408() {
 
 #[tokio::test]
 async fn internal_errors_do_not_show_paths_or_os_errors() {
-    let server = Server::new();
+    let server = Server::new().await;
     let file = server.dir.path().join("revisions").join("000001.json");
     std::fs::remove_file(&file).unwrap();
     let reply = server.get("/api/revisions/1", &server.admin).await;
@@ -309,8 +309,8 @@ async fn put_with_if_match(server: &Server, token: &str, tag: &str) -> common::R
 
 #[tokio::test]
 async fn malformed_if_match_is_a_400_that_shows_a_valid_one() {
-    let server = Server::new();
-    let editor = server.user("eddie", "editor");
+    let server = Server::new().await;
+    let editor = server.user("eddie", "editor").await;
     for tag in [
         "abc",
         "\"-1\"",
@@ -383,8 +383,8 @@ async fn get_me(server: &Server, authorization: &[&str]) -> common::Reply {
 
 #[tokio::test]
 async fn bearer_is_case_insensitive_401_says_bearer_and_one_header_only() {
-    let server = Server::new();
-    let viewer = server.user("vera", "viewer");
+    let server = Server::new().await;
+    let viewer = server.user("vera", "viewer").await;
     for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
         let reply = get_me(&server, &[&format!("{scheme} {viewer}")]).await;
         assert_eq!(reply.status, StatusCode::OK, "{scheme}: {}", reply.json);
@@ -433,9 +433,9 @@ async fn send_body(
 }
 
 /// Every JSON route, a caller who may use it, and a body that fits it.
-fn json_routes(server: &Server) -> Vec<(Method, &'static str, String, String)> {
-    let editor = server.user("eddie", "editor");
-    let qa = server.user("quinn", "qa-lead");
+async fn json_routes(server: &Server) -> Vec<(Method, &'static str, String, String)> {
+    let editor = server.user("eddie", "editor").await;
+    let qa = server.user("quinn", "qa-lead").await;
     vec![
         (
             Method::PUT,
@@ -479,8 +479,8 @@ fn json_routes(server: &Server) -> Vec<(Method, &'static str, String, String)> {
 
 #[tokio::test]
 async fn every_json_route_reads_bodies_by_one_rule() {
-    let server = Server::new();
-    for (method, path, token, good) in json_routes(&server) {
+    let server = Server::new().await;
+    for (method, path, token, good) in json_routes(&server).await {
         let send = |content_type: &'static str, body: String| {
             send_body(&server, method.clone(), path, &token, content_type, body)
         };
@@ -535,9 +535,9 @@ async fn every_json_route_reads_bodies_by_one_rule() {
 
 #[tokio::test]
 async fn control_characters_are_refused_by_field() {
-    let server = Server::new();
-    let editor = server.user("eddie", "editor");
-    let qa = server.user("quinn", "qa-lead");
+    let server = Server::new().await;
+    let editor = server.user("eddie", "editor").await;
+    let qa = server.user("quinn", "qa-lead").await;
     let cases: Vec<(Method, &str, &str, Value, &str)> = vec![
         (
             Method::POST,

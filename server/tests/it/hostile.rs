@@ -10,8 +10,8 @@ use serde_json::{Value, json};
 
 #[tokio::test]
 async fn deleting_and_re_adding_a_rollout_does_not_walk_around_the_gate() {
-    let server = Server::new();
-    let editor = server.user("eddie", "editor");
+    let server = Server::new().await;
+    let editor = server.user("eddie", "editor").await;
     // A second rollout, so that a plan without the first is valid.
     let mut plan = server.plan();
     plan["rollouts"]["spare"] = plan["rollouts"][ROLLOUT].clone();
@@ -97,8 +97,8 @@ async fn deleting_and_re_adding_a_rollout_does_not_walk_around_the_gate() {
 
 #[tokio::test]
 async fn a_removed_or_moved_users_signoffs_stop_counting() {
-    let server = Server::new();
-    let editor = server.user("eddie", "editor");
+    let server = Server::new().await;
+    let editor = server.user("eddie", "editor").await;
     sign_all(&server, "stage-1").await;
     assert_eq!(server.plan()["signoffs"].as_array().unwrap().len(), 4);
     let signer = |role: &str| {
@@ -160,7 +160,7 @@ async fn a_removed_or_moved_users_signoffs_stop_counting() {
 
 #[tokio::test]
 async fn user_changes_are_audited_and_the_last_admin_stays() {
-    let server = Server::new();
+    let server = Server::new().await;
     let admin = server.admin.clone();
     let reply = server
         .post(
@@ -244,10 +244,10 @@ async fn user_changes_are_audited_and_the_last_admin_stays() {
 
 #[tokio::test]
 async fn writes_that_change_nothing_write_nothing() {
-    let server = Server::new();
-    let editor = server.user("eddie", "editor");
-    let qa = server.user("quinn", "qa-lead");
-    let (revision, count) = (server.revision(), revision_files(&server));
+    let server = Server::new().await;
+    let editor = server.user("eddie", "editor").await;
+    let qa = server.user("quinn", "qa-lead").await;
+    let (revision, count) = (server.revision(), revision_files(&server).await);
 
     // An identical PUT.
     let reply = put(&server, &editor, &server.plan()).await;
@@ -263,7 +263,7 @@ async fn writes_that_change_nothing_write_nothing() {
         .await;
     assert_eq!(reply.json["revision"], revision);
     assert_eq!(
-        (server.revision(), revision_files(&server)),
+        (server.revision(), revision_files(&server).await),
         (revision, count)
     );
 
@@ -331,10 +331,12 @@ fn a_damaged_or_lost_history_stops_the_server_instead_of_being_rewritten() {
 async fn every_route_enforces_exactly_its_declared_permission() {
     use stagegate_server::api::ROUTES;
     use stagegate_server::auth::allows;
-    let server = Server::new();
+    let server = Server::new().await;
     let mut checked = 0;
     for role in evaluator::model::Role::ALL {
-        let token = server.user(&format!("who-{}", role.name()), role.name());
+        let token = server
+            .user(&format!("who-{}", role.name()), role.name())
+            .await;
         for route in ROUTES {
             let Some(action) = route.action else { continue };
             let path = route

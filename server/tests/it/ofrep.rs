@@ -110,7 +110,7 @@ fn native(server: &Server, rollout: &str, env: &str, context: &Value) -> Value {
 
 #[tokio::test]
 async fn sdk_keys_are_made_listed_and_revoked_over_the_api() {
-    let server = Server::new();
+    let server = Server::new().await;
     let (id, key) = sdk_key(&server, "staging").await;
     assert!(key.starts_with("sgk_") && key.len() == 68, "{key}");
     let listed = server.get("/api/sdk-keys", &server.admin).await;
@@ -161,7 +161,7 @@ async fn sdk_keys_are_made_listed_and_revoked_over_the_api() {
 
 #[tokio::test]
 async fn one_flag_answers_with_value_reason_variant_and_metadata() {
-    let server = Server::new();
+    let server = Server::new().await;
     richer_plan(&server).await;
     let revision = server.revision();
     let (_, staging) = sdk_key(&server, "staging").await;
@@ -256,7 +256,7 @@ async fn one_flag_answers_with_value_reason_variant_and_metadata() {
 
 #[tokio::test]
 async fn flag_keys_name_a_rollouts_flag_or_are_404_flag_not_found() {
-    let server = Server::new();
+    let server = Server::new().await;
     richer_plan(&server).await;
     let (_, staging) = sdk_key(&server, "staging").await;
     let (_, production) = sdk_key(&server, "production").await;
@@ -309,7 +309,7 @@ async fn flag_keys_name_a_rollouts_flag_or_are_404_flag_not_found() {
 
 #[tokio::test]
 async fn bad_bodies_and_evaluation_errors_are_400_failures() {
-    let server = Server::new();
+    let server = Server::new().await;
     richer_plan(&server).await;
     let (_, staging) = sdk_key(&server, "staging").await;
     let flag = format!("{ONE}checkout.theme");
@@ -385,7 +385,7 @@ async fn bad_bodies_and_evaluation_errors_are_400_failures() {
 
 #[tokio::test]
 async fn sdk_keys_authenticate_by_either_header_and_refusals_have_no_body() {
-    let server = Server::new();
+    let server = Server::new().await;
     let (id, key) = sdk_key(&server, "staging").await;
     let ingest = server
         .post(
@@ -448,7 +448,7 @@ async fn sdk_keys_authenticate_by_either_header_and_refusals_have_no_body() {
 
 #[tokio::test]
 async fn bulk_answers_every_flag_with_an_etag_and_304_when_unchanged() {
-    let server = Server::new();
+    let server = Server::new().await;
     richer_plan(&server).await;
     let (_, staging) = sdk_key(&server, "staging").await;
     let context = json!({ "targetingKey": "vip", "appVersion": "2.0.0" });
@@ -568,7 +568,7 @@ async fn bulk_answers_every_flag_with_an_etag_and_304_when_unchanged() {
 
 #[tokio::test]
 async fn browsers_may_evaluate_from_any_origin() {
-    let server = Server::new();
+    let server = Server::new().await;
     for path in [format!("{ONE}enableMigration"), BULK.to_string()] {
         let request = Request::options(path.as_str())
             .header("origin", "https://app.example.com")

@@ -51,7 +51,7 @@ fn document_and_route_table_agree() {
 /// "no_route" nor 405 for it.
 #[tokio::test]
 async fn router_serves_every_documented_operation() {
-    let server = common::Server::new();
+    let server = common::Server::new().await;
     for (method, path) in documented() {
         let concrete = path
             .replace("{env}.json", "production.json")

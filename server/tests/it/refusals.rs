@@ -34,11 +34,11 @@ struct Row<'a> {
 #[tokio::test]
 async fn every_refusal_writes_nothing() {
     use Who::*;
-    let server = Server::new();
-    let editor = server.user("eddie", "editor");
-    let viewer = server.user("vera", "viewer");
-    let qa = server.user("quinn", "qa-lead");
-    let pm = server.user("pat", "product-manager");
+    let server = Server::new().await;
+    let editor = server.user("eddie", "editor").await;
+    let viewer = server.user("vera", "viewer").await;
+    let qa = server.user("quinn", "qa-lead").await;
+    let pm = server.user("pat", "product-manager").await;
     // A sign-off by qa, so that withdrawing it can be refused to pm.
     let signed = server
         .post(
@@ -133,7 +133,7 @@ async fn every_refusal_writes_nothing() {
         Row { method: "DELETE", path: "/client/production.json", who: Anonymous, headers: &[], body: "", status: 405, code: "method_not_allowed" },
     ];
     assert_eq!(server.revision(), 2);
-    let before = snapshot(&server);
+    let before = snapshot(&server).await;
     for case in rows {
         let path = case.path.replace("{signoff}", &signoff);
         let mut builder = Request::builder().method(case.method).uri(&path);
@@ -150,7 +150,7 @@ async fn every_refusal_writes_nothing() {
         let what = format!("{} {path} ({})", case.method, case.code);
         assert_eq!(reply.status, status, "{what}: {}", reply.json);
         assert_error(&reply, status, case.code);
-        assert_eq!(snapshot(&server), before, "{what} wrote on refusal");
+        assert_eq!(snapshot(&server).await, before, "{what} wrote on refusal");
         match case.code {
             "stale_revision" => {
                 assert_eq!(reply.json["details"]["currentRevision"], 2, "{what}");
@@ -164,8 +164,8 @@ async fn every_refusal_writes_nothing() {
 
 #[tokio::test]
 async fn invalid_plan_reports_every_problem() {
-    let server = Server::new();
-    let editor = server.user("eddie", "editor");
+    let server = Server::new().await;
+    let editor = server.user("eddie", "editor").await;
     let mut plan = server.plan();
     let rollout = &mut plan["rollouts"][ROLLOUT];
     rollout["stages"][0]["percentage"] = json!(101); // out of range …

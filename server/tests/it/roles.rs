@@ -126,7 +126,7 @@ async fn valid_request(
             let signer = if SIGNERS.contains(&role) {
                 token.to_string()
             } else {
-                server.user(&format!("signer{case}"), "qa-lead")
+                server.user(&format!("signer{case}"), "qa-lead").await
             };
             let created = server
                 .post(
@@ -146,11 +146,11 @@ async fn valid_request(
             Some(&json!({ "name": format!("new{case}"), "role": "viewer" })),
         ),
         ("DELETE", "/api/users/{name}") => {
-            server.user(&format!("gone{case}"), "viewer");
+            server.user(&format!("gone{case}"), "viewer").await;
             request(method, &format!("/api/users/gone{case}"), Some(token), None)
         }
         ("PATCH", "/api/users/{name}") => {
-            server.user(&format!("moved{case}"), "viewer");
+            server.user(&format!("moved{case}"), "viewer").await;
             let path = format!("/api/users/moved{case}");
             request(
                 method,
@@ -255,17 +255,17 @@ async fn valid_request(
 async fn every_role_on_every_route() {
     let mut case = 0;
     for role in ROLES {
-        let server = Server::new();
+        let server = Server::new().await;
         let token = if role == "admin" {
             server.admin.clone()
         } else {
-            server.user("caller", role)
+            server.user("caller", role).await
         };
         for route in ROUTES.iter().filter(|route| route.action.is_some()) {
             case += 1;
             let allowed = allowed_roles(route.method, route.path).contains(&role);
             let request = valid_request(&server, route.method, route.path, &token, case).await;
-            let before = snapshot(&server);
+            let before = snapshot(&server).await;
             let reply = server.send(request).await;
             let what = format!("{role} {} {}", route.method, route.path);
             if allowed {
@@ -277,7 +277,7 @@ async fn every_role_on_every_route() {
                 );
             } else {
                 assert_error(&reply, StatusCode::FORBIDDEN, "forbidden");
-                assert_eq!(snapshot(&server), before, "{what} wrote on refusal");
+                assert_eq!(snapshot(&server).await, before, "{what} wrote on refusal");
             }
         }
     }
@@ -285,8 +285,8 @@ async fn every_role_on_every_route() {
 
 #[tokio::test]
 async fn every_authenticated_route_needs_a_known_token() {
-    let server = Server::new();
-    let before = snapshot(&server);
+    let server = Server::new().await;
+    let before = snapshot(&server).await;
     for route in ROUTES {
         let path = route
             .path
@@ -323,5 +323,5 @@ async fn every_authenticated_route_needs_a_known_token() {
             }
         }
     }
-    assert_eq!(snapshot(&server), before);
+    assert_eq!(snapshot(&server).await, before);
 }

@@ -34,19 +34,25 @@ fn with_policy(mut server: Server, policy: RetryPolicy) -> Server {
     server
 }
 
-fn fast_server() -> Server {
-    with_policy(Server::new(), fast())
+async fn fast_server() -> Server {
+    with_policy(Server::new().await, fast())
 }
 
 /// The same data directory opened anew, as after a restart.
-fn restart(server: Server) -> Server {
-    let Server { dir, admin, .. } = server;
-    let (state, notes) = open_state(dir.path(), None).unwrap();
+async fn restart(server: Server) -> Server {
+    let Server {
+        dir,
+        admin,
+        location,
+        ..
+    } = server;
+    let (state, notes) = open_state(&location, None).await.unwrap();
     assert!(notes.is_empty(), "a restart seeds nothing: {notes:?}");
     let router = app(state.clone());
     with_policy(
         Server {
             dir,
+            location,
             state,
             router,
             admin,
@@ -225,7 +231,7 @@ fn statuses(record: &Value) -> Vec<Value> {
 
 #[tokio::test]
 async fn an_alert_is_delivered_signed_with_its_payload() {
-    let server = fast_server();
+    let server = fast_server().await;
     let receiver = Receiver::start(&[200]).await;
     let created = add_hook(
         &server,
@@ -350,7 +356,7 @@ async fn an_alert_is_delivered_signed_with_its_payload() {
 
 #[tokio::test]
 async fn a_receiver_that_fails_twice_then_succeeds_gets_it_on_the_third_attempt() {
-    let server = fast_server();
+    let server = fast_server().await;
     let receiver = Receiver::start(&[500, 503, 200]).await;
     receiver.trust("a-secret-of-our-own-choosing");
     let created = add_hook(
@@ -404,7 +410,7 @@ async fn a_receiver_that_fails_twice_then_succeeds_gets_it_on_the_third_attempt(
 
 #[tokio::test]
 async fn a_receiver_that_always_fails_exhausts_the_attempts_and_the_failure_is_listed() {
-    let server = fast_server();
+    let server = fast_server().await;
     let failing = Receiver::start(&[500]).await;
     failing.trust("failing-receiver-secret");
     let refusing = Receiver::start(&[410]).await;
@@ -450,7 +456,7 @@ async fn a_receiver_that_always_fails_exhausts_the_attempts_and_the_failure_is_l
     // The record survives a restart as it was.
     server.state.alerts.flush().await;
     let listed_before = list(&server).await;
-    let server = restart(server);
+    let server = restart(server).await;
     assert_eq!(list(&server).await, listed_before);
 }
 
@@ -461,7 +467,7 @@ async fn an_unreachable_or_silent_receiver_is_retried_then_recorded() {
         first_delay: Duration::from_millis(10),
         timeout: Duration::from_millis(300),
     };
-    let server = with_policy(Server::new(), policy);
+    let server = with_policy(Server::new().await, policy);
     // A port that was just free: nothing listens there.
     let closed = {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -515,7 +521,7 @@ async fn an_unreachable_or_silent_receiver_is_retried_then_recorded() {
 
 #[tokio::test]
 async fn bad_input_is_refused_naming_the_field_and_nothing_is_stored() {
-    let server = fast_server();
+    let server = fast_server().await;
     let file = server.dir.path().join("webhooks.json");
     let cases = [
         (
@@ -634,7 +640,7 @@ async fn bad_input_is_refused_naming_the_field_and_nothing_is_stored() {
 
 #[tokio::test]
 async fn only_admins_manage_webhooks() {
-    let server = fast_server();
+    let server = fast_server().await;
     let receiver = Receiver::start(&[200]).await;
     let hook = add_hook(
         &server,
@@ -644,7 +650,7 @@ async fn only_admins_manage_webhooks() {
     let id = hook["id"].as_str().unwrap();
     let before = std::fs::read(server.dir.path().join("webhooks.json")).unwrap();
     for role in ["editor", "viewer", "qa-lead", "devops-lead"] {
-        let token = server.user(&format!("not-admin-{role}"), role);
+        let token = server.user(&format!("not-admin-{role}"), role).await;
         let body = json!({ "url": receiver.url(), "events": ["rollback"] });
         let replies = [
             server.get("/api/webhooks", &token).await,
@@ -710,7 +716,7 @@ async fn only_admins_manage_webhooks() {
 
 #[tokio::test]
 async fn hooks_and_their_secrets_survive_a_restart() {
-    let server = fast_server();
+    let server = fast_server().await;
     let receiver = Receiver::start(&[200]).await;
     let created = add_hook(
         &server,
@@ -739,7 +745,7 @@ async fn hooks_and_their_secrets_survive_a_restart() {
         );
     }
 
-    let server = restart(server);
+    let server = restart(server).await;
     let hooks = list(&server).await;
     assert_eq!(hooks.len(), 1);
     assert_eq!(hooks[0]["id"], id.as_str());

@@ -10,11 +10,14 @@ use axum::http::{HeaderMap, Method, Request, StatusCode};
 use http_body_util::BodyExt;
 use serde_json::Value;
 use stagegate_server::serve::open_state;
+use stagegate_server::storage::Location;
 use stagegate_server::{AppState, app};
 use tower::ServiceExt;
 
 pub struct Server {
     pub dir: tempfile::TempDir,
+    /// Where its state lives: `dir`, or its own database.
+    pub location: Location,
     pub state: AppState,
     pub router: Router,
     pub admin: String,
@@ -27,14 +30,76 @@ pub struct Reply {
     pub json: Value,
 }
 
+/// Whether this run tests the PostgreSQL backend (`STAGEGATE_TEST_BACKEND=postgres`,
+/// with `STAGEGATE_TEST_DATABASE_URL`; `cargo xtask test` runs the suite both ways).
+pub fn on_postgres() -> bool {
+    std::env::var("STAGEGATE_TEST_BACKEND").is_ok_and(|backend| backend == "postgres")
+}
+
+/// Where a new test server keeps its state: `dir`, or a new empty database.
+pub async fn location(dir: &std::path::Path) -> Location {
+    if on_postgres() {
+        Location::Postgres(new_database().await)
+    } else {
+        Location::Dir(dir.to_path_buf())
+    }
+}
+
+/// A new, empty database on the test cluster; returns its URL.
+pub async fn new_database() -> String {
+    static COUNT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let url = std::env::var("STAGEGATE_TEST_DATABASE_URL")
+        .expect("STAGEGATE_TEST_BACKEND=postgres needs STAGEGATE_TEST_DATABASE_URL");
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap_or_else(|error| panic!("connecting to {url}: {error}"));
+    let driver = tokio::spawn(connection);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    let name = format!(
+        "sg_{}_{}_{nanos}",
+        std::process::id(),
+        COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
+    // A name made here of digits and underscores: nothing to quote.
+    client
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await
+        .unwrap();
+    drop(client);
+    let _ = driver.await;
+    with_database(&url, &name)
+}
+
+/// `url` with its database replaced by `name`.
+pub fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
+    let authority_end = base
+        .find("://")
+        .map(|i| i + 3)
+        .and_then(|start| base[start..].find('/').map(|i| start + i))
+        .unwrap_or(base.len());
+    let mut out = format!("{}/{name}", &base[..authority_end]);
+    if let Some(query) = query {
+        out.push('?');
+        out.push_str(query);
+    }
+    out
+}
+
 impl Server {
-    pub fn new() -> Server {
-        Server::with_console(None)
+    pub async fn new() -> Server {
+        Server::with_console(None).await
     }
 
-    pub fn with_console(console: Option<std::path::PathBuf>) -> Server {
+    pub async fn with_console(console: Option<std::path::PathBuf>) -> Server {
         let dir = tempfile::tempdir().unwrap();
-        let (state, notes) = open_state(dir.path(), console).unwrap();
+        let location = location(dir.path()).await;
+        let (state, notes) = open_state(&location, console).await.unwrap();
         let admin = notes
             .iter()
             .find_map(|n| n.strip_prefix("admin token: "))
@@ -43,6 +108,7 @@ impl Server {
         let router = app(state.clone());
         Server {
             dir,
+            location,
             state,
             router,
             admin,
@@ -50,15 +116,15 @@ impl Server {
     }
 
     /// `new`, with the guardrails on a clock the test sets.
-    pub fn with_clock(clock: std::sync::Arc<dyn stagegate_server::guard::Clock>) -> Server {
-        let mut server = Server::new();
+    pub async fn with_clock(clock: std::sync::Arc<dyn stagegate_server::guard::Clock>) -> Server {
+        let mut server = Server::new().await;
         server.state.clock = clock;
         server.router = app(server.state.clone());
         server
     }
 
     /// A new user with `role`; returns their token.
-    pub fn user(&self, name: &str, role: &str) -> String {
+    pub async fn user(&self, name: &str, role: &str) -> String {
         let role = evaluator::model::Role::from_name(role).unwrap();
         self.state.users.add(name, role, "test").unwrap().1
     }
@@ -180,21 +246,26 @@ const STORED: [&str; 4] = [
     "sdk-keys.json",
 ];
 
-/// What is on disk and in memory, to compare before and after a refusal.
-pub fn snapshot(server: &Server) -> (u64, usize, usize, String, [Vec<u8>; 4]) {
-    let stored = |name| std::fs::read(server.dir.path().join(name)).unwrap_or_default();
+/// What is stored and in memory, to compare before and after a refusal.
+pub async fn snapshot(server: &Server) -> (u64, usize, usize, String, Vec<Option<String>>) {
+    let storage = server.state.store.storage();
+    let mut documents = Vec::new();
+    for name in STORED {
+        documents.push(storage.document(name).await.unwrap().map(|(text, _)| text));
+    }
     (
         server.revision(),
-        revision_files(server),
+        revision_files(server).await,
         server.state.store.audit().len(),
         server.plan().to_string(),
-        STORED.map(stored),
+        documents,
     )
 }
 
-/// How many revision files the data directory holds.
-pub fn revision_files(server: &Server) -> usize {
-    std::fs::read_dir(server.dir.path().join("revisions")).map_or(0, Iterator::count)
+/// How many revisions the store holds.
+pub async fn revision_files(server: &Server) -> usize {
+    let storage = server.state.store.storage();
+    storage.revisions_after(0).await.unwrap().len()
 }
 
 /// PUTs `plan` over the current revision.
@@ -209,7 +280,7 @@ pub async fn sign_all(server: &Server, stage: &str) -> Vec<String> {
     let mut tokens = Vec::new();
     for role in evaluator::model::SIGNOFF_ROLES {
         let n = server.state.users.list().len();
-        let token = server.user(&format!("{role}-{stage}-{n}"), role);
+        let token = server.user(&format!("{role}-{stage}-{n}"), role).await;
         let reply = server
             .post(
                 "/api/signoffs",
