@@ -1,30 +1,29 @@
 //! The apps' keys, per environment, each able to do one thing: ingest keys
 //! report counts (`POST /api/metrics`), SDK keys evaluate over OFREP
-//! (`/ofrep/v1/…`). One implementation, two files (`DIR/ingest-keys.json`,
-//! `DIR/sdk-keys.json`), only SHA-256 hashes in them; a key is shown once, when
-//! it is made. A revoked key's hash stays, so it can be told apart from one
-//! that never existed. Changes from the server and from the CLI happen under a
-//! cross-process lock and re-read the file inside it (as `users.rs` does); the
-//! server re-reads the file when it changes.
+//! (`/ofrep/v1/…`). One implementation, two documents in the storage
+//! (`ingest-keys.json`, `sdk-keys.json`), only SHA-256 hashes in them; a key is
+//! shown once, when it is made. A revoked key's hash stays, so it can be told
+//! apart from one that never existed. Changes from any server and from the CLI
+//! go through `Storage::update_document` (a lock across processes and
+//! servers); keys are checked against the copy in memory, so apps keep
+//! authenticating while the database is away, and `reload` brings it up to date.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
-use std::time::SystemTime;
 
 use evaluator::digest::hex;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::util::{now_rfc3339, random_hex, write_atomic};
+use crate::storage::{Storage, StorageError, Version, documents};
+use crate::util::{now_rfc3339, random_hex};
 
-pub const KEYS_FILE: &str = "ingest-keys.json";
 /// What every ingest key starts with, so it is told apart from a user's token.
 pub const PREFIX: &str = "sgi_";
 
 pub use stagegate_api::IngestKeyInfo;
 
-/// Which keys: each kind has its own prefix, file and lock.
+/// Which keys: each kind has its own prefix and document.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum KeyKind {
     /// `sgi_…`: reports counts.
@@ -41,17 +40,11 @@ impl KeyKind {
         }
     }
 
-    pub fn file(self) -> &'static str {
+    /// The storage document (and data directory file) the keys live in.
+    pub fn document(self) -> &'static str {
         match self {
-            KeyKind::Ingest => KEYS_FILE,
-            KeyKind::Sdk => "sdk-keys.json",
-        }
-    }
-
-    fn lock_file(self) -> &'static str {
-        match self {
-            KeyKind::Ingest => ".lock-ingest-keys",
-            KeyKind::Sdk => ".lock-sdk-keys",
+            KeyKind::Ingest => documents::INGEST_KEYS,
+            KeyKind::Sdk => documents::SDK_KEYS,
         }
     }
 
@@ -82,7 +75,10 @@ struct KeysFile {
 
 #[derive(Default)]
 struct Loaded {
-    stamp: Option<(SystemTime, u64)>,
+    /// The version read; `None` after this process's own write, so that the
+    /// next reload reads it once more (a data directory's version may not
+    /// move for a write within the file system's timestamp resolution).
+    version: Option<Version>,
     keys: Arc<Vec<IngestKeyInfo>>,
     /// Hash of a key → its environment, or `None` once revoked.
     by_hash: HashMap<String, Option<String>>,
@@ -99,8 +95,11 @@ pub enum Lookup {
 
 pub struct Keys {
     kind: KeyKind,
-    dir: PathBuf,
+    storage: Storage,
     loaded: RwLock<Loaded>,
+    /// One change or reload at a time in this process, so that the copy in
+    /// memory ends as the newest write left it.
+    changing: tokio::sync::Mutex<()>,
 }
 
 #[derive(Debug)]
@@ -108,6 +107,8 @@ pub enum KeyError {
     BadField(&'static str, String),
     /// The kind's noun and the id.
     Missing(&'static str, String),
+    /// The database cannot be reached now; nothing was written.
+    Unavailable(String),
     Io(anyhow::Error),
 }
 
@@ -116,6 +117,7 @@ impl std::fmt::Display for KeyError {
         match self {
             KeyError::BadField(_, message) => f.write_str(message),
             KeyError::Missing(noun, id) => write!(f, "{noun} '{id}' does not exist"),
+            KeyError::Unavailable(message) => write!(f, "the store is unavailable: {message}"),
             KeyError::Io(error) => write!(f, "{error:#}"),
         }
     }
@@ -123,14 +125,24 @@ impl std::fmt::Display for KeyError {
 
 impl std::error::Error for KeyError {}
 
+impl From<StorageError> for KeyError {
+    fn from(error: StorageError) -> Self {
+        match error {
+            StorageError::Unavailable(message) => KeyError::Unavailable(message),
+            StorageError::Io(message) => KeyError::Io(anyhow::anyhow!(message)),
+        }
+    }
+}
+
 impl Keys {
-    pub fn open(dir: &Path, kind: KeyKind) -> anyhow::Result<Keys> {
+    pub async fn open(storage: Storage, kind: KeyKind) -> anyhow::Result<Keys> {
         let keys = Keys {
             kind,
-            dir: dir.to_path_buf(),
+            storage,
             loaded: RwLock::default(),
+            changing: tokio::sync::Mutex::new(()),
         };
-        keys.reload()?;
+        keys.reload().await?;
         Ok(keys)
     }
 
@@ -159,7 +171,7 @@ impl Keys {
     }
 
     /// Makes a key for `environment`; returns its record and the key itself.
-    pub fn create(
+    pub async fn create(
         &self,
         environment: &str,
         name: &str,
@@ -186,29 +198,28 @@ impl Keys {
             key_sha256: hex(&Sha256::digest(key.as_bytes())),
             revoked: None,
         };
-        self.change(|file| {
+        self.change(move |file| {
             file.keys.push(stored);
             Ok(())
-        })?;
+        })
+        .await?;
         Ok((info, key))
     }
 
     /// Revokes a key: it stops working at once in this process, and within a
-    /// re-read in others.
-    pub fn revoke(&self, id: &str) -> Result<IngestKeyInfo, KeyError> {
-        let missing = || KeyError::Missing(self.kind.noun(), id.into());
-        let mut revoked = None;
-        self.change(|file| {
+    /// reload in others.
+    pub async fn revoke(&self, id: &str) -> Result<IngestKeyInfo, KeyError> {
+        let (noun, id) = (self.kind.noun(), id.to_string());
+        self.change(move |file| {
             let key = file
                 .keys
                 .iter_mut()
                 .find(|k| k.info.id == id && k.revoked.is_none())
-                .ok_or_else(missing)?;
+                .ok_or(KeyError::Missing(noun, id))?;
             key.revoked = Some(now_rfc3339());
-            revoked = Some(key.info.clone());
-            Ok(())
-        })?;
-        revoked.ok_or_else(missing)
+            Ok(key.info.clone())
+        })
+        .await
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Loaded> {
@@ -217,14 +228,24 @@ impl Keys {
             .unwrap_or_else(|poison| poison.into_inner())
     }
 
-    /// Re-reads the file if it changed on disk; returns whether it did.
-    pub fn reload(&self) -> anyhow::Result<bool> {
-        let path = self.dir.join(self.kind.file());
-        let stamp = crate::util::file_stamp(&path);
-        if stamp.is_some() && self.read().stamp == stamp {
+    /// Re-reads the keys if their document changed; returns whether it did.
+    /// On failure the keys in memory stay as they were.
+    pub async fn reload(&self) -> anyhow::Result<bool> {
+        let _one_at_a_time = self.changing.lock().await;
+        let name = self.kind.document();
+        let version = self.storage.document_version(name).await?;
+        if version.is_some() && self.read().version == version {
             return Ok(false);
         }
-        let file = self.read_file()?;
+        let (file, version) = match self.storage.document(name).await? {
+            Some((text, version)) => (parse(name, Some(&text))?, Some(version)),
+            None => (KeysFile::default(), None),
+        };
+        self.install(file, version);
+        Ok(true)
+    }
+
+    fn install(&self, file: KeysFile, version: Option<Version>) {
         let by_hash = file
             .keys
             .iter()
@@ -237,41 +258,46 @@ impl Keys {
             .filter(|k| k.revoked.is_none())
             .map(|k| k.info)
             .collect();
-        let keys = Arc::new(keys);
         *self
             .loaded
             .write()
             .unwrap_or_else(|poison| poison.into_inner()) = Loaded {
-            stamp,
-            keys,
+            version,
+            keys: Arc::new(keys),
             by_hash,
         };
-        Ok(true)
     }
 
-    fn read_file(&self) -> anyhow::Result<KeysFile> {
-        crate::util::read_json_or_default(&self.dir.join(self.kind.file()))
-    }
-
-    fn change(
+    /// Edits the stored keys as they are now (under the storage's lock, so a
+    /// change by another server or the CLI is never lost), then takes the
+    /// result as the keys in memory.
+    async fn change<T: Send + 'static>(
         &self,
-        edit: impl FnOnce(&mut KeysFile) -> Result<(), KeyError>,
-    ) -> Result<(), KeyError> {
-        let io = |error: std::io::Error| KeyError::Io(error.into());
-        let lock = crate::util::lock_file(&self.dir, self.kind.lock_file()).map_err(io)?;
-        let mut file = self.read_file().map_err(KeyError::Io)?;
-        edit(&mut file)?;
-        let bytes = serde_json::to_vec_pretty(&file).map_err(|e| KeyError::Io(e.into()))?;
-        write_atomic(&self.dir, self.kind.file(), &bytes).map_err(io)?;
-        // Always re-read: a write within the file system's timestamp resolution
-        // may leave the stamp as it was.
-        self.loaded
-            .write()
-            .unwrap_or_else(|poison| poison.into_inner())
-            .stamp = None;
-        self.reload().map_err(KeyError::Io)?;
-        drop(lock); // closing the file releases the lock
-        Ok(())
+        edit: impl FnOnce(&mut KeysFile) -> Result<T, KeyError> + Send + 'static,
+    ) -> Result<T, KeyError> {
+        let _one_at_a_time = self.changing.lock().await;
+        let name = self.kind.document();
+        let (answer, file) = self
+            .storage
+            .update_document(name, move |old| {
+                let mut file = parse(name, old).map_err(KeyError::Io)?;
+                let answer = edit(&mut file)?;
+                let text = serde_json::to_string_pretty(&file)
+                    .map_err(|error| KeyError::Io(error.into()))?;
+                Ok::<_, KeyError>((text, (answer, file)))
+            })
+            .await??;
+        self.install(file, None);
+        Ok(answer)
+    }
+}
+
+fn parse(name: &str, text: Option<&str>) -> anyhow::Result<KeysFile> {
+    match text {
+        Some(text) => {
+            serde_json::from_str(text).map_err(|e| anyhow::anyhow!("parsing {name}: {e}"))
+        }
+        None => Ok(KeysFile::default()),
     }
 }
 
@@ -299,54 +325,90 @@ fn check(field: &'static str, value: &str) -> Result<(), KeyError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::Location;
 
-    #[test]
-    fn keys_are_stored_hashed_name_their_environment_and_stop_when_revoked() {
+    async fn storage(dir: &std::path::Path) -> Storage {
+        Storage::open_documents(&Location::Dir(dir.to_path_buf()))
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn keys_are_stored_hashed_name_their_environment_and_stop_when_revoked() {
         let dir = tempfile::tempdir().unwrap();
-        let keys = Keys::open(dir.path(), KeyKind::Ingest).unwrap();
-        let (info, key) = keys.create("production", "web app", "admin").unwrap();
+        let keys = Keys::open(storage(dir.path()).await, KeyKind::Ingest)
+            .await
+            .unwrap();
+        let (info, key) = keys.create("production", "web app", "admin").await.unwrap();
         assert!(key.starts_with(PREFIX) && key.len() == PREFIX.len() + 64);
-        let stored = std::fs::read_to_string(dir.path().join(KEYS_FILE)).unwrap();
+        let stored = std::fs::read_to_string(dir.path().join(documents::INGEST_KEYS)).unwrap();
         assert!(!stored.contains(&key));
         assert_eq!(keys.environment(&key).as_deref(), Some("production"));
         assert_eq!(keys.environment("sgi_not-a-key"), None);
         // Another process (the CLI) sees it, and its revocation reaches us.
-        let other = Keys::open(dir.path(), KeyKind::Ingest).unwrap();
+        let other = Keys::open(storage(dir.path()).await, KeyKind::Ingest)
+            .await
+            .unwrap();
         assert_eq!(other.environment(&key).as_deref(), Some("production"));
-        other.revoke(&info.id).unwrap();
-        keys.reload().unwrap();
+        other.revoke(&info.id).await.unwrap();
+        assert!(keys.reload().await.unwrap());
         assert_eq!(keys.environment(&key), None);
-        assert!(matches!(keys.revoke(&info.id), Err(KeyError::Missing(..))));
+        assert!(!keys.reload().await.unwrap(), "nothing changed since");
         assert!(matches!(
-            keys.create("prod uction", "", "admin"),
+            keys.revoke(&info.id).await,
+            Err(KeyError::Missing(..))
+        ));
+        assert!(matches!(
+            keys.create("prod uction", "", "admin").await,
             Err(KeyError::BadField("environment", _))
         ));
     }
 
-    #[test]
-    fn sdk_keys_live_apart_and_a_revoked_one_is_known_as_revoked() {
+    #[tokio::test]
+    async fn sdk_keys_live_apart_and_a_revoked_one_is_known_as_revoked() {
         let dir = tempfile::tempdir().unwrap();
-        let ingest = Keys::open(dir.path(), KeyKind::Ingest).unwrap();
-        let sdk = Keys::open(dir.path(), KeyKind::Sdk).unwrap();
-        let (info, key) = sdk.create("staging", "ios app", "admin").unwrap();
-        let (_, ingest_key) = ingest.create("staging", "", "admin").unwrap();
+        let storage = storage(dir.path()).await;
+        let ingest = Keys::open(storage.clone(), KeyKind::Ingest).await.unwrap();
+        let sdk = Keys::open(storage.clone(), KeyKind::Sdk).await.unwrap();
+        let (info, key) = sdk.create("staging", "ios app", "admin").await.unwrap();
+        let (_, ingest_key) = ingest.create("staging", "", "admin").await.unwrap();
         assert!(key.starts_with("sgk_") && key.len() == 4 + 64);
         assert!(dir.path().join("sdk-keys.json").is_file());
         assert_eq!(sdk.lookup(&key), Lookup::Valid("staging".into()));
         assert_eq!(sdk.lookup(&ingest_key), Lookup::Unknown);
         assert_eq!(ingest.lookup(&key), Lookup::Unknown);
         assert_eq!(ingest.list().len(), 1);
-        sdk.revoke(&info.id).unwrap();
+        sdk.revoke(&info.id).await.unwrap();
         assert_eq!(sdk.lookup(&key), Lookup::Revoked);
         assert_eq!(sdk.environment(&key), None);
         assert!(sdk.list().is_empty());
-        let again = sdk.revoke(&info.id).unwrap_err();
+        let again = sdk.revoke(&info.id).await.unwrap_err();
         assert_eq!(
             again.to_string(),
             format!("SDK key '{}' does not exist", info.id)
         );
         // Another process sees the revocation as a revocation.
-        let other = Keys::open(dir.path(), KeyKind::Sdk).unwrap();
+        let other = Keys::open(storage, KeyKind::Sdk).await.unwrap();
         assert_eq!(other.lookup(&key), Lookup::Revoked);
+    }
+
+    #[tokio::test]
+    async fn a_damaged_document_is_refused_and_the_keys_in_memory_stay() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = Keys::open(storage(dir.path()).await, KeyKind::Sdk)
+            .await
+            .unwrap();
+        let (_, key) = keys.create("staging", "", "admin").await.unwrap();
+        std::fs::write(dir.path().join(documents::SDK_KEYS), "{\"keys\": [").unwrap();
+        let error = keys.reload().await.unwrap_err();
+        assert!(
+            format!("{error:#}").contains("parsing sdk-keys.json"),
+            "{error:#}"
+        );
+        assert_eq!(keys.environment(&key).as_deref(), Some("staging"));
+        assert!(matches!(
+            keys.create("staging", "", "admin").await,
+            Err(KeyError::Io(_))
+        ));
     }
 }

@@ -13,8 +13,8 @@ use evaluator::{Context, Evaluator, Invalid};
 use crate::app_keys::{KeyError, KeyKind, Keys, check_environment};
 use crate::serve::{ServeOptions, run};
 use crate::simulate::SimulateArgs;
-use crate::storage::Location;
-use crate::users::Users;
+use crate::storage::{Location, Storage};
+use crate::users::{UserError, Users};
 
 #[derive(Parser)]
 #[command(
@@ -100,6 +100,24 @@ enum Command {
     /// client document, evaluate every user, and report exposures, sessions,
     /// crashes and sync failures as the npm reporter would.
     Simulate(SimulateArgs),
+    /// Bring a PostgreSQL database's schema up to date (`--store URL`; servers
+    /// also do this on start), or copy a data directory into an empty database
+    /// (`--from DIR --to URL`): every revision with its audit entry, users,
+    /// sign-offs, keys and webhooks.
+    Migrate {
+        /// The database whose schema to bring up to date.
+        #[arg(long, env = "STAGEGATE_DATABASE_URL", value_name = "URL")]
+        store: Option<String>,
+        /// A data directory to copy (the server using it should be stopped).
+        #[arg(long, value_name = "DIR", requires = "to")]
+        from: Option<PathBuf>,
+        /// The database to copy into; it must be empty, unless `--force`.
+        #[arg(long, value_name = "URL", requires = "from")]
+        to: Option<String>,
+        /// Replace whatever the database holds.
+        #[arg(long, requires = "from")]
+        force: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -126,6 +144,9 @@ enum KeyCommand {
     Create {
         #[arg(long, default_value = "stagegate-data")]
         data: PathBuf,
+        /// A PostgreSQL database (`postgres://…`), in place of the data directory.
+        #[arg(long, env = "STAGEGATE_DATABASE_URL", value_name = "URL")]
+        store: Option<String>,
         /// The environment the key is for (it works for no other).
         #[arg(long)]
         env: String,
@@ -137,12 +158,18 @@ enum KeyCommand {
     List {
         #[arg(long, default_value = "stagegate-data")]
         data: PathBuf,
+        /// A PostgreSQL database (`postgres://…`), in place of the data directory.
+        #[arg(long, env = "STAGEGATE_DATABASE_URL", value_name = "URL")]
+        store: Option<String>,
     },
     /// Revoke a key by its id: it is refused from then on.
     Revoke {
         id: String,
         #[arg(long, default_value = "stagegate-data")]
         data: PathBuf,
+        /// A PostgreSQL database (`postgres://…`), in place of the data directory.
+        #[arg(long, env = "STAGEGATE_DATABASE_URL", value_name = "URL")]
+        store: Option<String>,
     },
 }
 
@@ -155,6 +182,9 @@ enum UserCommand {
         role: Role,
         #[arg(long, default_value = "stagegate-data")]
         data: PathBuf,
+        /// A PostgreSQL database (`postgres://…`), in place of the data directory.
+        #[arg(long, env = "STAGEGATE_DATABASE_URL", value_name = "URL")]
+        store: Option<String>,
     },
     /// Change a user's role (never the last admin's).
     Role {
@@ -163,17 +193,26 @@ enum UserCommand {
         role: Role,
         #[arg(long, default_value = "stagegate-data")]
         data: PathBuf,
+        /// A PostgreSQL database (`postgres://…`), in place of the data directory.
+        #[arg(long, env = "STAGEGATE_DATABASE_URL", value_name = "URL")]
+        store: Option<String>,
     },
     /// List users and their roles.
     List {
         #[arg(long, default_value = "stagegate-data")]
         data: PathBuf,
+        /// A PostgreSQL database (`postgres://…`), in place of the data directory.
+        #[arg(long, env = "STAGEGATE_DATABASE_URL", value_name = "URL")]
+        store: Option<String>,
     },
     /// Remove a user (their token stops working at once; never the last admin).
     Remove {
         name: String,
         #[arg(long, default_value = "stagegate-data")]
         data: PathBuf,
+        /// A PostgreSQL database (`postgres://…`), in place of the data directory.
+        #[arg(long, env = "STAGEGATE_DATABASE_URL", value_name = "URL")]
+        store: Option<String>,
     },
 }
 
@@ -263,6 +302,12 @@ fn dispatch(command: Command) -> Result<(), Failure> {
             command: ExportCommand::Flagd { plan, env, out },
         } => export_flagd(&plan, &env, out.as_deref()),
         Command::Simulate(args) => crate::simulate::run(args).map_err(Failure::Other),
+        Command::Migrate {
+            store,
+            from,
+            to,
+            force,
+        } => migrate(store, from.zip(to), force),
     };
     match result {
         // Whoever reads our output stopped reading (`| head`): not an error.
@@ -307,6 +352,60 @@ fn store_location(store: Option<String>, data: PathBuf) -> Location {
         Some(url) => Location::parse(&url),
         None => Location::Dir(data),
     }
+}
+
+/// `stagegate migrate`: the schema (`--store`), or a copy (`--from --to`).
+fn migrate(
+    store: Option<String>,
+    copy: Option<(PathBuf, String)>,
+    force: bool,
+) -> Result<(), Failure> {
+    use crate::storage::migrate;
+    let postgres = |flag: &str, url: String| match Location::parse(&url) {
+        Location::Postgres(url) => Ok(url),
+        Location::Dir(_) => Err(Failure::Other(format!(
+            "{flag}: '{url}' is not a PostgreSQL URL (postgres://user@host/db)"
+        ))),
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let mut out = io::stdout().lock();
+    match copy {
+        Some((from, to)) => {
+            let to = postgres("--to", to)?;
+            let (copied, database) = runtime
+                .block_on(migrate::copy(&from, &to, force))
+                .map_err(|error| Failure::Other(format!("{error:#}")))?;
+            writeln!(
+                out,
+                "copied {} revisions (head {}) and {} documents ({}) from {} to {database}",
+                copied.revisions,
+                copied.head,
+                copied.documents.len(),
+                copied.documents.join(", "),
+                from.display()
+            )?;
+        }
+        None => {
+            let store = store.ok_or_else(|| {
+                Failure::Other(
+                    "migrate: give --store URL (or STAGEGATE_DATABASE_URL), or --from DIR --to URL"
+                        .into(),
+                )
+            })?;
+            let store = postgres("--store", store)?;
+            let (applied, database) = runtime
+                .block_on(migrate::schema(&store))
+                .map_err(|error| Failure::Other(format!("{error:#}")))?;
+            writeln!(
+                out,
+                "applied {applied} migration{} to {database}; its schema is current",
+                if applied == 1 { "" } else { "s" }
+            )?;
+        }
+    }
+    Ok(())
 }
 
 fn validate(file: &Path) -> Result<(), Failure> {
@@ -425,12 +524,31 @@ fn write_number_line(out: &mut impl Write, number: u16) -> io::Result<()> {
 const CLI: &str = "cli";
 
 fn user(command: UserCommand) -> Result<(), Failure> {
-    let other = |error: &dyn std::fmt::Display| Failure::Other(error.to_string());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(user_command(command))
+}
+
+async fn user_command(command: UserCommand) -> Result<(), Failure> {
+    let open = |store: Option<String>, data: PathBuf| async move {
+        let storage = Storage::open_documents(&store_location(store, data))
+            .await
+            .map_err(|e| Failure::Other(format!("{e:#}")))?;
+        Users::open(storage)
+            .await
+            .map_err(|e| Failure::Other(format!("{e:#}")))
+    };
     let mut out = io::stdout().lock();
     match command {
-        UserCommand::Add { name, role, data } => {
-            let users = Users::open(&data).map_err(|e| Failure::Other(format!("{e:#}")))?;
-            let (user, token) = users.add(&name, role, CLI).map_err(|e| other(&e))?;
+        UserCommand::Add {
+            name,
+            role,
+            data,
+            store,
+        } => {
+            let users = open(store, data).await?;
+            let (user, token) = users.add(&name, role, CLI).await.map_err(user_failure)?;
             writeln!(
                 out,
                 "created user {} (role {}); the token is shown only this once:",
@@ -438,45 +556,84 @@ fn user(command: UserCommand) -> Result<(), Failure> {
             )?;
             writeln!(out, "{token}")?;
         }
-        UserCommand::List { data } => {
-            let users = Users::open(&data).map_err(|e| Failure::Other(format!("{e:#}")))?;
+        UserCommand::List { data, store } => {
+            let users = open(store, data).await?;
             for user in users.list().iter() {
                 writeln!(out, "{}\t{}\t{}", user.name, user.role, user.created)?;
             }
         }
-        UserCommand::Remove { name, data } => {
-            let users = Users::open(&data).map_err(|e| Failure::Other(format!("{e:#}")))?;
-            users.remove(&name, CLI).map_err(|e| other(&e))?;
+        UserCommand::Remove { name, data, store } => {
+            let users = open(store, data).await?;
+            users.remove(&name, CLI).await.map_err(user_failure)?;
             writeln!(out, "removed user {name}")?;
         }
-        UserCommand::Role { name, role, data } => {
-            let users = Users::open(&data).map_err(|e| Failure::Other(format!("{e:#}")))?;
-            users.set_role(&name, role, CLI).map_err(|e| other(&e))?;
+        UserCommand::Role {
+            name,
+            role,
+            data,
+            store,
+        } => {
+            let users = open(store, data).await?;
+            users
+                .set_role(&name, role, CLI)
+                .await
+                .map_err(user_failure)?;
             writeln!(out, "user {name} is now {role}")?;
         }
     }
     Ok(())
 }
 
+/// A refused user change exits 1; a store that failed us, 2 (as reading a
+/// file does).
+fn user_failure(error: UserError) -> Failure {
+    match error {
+        UserError::Io(_) | UserError::Unavailable(_) => Failure::Io(error.to_string()),
+        refused => Failure::Other(refused.to_string()),
+    }
+}
+
 fn app_key(kind: KeyKind, command: KeyCommand) -> Result<(), Failure> {
-    let open = |data: &Path| {
-        if !data.is_dir() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(app_key_command(kind, command))
+}
+
+async fn app_key_command(kind: KeyKind, command: KeyCommand) -> Result<(), Failure> {
+    let open = |store: Option<String>, data: PathBuf| async move {
+        let location = store_location(store, data);
+        if let Location::Dir(data) = &location
+            && !data.is_dir()
+        {
             return Err(Failure::Other(format!(
                 "--data: {} is not a directory (where `stagegate serve` keeps its data)",
                 data.display()
             )));
         }
-        Keys::open(data, kind).map_err(|e| Failure::Other(format!("{e:#}")))
+        let storage = Storage::open_documents(&location)
+            .await
+            .map_err(|e| Failure::Other(format!("{e:#}")))?;
+        let keys = Keys::open(storage.clone(), kind)
+            .await
+            .map_err(|e| Failure::Other(format!("{e:#}")))?;
+        Ok((keys, storage))
     };
     let noun = kind.noun();
     let mut out = io::stdout().lock();
     match command {
-        KeyCommand::Create { data, env, name } => {
-            let keys = open(&data)?;
+        KeyCommand::Create {
+            data,
+            store,
+            env,
+            name,
+        } => {
+            let (keys, storage) = open(store, data).await?;
             check_environment(&env).map_err(|e| key_failure(kind, e))?;
-            known_environment(&data, &env)?;
+            known_environment(&storage, &env).await?;
             let (info, key) = keys
                 .create(&env, &name, CLI)
+                .await
                 .map_err(|e| key_failure(kind, e))?;
             writeln!(
                 out,
@@ -485,8 +642,8 @@ fn app_key(kind: KeyKind, command: KeyCommand) -> Result<(), Failure> {
             )?;
             writeln!(out, "{key}")?;
         }
-        KeyCommand::List { data } => {
-            let keys = open(&data)?;
+        KeyCommand::List { data, store } => {
+            let (keys, _) = open(store, data).await?;
             for key in keys.list().iter() {
                 writeln!(
                     out,
@@ -495,9 +652,9 @@ fn app_key(kind: KeyKind, command: KeyCommand) -> Result<(), Failure> {
                 )?;
             }
         }
-        KeyCommand::Revoke { id, data } => {
-            let keys = open(&data)?;
-            let info = keys.revoke(&id).map_err(|e| key_failure(kind, e))?;
+        KeyCommand::Revoke { id, data, store } => {
+            let (keys, _) = open(store, data).await?;
+            let info = keys.revoke(&id).await.map_err(|e| key_failure(kind, e))?;
             writeln!(out, "revoked {noun} {} ({})", info.id, info.environment)?;
         }
     }
@@ -505,9 +662,16 @@ fn app_key(kind: KeyKind, command: KeyCommand) -> Result<(), Failure> {
 }
 
 /// As the API does: a key for an environment that no rollout has is refused
-/// (when the data directory has a plan to ask).
-fn known_environment(data: &Path, env: &str) -> Result<(), Failure> {
-    let Some(plan) = crate::store::newest_plan(data) else {
+/// (when the store has a plan to ask).
+async fn known_environment(storage: &Storage, env: &str) -> Result<(), Failure> {
+    let plan = match storage {
+        Storage::Dir(dir) => crate::store::newest_plan(dir.path()),
+        Storage::Postgres(_) => match storage.head().await {
+            Ok(head) if head > 0 => storage.revision(head).await.ok().flatten().map(|r| r.plan),
+            _ => None,
+        },
+    };
+    let Some(plan) = plan else {
         return Ok(());
     };
     let mut known: Vec<&str> = (plan.rollouts.values())
@@ -542,7 +706,7 @@ fn key_failure(kind: KeyKind, error: KeyError) -> Failure {
             };
             Failure::Other(format!("{error} (see `stagegate {command} list`)"))
         }
-        KeyError::Io(_) => Failure::Io(error.to_string()),
+        KeyError::Io(_) | KeyError::Unavailable(_) => Failure::Io(error.to_string()),
     }
 }
 

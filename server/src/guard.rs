@@ -22,6 +22,8 @@ use stagegate_api::{
 use crate::api::AppState;
 use crate::error::ApiError;
 use crate::metrics::minute_of;
+use crate::storage::documents::ACKNOWLEDGEMENTS;
+use crate::storage::{Storage, StorageError, Version};
 use crate::store::Change;
 use crate::util::rfc3339;
 
@@ -75,7 +77,6 @@ impl Clock for ManualClock {
 type LiveState = (Option<String>, bool);
 
 /// What the decisions remember between rounds.
-#[derive(Default)]
 pub struct GuardMemory {
     /// (rollout, environment) → the live state and the Unix time it began.
     since: Mutex<HashMap<(String, String), (LiveState, u64)>>,
@@ -84,35 +85,74 @@ pub struct GuardMemory {
     /// (rollout, environment) → the latest incident a person reported, with
     /// their comment, for the audit entry of a rollback it causes.
     incidents: Mutex<HashMap<(String, String), String>>,
-    /// Revision of an automatic action → who acknowledged it (kept on disk).
+    /// Revision of an automatic action → who acknowledged it (kept in the
+    /// storage's `acknowledgements.json`), and the version read.
     acknowledged: Mutex<HashMap<u64, Acknowledgement>>,
-    dir: std::path::PathBuf,
+    acknowledged_version: Mutex<Option<Version>>,
+    /// One acknowledgement or reload at a time in this process, so that the
+    /// copy in memory ends as the newest write left it.
+    acknowledging: tokio::sync::Mutex<()>,
+    storage: Storage,
 }
 
-const ACKS_FILE: &str = "acknowledgements.json";
+type Acknowledgements = HashMap<u64, Acknowledgement>;
 
 impl GuardMemory {
-    /// Opens the acknowledgements kept in `DIR/acknowledgements.json`.
-    pub fn open(dir: &std::path::Path) -> anyhow::Result<GuardMemory> {
-        let acknowledged = match std::fs::read_to_string(dir.join(ACKS_FILE)) {
-            Ok(text) => serde_json::from_str(&text)
-                .map_err(|e| anyhow::anyhow!("parsing {ACKS_FILE}: {e}"))?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => HashMap::new(),
-            Err(e) => return Err(anyhow::anyhow!("reading {ACKS_FILE}: {e}")),
+    /// Opens the acknowledgements kept in the storage.
+    pub async fn open(storage: Storage) -> anyhow::Result<GuardMemory> {
+        let (acknowledged, version) = match storage.document(ACKNOWLEDGEMENTS).await? {
+            Some((text, version)) => (parse_acknowledgements(Some(&text))?, Some(version)),
+            None => (HashMap::new(), None),
         };
         Ok(GuardMemory {
-            dir: dir.to_path_buf(),
+            since: Mutex::default(),
+            alerted: Mutex::default(),
+            incidents: Mutex::default(),
             acknowledged: Mutex::new(acknowledged),
-            ..GuardMemory::default()
+            acknowledged_version: Mutex::new(version),
+            acknowledging: tokio::sync::Mutex::new(()),
+            storage,
         })
     }
 
-    /// Records that `ack.by` took the automatic action of `revision` in hand.
-    pub fn acknowledge(&self, revision: u64, ack: Acknowledgement) -> std::io::Result<()> {
-        let mut acks = self.acknowledged.lock().unwrap_or_else(|e| e.into_inner());
-        acks.insert(revision, ack);
-        let bytes = serde_json::to_vec_pretty(&*acks).map_err(std::io::Error::other)?;
-        crate::util::write_atomic(&self.dir, ACKS_FILE, &bytes)
+    /// Records that `ack.by` took the automatic action of `revision` in hand
+    /// (under the storage's lock: acknowledgements on other servers are kept).
+    pub async fn acknowledge(
+        &self,
+        revision: u64,
+        ack: Acknowledgement,
+    ) -> Result<(), StorageError> {
+        let _one_at_a_time = self.acknowledging.lock().await;
+        let acks = self
+            .storage
+            .update_document(ACKNOWLEDGEMENTS, move |old| {
+                let mut acks = parse_acknowledgements(old)
+                    .map_err(|error| StorageError::Io(format!("{error:#}")))?;
+                acks.insert(revision, ack);
+                let text = serde_json::to_string_pretty(&acks)
+                    .map_err(|error| StorageError::Io(error.to_string()))?;
+                Ok((text, acks))
+            })
+            .await??;
+        *lock(&self.acknowledged) = acks;
+        // Read once more on the next reload (see `Keys`' `Loaded::version`).
+        *lock(&self.acknowledged_version) = None;
+        Ok(())
+    }
+
+    /// Re-reads the acknowledgements if another server changed them.
+    pub async fn reload(&self) -> anyhow::Result<bool> {
+        let _one_at_a_time = self.acknowledging.lock().await;
+        let version = self.storage.document_version(ACKNOWLEDGEMENTS).await?;
+        if version.is_some() && *lock(&self.acknowledged_version) == version {
+            return Ok(false);
+        }
+        let Some((text, version)) = self.storage.document(ACKNOWLEDGEMENTS).await? else {
+            return Ok(false);
+        };
+        *lock(&self.acknowledged) = parse_acknowledgements(Some(&text))?;
+        *lock(&self.acknowledged_version) = Some(version);
+        Ok(true)
     }
 
     pub fn note_incident(&self, rollout: &str, environment: &str, note: String) {
@@ -121,25 +161,46 @@ impl GuardMemory {
     }
 }
 
-/// Runs the decisions for as long as the server does.
+fn parse_acknowledgements(text: Option<&str>) -> anyhow::Result<Acknowledgements> {
+    match text {
+        Some(text) => serde_json::from_str(text)
+            .map_err(|error| anyhow::anyhow!("parsing {ACKNOWLEDGEMENTS}: {error}")),
+        None => Ok(HashMap::new()),
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poison| poison.into_inner())
+}
+
+/// Runs the decisions for as long as the server does. They are taken once,
+/// by the server that leads (always this one, on a data directory; on
+/// PostgreSQL, the holder of the leader's advisory lock). Another asks again
+/// every `FOLLOWER_CHECK`, so it takes over within about a second of the
+/// leader's death.
 pub fn spawn(state: AppState) {
+    const FOLLOWER_CHECK: Duration = Duration::from_secs(1);
     tokio::spawn(async move {
         let mut feed = state.store.subscribe();
+        let storage = state.store.storage().clone();
         loop {
             // Listening before deciding: counts that arrive meanwhile wake the next round.
             let arrived = state.metrics.arrived.notified();
             tokio::pin!(arrived);
             arrived.as_mut().enable();
             let started = tokio::time::Instant::now();
-            decide(&state).await;
+            let leads = storage.leads().await;
+            if leads {
+                decide(&state).await;
+            }
             tokio::select! {
-                _ = arrived => {}
+                _ = arrived, if leads => {}
                 changed = feed.changed() => {
                     if changed.is_err() || feed.borrow().closing {
                         return;
                     }
                 }
-                _ = tokio::time::sleep(TICK) => {}
+                _ = tokio::time::sleep(if leads { TICK } else { FOLLOWER_CHECK }) => {}
             }
             // At once on news, but at most one round per `DEBOUNCE`.
             tokio::time::sleep_until(started + DEBOUNCE).await;

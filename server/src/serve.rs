@@ -38,27 +38,29 @@ pub async fn open_state(
     let mut notes = Vec::new();
     let storage = Storage::open(location).await?;
     let (store, seeded) = Store::open(storage.clone()).await?;
+    let store = Arc::new(store);
+    // Other servers' writes arrive from here on (PostgreSQL only).
+    store.follow();
     if seeded {
         notes.push(format!(
             "stagegate: seeded the default plan as revision 1 in {}",
             storage.describe()
         ));
     }
-    let Location::Dir(data) = location else {
-        anyhow::bail!("users, keys and webhooks do not live in PostgreSQL yet");
-    };
-    let data = data.as_path();
-    let users = Users::open(data)?;
-    if !users.exists() {
-        let (_, token) = users
-            .add("admin", evaluator::model::Role::Admin, "stagegate")
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let users = Users::open(storage.clone()).await?;
+    // Made only where no users document exists yet: of several servers
+    // starting on one new database, one makes it and prints its token.
+    if let Some(token) = users
+        .create_first_admin()
+        .await
+        .map_err(|e| anyhow::anyhow!("creating the first admin: {e}"))?
+    {
         notes.push(
             "stagegate: created user admin (role admin); its token is shown only this once:".into(),
         );
         notes.push(format!("admin token: {token}"));
     }
-    let (metrics, skipped) = crate::metrics::Metrics::open(data)?;
+    let (metrics, skipped) = crate::metrics::Metrics::open(storage.clone()).await?;
     if skipped > 0 {
         notes.push(format!(
             "stagegate: skipped {skipped} unreadable line(s) of {} (a write cut short)",
@@ -66,17 +68,75 @@ pub async fn open_state(
         ));
     }
     let state = AppState {
-        store: Arc::new(store),
+        store,
         users: Arc::new(users),
-        alerts: crate::alerts::Alerts::open(data)?,
+        alerts: crate::alerts::Alerts::open(storage.clone()).await?,
         metrics: Arc::new(metrics),
-        ingest_keys: Arc::new(Keys::open(data, KeyKind::Ingest)?),
-        sdk_keys: Arc::new(Keys::open(data, KeyKind::Sdk)?),
+        ingest_keys: Arc::new(Keys::open(storage.clone(), KeyKind::Ingest).await?),
+        sdk_keys: Arc::new(Keys::open(storage.clone(), KeyKind::Sdk).await?),
         clock: Arc::new(crate::guard::SystemClock),
-        guard: Arc::new(crate::guard::GuardMemory::open(data)?),
+        guard: Arc::new(crate::guard::GuardMemory::open(storage.clone()).await?),
         console: console.map(Arc::new),
     };
+    follow_documents(&state);
     Ok((state, notes))
+}
+
+/// On PostgreSQL, re-reads the documents other servers change (the apps'
+/// keys, webhooks, acknowledgements) when the notices say documents changed,
+/// and every second while a re-read fails. A data directory has no notices:
+/// the flusher polls the keys the CLI may change, and nobody else writes the
+/// rest. The task holds the modules weakly and ends when they are all gone
+/// (a test may replace one).
+fn follow_documents(state: &AppState) {
+    let Some(mut notices) = state.store.storage().notices() else {
+        return;
+    };
+    let ingest = Arc::downgrade(&state.ingest_keys);
+    let sdk = Arc::downgrade(&state.sdk_keys);
+    let guard = Arc::downgrade(&state.guard);
+    let alerts = state.alerts.downgrade();
+    tokio::spawn(async move {
+        let mut seen = notices.borrow_and_update().documents;
+        let mut failed = false;
+        loop {
+            if failed {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            } else {
+                while notices.borrow_and_update().documents == seen {
+                    if notices.changed().await.is_err() {
+                        return;
+                    }
+                }
+            }
+            let now = notices.borrow().documents;
+            let mut reloads = Vec::new();
+            for keys in [ingest.upgrade(), sdk.upgrade()].into_iter().flatten() {
+                reloads.push(keys.reload().await);
+            }
+            if let Some(alerts) = alerts.upgrade() {
+                reloads.push(alerts.reload().await);
+            }
+            if let Some(guard) = guard.upgrade() {
+                reloads.push(guard.reload().await);
+            }
+            if reloads.is_empty() {
+                return; // the state is gone
+            }
+            let error = reloads.into_iter().find_map(Result::err);
+            if let Some(error) = &error
+                && !failed
+            {
+                tracing::warn!(
+                    "re-reading other servers' changes: {error:#} (retrying each second)"
+                );
+            }
+            failed = error.is_some();
+            if !failed {
+                seen = now;
+            }
+        }
+    });
 }
 
 pub fn run(options: ServeOptions) -> anyhow::Result<()> {
@@ -86,7 +146,6 @@ pub fn run(options: ServeOptions) -> anyhow::Result<()> {
         .build()?;
     runtime.block_on(async {
         let (state, notes) = open_state(&options.store, Some(options.console.clone())).await?;
-        state.store.follow();
         for note in notes {
             println!("{note}");
         }
@@ -124,28 +183,29 @@ pub fn run(options: ServeOptions) -> anyhow::Result<()> {
     })
 }
 
-/// Writes the reported counts to disk every `FLUSH_INTERVAL` (the most a
-/// SIGKILL can lose), and re-reads the apps' keys when the CLI changed them.
+/// Sends the reported counts to the storage every `FLUSH_INTERVAL` (the most
+/// a SIGKILL can lose), and re-reads the apps' keys when the CLI changed them.
 fn spawn_flusher(state: AppState) -> tokio::task::JoinHandle<()> {
+    // On PostgreSQL, `follow_documents` re-reads the keys on notices instead.
+    let poll_keys = state.store.storage().notices().is_none();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(crate::metrics::FLUSH_INTERVAL);
         loop {
             tick.tick().await;
             flush_metrics(&state).await;
-            for keys in [state.ingest_keys.clone(), state.sdk_keys.clone()] {
-                let _ = tokio::task::spawn_blocking(move || keys.reload()).await;
+            if poll_keys {
+                for keys in [&state.ingest_keys, &state.sdk_keys] {
+                    let _ = keys.reload().await;
+                }
             }
         }
     })
 }
 
 async fn flush_metrics(state: &AppState) {
-    let metrics = state.metrics.clone();
     let minute = crate::metrics::minute_of(state.clock.now());
-    match tokio::task::spawn_blocking(move || metrics.flush(minute)).await {
-        Ok(Ok(())) => {}
-        Ok(Err(error)) => tracing::error!("writing {}: {error}", crate::metrics::LOG_FILE),
-        Err(error) => tracing::error!("flushing metrics: {error}"),
+    if let Err(error) = state.metrics.flush(minute).await {
+        tracing::error!("storing the metric counts: {error}");
     }
 }
 

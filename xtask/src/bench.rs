@@ -62,21 +62,25 @@ pub fn bench() -> anyhow::Result<()> {
     println!("\n### CLI");
     cli_bucket_stream()?;
 
+    // The load bench measures PostgreSQL beside the data directory.
+    let (database, _cluster) = crate::postgres::database_url()?;
     for (title, bench) in [
         ("Server", "load"),
         ("Guardrails", "guardrails"),
         ("Live updates (SSE)", "events"),
     ] {
         println!("\n### {title} (release, loopback)");
-        run(cargo().args([
-            "bench",
-            "--locked",
-            "-q",
-            "-p",
-            "stagegate-server",
-            "--bench",
-            bench,
-        ]))?;
+        run(cargo()
+            .args([
+                "bench",
+                "--locked",
+                "-q",
+                "-p",
+                "stagegate-server",
+                "--bench",
+                bench,
+            ])
+            .env("STAGEGATE_BENCH_DATABASE_URL", &database))?;
     }
 
     if let Some(console) = dist.console {

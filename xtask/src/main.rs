@@ -16,7 +16,8 @@ usage: cargo xtask <command>
 
 commands:
   dist      build dist/evaluator (the npm package) and dist/console (the web console)
-  serve     build everything and run `stagegate serve` on ./stagegate-data (default plan on first start)
+  serve     build everything and run `stagegate serve` on ./stagegate-data (default plan on first start);
+            `serve --postgres` runs it on a throwaway PostgreSQL cluster instead
   test      run every test: Rust, the npm package in Node, native/wasm parity, browser end-to-end
   bench     run the benchmarks and print their numbers
   postgres  start a throwaway PostgreSQL cluster, print its URL, and remove it on Ctrl-C
@@ -45,9 +46,19 @@ fn main() -> ExitCode {
     }
 }
 
-/// `cargo xtask serve [ARGS...]`: extra arguments go to `stagegate serve`.
+/// `cargo xtask serve [--postgres] [ARGS...]`: extra arguments go to
+/// `stagegate serve`; `--postgres` serves from a throwaway cluster, removed on exit.
 fn serve(args: &[String]) -> anyhow::Result<()> {
+    let postgres = args.first().is_some_and(|arg| arg == "--postgres");
+    let args = if postgres { &args[1..] } else { args };
     dist::dist()?;
+    let cluster = if postgres {
+        let (url, cluster) = postgres::database_url()?;
+        eprintln!("xtask serve: PostgreSQL at {url} (removed when this stops)");
+        Some((url, cluster))
+    } else {
+        None
+    };
     let root = util::root();
     let mut command = util::cargo();
     command.args([
@@ -65,5 +76,8 @@ fn serve(args: &[String]) -> anyhow::Result<()> {
         .arg("--console")
         .arg(root.join("dist/console"))
         .args(args);
+    if let Some((url, _)) = &cluster {
+        command.arg("--store").arg(url);
+    }
     util::run(&mut command)
 }

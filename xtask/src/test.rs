@@ -10,11 +10,22 @@ use crate::util::{build_stagegate, cargo, command, run, which};
 pub fn test() -> anyhow::Result<()> {
     let dist = crate::dist::dist()?;
     node_version()?;
-    // Rust: unit, integration, data-driven, server and CLI tests, and the parity test
-    // against the npm package just built.
+    // PostgreSQL first: $STAGEGATE_TEST_DATABASE_URL, or a throwaway cluster
+    // (installing the server with apt-get when missing and root) that lives
+    // until this returns. The cluster tests start clusters of their own from
+    // the same binaries, and must not skip here.
+    let (database, _cluster) = crate::postgres::database_url()?;
+    // Rust: unit, integration, data-driven, server and CLI tests, the parity test
+    // against the npm package just built, and the multi-server and fault tests.
     run(cargo()
         .args(["test", "--workspace", "--locked"])
-        .env("STAGEGATE_NPM_PACKAGE", &dist.evaluator))?;
+        .env("STAGEGATE_NPM_PACKAGE", &dist.evaluator)
+        .env("STAGEGATE_REQUIRE_POSTGRES", "1"))?;
+    // The server's behavioural suite again, each test on a new database.
+    run(cargo()
+        .args(["test", "--locked", "-p", "stagegate-server", "--test", "it"])
+        .env("STAGEGATE_TEST_BACKEND", "postgres")
+        .env("STAGEGATE_TEST_DATABASE_URL", &database))?;
     // The npm package in Node, on the same test data; the OFREP and flagd tests
     // run the real server binary beside it.
     let stagegate = build_stagegate(false)?;

@@ -46,14 +46,24 @@ impl Drop for Server {
 }
 
 pub fn start(data: &std::path::Path) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_stagegate"))
+    start_on(data, None)
+}
+
+/// `start`, on the PostgreSQL database `store` when given (`data` then only
+/// holds nothing: the console path). The admin token is printed by the first
+/// server on a new database only: later ones get `token` empty.
+#[allow(dead_code)] // only the load bench runs on a database
+pub fn start_on(data: &std::path::Path, store: Option<&str>) -> Server {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_stagegate"));
+    command
         .args(["serve", "--addr", "127.0.0.1:0", "--data"])
         .arg(data)
         .arg("--console")
-        .arg(data.join("no-console"))
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+        .arg(data.join("no-console"));
+    if let Some(url) = store {
+        command.arg("--store").arg(url);
+    }
+    let mut child = command.stdout(Stdio::piped()).spawn().unwrap();
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
     let mut token = String::new();
     let addr = loop {
@@ -140,7 +150,7 @@ pub fn load_generator() -> tokio::runtime::Runtime {
 }
 
 /// A request with a JSON body, as bytes to send.
-#[allow(dead_code)] // only the guardrails bench posts JSON
+#[allow(dead_code)] // the events bench posts none
 pub fn post_json(path: &str, bearer: &str, body: &str) -> String {
     format!(
         "POST {path} HTTP/1.1\r\nHost: bench\r\nAuthorization: Bearer {bearer}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",

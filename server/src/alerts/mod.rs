@@ -1,23 +1,26 @@
-//! Alerts by webhook: the hooks an admin configured (`DIR/webhooks.json`, mode
-//! 0600: it holds the signing secrets), the record of recent deliveries
-//! (`DIR/deliveries.json`, the last [`DELIVERIES_KEPT`] per hook), and
-//! [`Alerts::send`], which queues an alert to every hook that lists its event
-//! and returns at once: each delivery is a background task that signs the body,
-//! POSTs it, retries with backoff and records every attempt (see `deliver.rs`).
+//! Alerts by webhook: the hooks an admin configured (the storage's
+//! `webhooks.json`, a file of mode 0600 in a data directory: it holds the
+//! signing secrets), the record of recent deliveries (`deliveries.json`, the
+//! last [`DELIVERIES_KEPT`] per hook), and [`Alerts::send`], which queues an
+//! alert to every hook that lists its event and returns at once: each delivery
+//! is a background task that signs the body, POSTs it, retries with backoff and
+//! records every attempt (see `deliver.rs`).
 //!
-//! Only the server writes these files (the CLI does not), so a mutex in the
-//! process serializes the changes; there is no cross-process lock as for users.
+//! Adding and removing hooks goes through `Storage::update_document`, so
+//! servers sharing a database never lose each other's changes; each keeps the
+//! hooks in memory (alerts go out while the database is away) and `reload`s
+//! them when they change. The delivery record is this server's snapshot,
+//! written whole with `put_document`: with several servers each one's snapshot
+//! replaces the others', which is acceptable because deliveries come almost
+//! only from the guardrails, and those decide on one server (the leader).
 
 mod deliver;
 
 use std::collections::{BTreeMap, VecDeque};
-use std::fs;
-use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
-use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use stagegate_api::{DeliveryStatus, WebhookDelivery, WebhookInfo, WebhookRequest};
@@ -25,10 +28,10 @@ use stagegate_api::{DeliveryStatus, WebhookDelivery, WebhookInfo, WebhookRequest
 pub use self::deliver::signature;
 pub use stagegate_api::AlertEvent;
 
-use crate::util::{TEMP_SUFFIX, now_rfc3339, random_hex, write_atomic, write_atomic_private};
+use crate::storage::documents::{DELIVERIES, WEBHOOKS};
+use crate::storage::{Storage, StorageError, Version};
+use crate::util::{now_rfc3339, random_hex};
 
-pub const WEBHOOKS_FILE: &str = "webhooks.json";
-pub const DELIVERIES_FILE: &str = "deliveries.json";
 /// More hooks than this is a misconfiguration (every alert goes to each).
 pub const MAX_HOOKS: usize = 20;
 /// Deliveries kept per hook, newest; older ones are forgotten.
@@ -96,6 +99,8 @@ pub enum WebhookError {
     BadField(&'static str, String),
     TooMany,
     Missing(String),
+    /// The database cannot be reached now; nothing was written.
+    Unavailable(String),
     Io(anyhow::Error),
 }
 
@@ -108,12 +113,24 @@ impl std::fmt::Display for WebhookError {
                 "there are already {MAX_HOOKS} webhooks, the most allowed: remove one first"
             ),
             WebhookError::Missing(id) => write!(f, "webhook '{id}' does not exist"),
+            WebhookError::Unavailable(message) => {
+                write!(f, "the store is unavailable: {message}")
+            }
             WebhookError::Io(error) => write!(f, "{error:#}"),
         }
     }
 }
 
 impl std::error::Error for WebhookError {}
+
+impl From<StorageError> for WebhookError {
+    fn from(error: StorageError) -> Self {
+        match error {
+            StorageError::Unavailable(message) => WebhookError::Unavailable(message),
+            StorageError::Io(message) => WebhookError::Io(anyhow::anyhow!(message)),
+        }
+    }
+}
 
 /// The alert handle: cheap to clone, kept in the app state, usable from any
 /// handler or background task.
@@ -122,10 +139,24 @@ pub struct Alerts {
     inner: Arc<Inner>,
 }
 
+pub struct WeakAlerts(std::sync::Weak<Inner>);
+
+impl WeakAlerts {
+    pub fn upgrade(&self) -> Option<Alerts> {
+        self.0.upgrade().map(|inner| Alerts { inner })
+    }
+}
+
 struct Inner {
-    dir: PathBuf,
+    storage: Storage,
     policy: RetryPolicy,
     hooks: Mutex<Arc<Vec<Hook>>>,
+    /// The hooks' version as read; `None` after this server's own change, so
+    /// that the next reload reads them once more.
+    hooks_version: Mutex<Option<Version>>,
+    /// One change or reload of the hooks at a time in this process, so that
+    /// the hooks in memory end as the newest write left them.
+    changing: tokio::sync::Mutex<()>,
     deliveries: Mutex<DeliveryLog>,
     /// A change to the deliveries awaits a flush (one is scheduled).
     dirty: AtomicBool,
@@ -136,29 +167,17 @@ struct Inner {
 }
 
 impl Alerts {
-    /// The hooks and delivery record of `dir`, with the default retry policy.
-    pub fn open(dir: &Path) -> anyhow::Result<Alerts> {
-        Alerts::open_with(dir, RetryPolicy::default())
+    /// The hooks and delivery record in `storage`, with the default retry policy.
+    pub async fn open(storage: Storage) -> anyhow::Result<Alerts> {
+        Alerts::open_with(storage, RetryPolicy::default()).await
     }
 
-    pub fn open_with(dir: &Path, policy: RetryPolicy) -> anyhow::Result<Alerts> {
-        fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        remove_leftovers(dir);
-        let hooks_path = dir.join(WEBHOOKS_FILE);
-        let hooks = match fs::read_to_string(&hooks_path) {
-            Ok(text) => {
-                serde_json::from_str::<HooksFile>(&text)
-                    .with_context(|| format!("parsing {}", hooks_path.display()))?
-                    .hooks
-            }
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-            Err(error) => {
-                return Err(error).with_context(|| format!("reading {}", hooks_path.display()));
-            }
-        };
-        let mut deliveries = read_deliveries(dir);
+    pub async fn open_with(storage: Storage, policy: RetryPolicy) -> anyhow::Result<Alerts> {
+        let (hooks, hooks_version) = read_hooks(&storage).await?;
+        let mut deliveries = read_deliveries(&storage).await;
         // Deliveries in flight when the server stopped are not resumed: record
-        // that they ended, so nobody waits on them.
+        // that they ended, so nobody waits on them. (With several servers this
+        // may also end another server's pending ones in this server's snapshot.)
         let mut interrupted = false;
         for delivery in deliveries.values_mut().flatten() {
             if delivery.status == DeliveryStatus::Pending {
@@ -172,9 +191,11 @@ impl Alerts {
         deliveries.retain(|id, _| hooks.iter().any(|hook| &hook.id == id));
         let alerts = Alerts {
             inner: Arc::new(Inner {
-                dir: dir.to_path_buf(),
+                storage,
                 policy,
                 hooks: Mutex::new(Arc::new(hooks)),
+                hooks_version: Mutex::new(hooks_version),
+                changing: tokio::sync::Mutex::new(()),
                 deliveries: Mutex::new(deliveries),
                 dirty: AtomicBool::new(false),
                 flush_lock: tokio::sync::Mutex::new(()),
@@ -186,6 +207,31 @@ impl Alerts {
             alerts.schedule_flush();
         }
         Ok(alerts)
+    }
+
+    /// Re-reads the hooks if another server changed them; returns whether it
+    /// did. On failure the hooks in memory stay as they were.
+    pub async fn reload(&self) -> anyhow::Result<bool> {
+        let _one_at_a_time = self.inner.changing.lock().await;
+        let version = self.inner.storage.document_version(WEBHOOKS).await?;
+        if version.is_some() && *lock(&self.inner.hooks_version) == version {
+            return Ok(false);
+        }
+        let (hooks, version) = read_hooks(&self.inner.storage).await?;
+        lock(&self.inner.deliveries).retain(|id, _| hooks.iter().any(|hook| &hook.id == id));
+        self.install(hooks, version);
+        Ok(true)
+    }
+
+    fn install(&self, hooks: Vec<Hook>, version: Option<Version>) {
+        *lock(&self.inner.hooks) = Arc::new(hooks);
+        *lock(&self.inner.hooks_version) = version;
+    }
+
+    /// A handle that does not keep the alerts alive (for tasks that follow
+    /// the storage for as long as the server lasts).
+    pub fn downgrade(&self) -> WeakAlerts {
+        WeakAlerts(Arc::downgrade(&self.inner))
     }
 
     pub fn policy(&self) -> RetryPolicy {
@@ -305,8 +351,7 @@ impl Alerts {
     }
 
     /// Adds a hook, checking every field first; nothing is written if one is bad.
-    /// Blocks on the disk: call it from `spawn_blocking`.
-    pub fn add(&self, request: WebhookRequest, by: &str) -> Result<Hook, WebhookError> {
+    pub async fn add(&self, request: WebhookRequest, by: &str) -> Result<Hook, WebhookError> {
         let url = check_url(request.url.trim())?;
         let events = check_events(&request.events)?;
         let description = request.description.trim().to_string();
@@ -332,43 +377,59 @@ impl Alerts {
             created: now_rfc3339(),
             created_by: by.into(),
         };
-        let mut hooks = lock(&self.inner.hooks);
-        if hooks.len() >= MAX_HOOKS {
-            return Err(WebhookError::TooMany);
-        }
-        let mut next = hooks.as_ref().clone();
-        next.push(hook.clone());
-        self.write_hooks(&next)?;
-        *hooks = Arc::new(next);
+        let added = hook.clone();
+        self.change(move |hooks| {
+            if hooks.len() >= MAX_HOOKS {
+                return Err(WebhookError::TooMany);
+            }
+            hooks.push(added);
+            Ok(())
+        })
+        .await?;
         Ok(hook)
     }
 
     /// Removes a hook and its delivery record; its pending deliveries stop
-    /// before their next attempt. Blocks on the disk.
-    pub fn remove(&self, id: &str) -> Result<Hook, WebhookError> {
-        let mut hooks = lock(&self.inner.hooks);
-        let index = hooks
-            .iter()
-            .position(|hook| hook.id == id)
-            .ok_or_else(|| WebhookError::Missing(id.into()))?;
-        let mut next = hooks.as_ref().clone();
-        let removed = next.remove(index);
-        self.write_hooks(&next)?;
-        *hooks = Arc::new(next);
-        drop(hooks);
-        lock(&self.inner.deliveries).remove(id);
+    /// before their next attempt.
+    pub async fn remove(&self, id: &str) -> Result<Hook, WebhookError> {
+        let id = id.to_string();
+        let removed = self
+            .change(move |hooks| {
+                let index = hooks
+                    .iter()
+                    .position(|hook| hook.id == id)
+                    .ok_or(WebhookError::Missing(id))?;
+                Ok(hooks.remove(index))
+            })
+            .await?;
+        lock(&self.inner.deliveries).remove(&removed.id);
         self.schedule_flush();
         Ok(removed)
     }
 
-    fn write_hooks(&self, hooks: &[Hook]) -> Result<(), WebhookError> {
-        let file = HooksFile {
-            hooks: hooks.to_vec(),
-        };
-        let bytes = serde_json::to_vec_pretty(&file).map_err(|e| WebhookError::Io(e.into()))?;
-        write_atomic_private(&self.inner.dir, WEBHOOKS_FILE, &bytes)
-            .with_context(|| format!("writing {WEBHOOKS_FILE}"))
-            .map_err(WebhookError::Io)
+    /// Edits the stored hooks as they are now (under the storage's lock, so
+    /// another server's change is never lost), then takes the result as the
+    /// hooks in memory.
+    async fn change<T: Send + 'static>(
+        &self,
+        edit: impl FnOnce(&mut Vec<Hook>) -> Result<T, WebhookError> + Send + 'static,
+    ) -> Result<T, WebhookError> {
+        let _one_at_a_time = self.inner.changing.lock().await;
+        let (answer, hooks) = self
+            .inner
+            .storage
+            .update_document(WEBHOOKS, move |old| {
+                let mut hooks = parse_hooks(old).map_err(WebhookError::Io)?;
+                let answer = edit(&mut hooks)?;
+                let text = serde_json::to_string_pretty(&HooksFile {
+                    hooks: hooks.clone(),
+                })
+                .map_err(|e| WebhookError::Io(e.into()))?;
+                Ok::<_, WebhookError>((text, (answer, hooks)))
+            })
+            .await??;
+        self.install(hooks, None);
+        Ok(answer)
     }
 
     fn record_new(&self, hook: &str, delivery: WebhookDelivery) {
@@ -409,35 +470,27 @@ impl Alerts {
                 let alerts = self.clone();
                 runtime.spawn(async move { alerts.flush().await });
             }
-            Err(_) => {
-                self.inner.dirty.store(false, Ordering::SeqCst);
-                if let Err(error) = self.write_deliveries() {
-                    tracing::warn!("webhook deliveries not saved: {error:#}");
-                }
-            }
+            // Nothing to write with (a caller outside any runtime): the record
+            // stays in memory, and the next flush writes it whole.
+            Err(_) => self.inner.dirty.store(false, Ordering::SeqCst),
         }
     }
 
-    /// Writes the delivery record now (durably, with `write_atomic`).
+    /// Writes the delivery record now: a snapshot of this server's, which
+    /// replaces whatever is stored (see the module's comment).
     pub async fn flush(&self) {
         let _one_at_a_time = self.inner.flush_lock.lock().await;
         self.inner.dirty.store(false, Ordering::SeqCst);
-        let alerts = self.clone();
-        let written = tokio::task::spawn_blocking(move || alerts.write_deliveries()).await;
-        match written {
-            Ok(Ok(())) => {}
-            Ok(Err(error)) => tracing::warn!("webhook deliveries not saved: {error:#}"),
-            Err(error) => tracing::warn!("webhook deliveries not saved: {error}"),
-        }
-    }
-
-    fn write_deliveries(&self) -> anyhow::Result<()> {
         let file = DeliveriesFile {
             deliveries: lock(&self.inner.deliveries).clone(),
         };
-        let bytes = serde_json::to_vec(&file)?;
-        write_atomic(&self.inner.dir, DELIVERIES_FILE, &bytes)
-            .with_context(|| format!("writing {DELIVERIES_FILE}"))
+        let written = match serde_json::to_string(&file) {
+            Ok(text) => self.inner.storage.put_document(DELIVERIES, text).await,
+            Err(error) => Err(StorageError::Io(error.to_string())),
+        };
+        if let Err(error) = written {
+            tracing::warn!("webhook deliveries not saved: {error}");
+        }
     }
 }
 
@@ -452,49 +505,43 @@ fn random_id(bytes: usize) -> String {
     random_hex(bytes).unwrap_or_else(|_| format!("n{}", FALLBACK.fetch_add(1, Ordering::Relaxed)))
 }
 
-/// The record is diagnostics: a damaged one is set aside with a warning rather
-/// than stopping the server.
-fn read_deliveries(dir: &Path) -> DeliveryLog {
-    let path = dir.join(DELIVERIES_FILE);
-    let text = match fs::read_to_string(&path) {
-        Ok(text) => text,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return DeliveryLog::new(),
+async fn read_hooks(storage: &Storage) -> anyhow::Result<(Vec<Hook>, Option<Version>)> {
+    Ok(match storage.document(WEBHOOKS).await? {
+        Some((text, version)) => (parse_hooks(Some(&text))?, Some(version)),
+        None => (Vec::new(), None),
+    })
+}
+
+fn parse_hooks(text: Option<&str>) -> anyhow::Result<Vec<Hook>> {
+    match text {
+        Some(text) => serde_json::from_str::<HooksFile>(text)
+            .map(|file| file.hooks)
+            .map_err(|error| anyhow::anyhow!("parsing {WEBHOOKS}: {error}")),
+        None => Ok(Vec::new()),
+    }
+}
+
+/// The record is diagnostics: one that cannot be read, or is damaged, is
+/// never a reason not to start (a damaged file in a data directory is set
+/// aside; the next flush replaces it in either backend).
+async fn read_deliveries(storage: &Storage) -> DeliveryLog {
+    let text = match storage.document(DELIVERIES).await {
+        Ok(Some((text, _))) => text,
+        Ok(None) => return DeliveryLog::new(),
         Err(error) => {
-            tracing::warn!(
-                "{}: {error}; starting an empty delivery record",
-                path.display()
-            );
+            tracing::warn!("{DELIVERIES}: {error}; starting an empty delivery record");
             return DeliveryLog::new();
         }
     };
     match serde_json::from_str::<DeliveriesFile>(&text) {
         Ok(file) => file.deliveries,
         Err(error) => {
-            let aside = dir.join(format!("{DELIVERIES_FILE}.damaged"));
-            let _ = fs::rename(&path, &aside);
-            tracing::warn!(
-                "{}: {error}; moved to {} and starting an empty delivery record",
-                path.display(),
-                aside.display()
-            );
+            if let Storage::Dir(dir) = storage {
+                let aside = dir.path().join(format!("{DELIVERIES}.damaged"));
+                let _ = std::fs::rename(dir.path().join(DELIVERIES), &aside);
+            }
+            tracing::warn!("{DELIVERIES}: {error}; starting an empty delivery record");
             DeliveryLog::new()
-        }
-    }
-}
-
-/// Temp files of writes a crash interrupted (see `write_atomic`).
-fn remove_leftovers(dir: &Path) {
-    let Ok(entries) = fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        let ours = [WEBHOOKS_FILE, DELIVERIES_FILE]
-            .iter()
-            .any(|file| name.starts_with(&format!("{file}.")));
-        if ours && name.ends_with(TEMP_SUFFIX) {
-            let _ = fs::remove_file(entry.path());
         }
     }
 }
@@ -636,74 +683,105 @@ mod tests {
         }
     }
 
-    #[test]
-    fn bad_input_writes_nothing_and_the_file_is_private() {
+    async fn storage(dir: &std::path::Path) -> Storage {
+        let location = crate::storage::Location::Dir(dir.to_path_buf());
+        Storage::open_documents(&location).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn bad_input_writes_nothing_and_the_file_is_private() {
         let dir = tempfile::tempdir().unwrap();
-        let alerts = Alerts::open(dir.path()).unwrap();
-        assert!(alerts.add(request("ftp://x", &["rollback"]), "t").is_err());
+        let alerts = Alerts::open(storage(dir.path()).await).await.unwrap();
+        let add = |url: &str, events: &[&str]| alerts.add(request(url, events), "ada");
+        assert!(add("ftp://x", &["rollback"]).await.is_err());
         let mut short_secret = request("https://example.com", &["rollback"]);
         short_secret.secret = Some("short".into());
-        assert_eq!(field(alerts.add(short_secret, "t").unwrap_err()), "secret");
-        assert!(!dir.path().join(WEBHOOKS_FILE).exists());
-        let hook = alerts
-            .add(request("https://example.com", &["rollback"]), "ada")
-            .unwrap();
+        assert_eq!(
+            field(alerts.add(short_secret, "t").await.unwrap_err()),
+            "secret"
+        );
+        let file = dir.path().join(WEBHOOKS);
+        assert!(!file.exists());
+        let hook = add("https://example.com", &["rollback"]).await.unwrap();
         assert!(hook.secret.starts_with("whsec_") && hook.secret.len() == 54);
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = fs::metadata(dir.path().join(WEBHOOKS_FILE))
-                .unwrap()
-                .permissions()
-                .mode();
+            let mode = std::fs::metadata(&file).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
         }
         for _ in 1..MAX_HOOKS {
-            alerts
-                .add(request("https://example.com", &["advance"]), "ada")
-                .unwrap();
+            add("https://example.com", &["advance"]).await.unwrap();
         }
-        let before = fs::read(dir.path().join(WEBHOOKS_FILE)).unwrap();
+        let before = std::fs::read(&file).unwrap();
         assert!(matches!(
-            alerts.add(request("https://example.com", &["advance"]), "ada"),
+            add("https://example.com", &["advance"]).await,
             Err(WebhookError::TooMany)
         ));
-        assert_eq!(fs::read(dir.path().join(WEBHOOKS_FILE)).unwrap(), before);
-        let reopened = Alerts::open(dir.path()).unwrap();
+        assert_eq!(std::fs::read(&file).unwrap(), before);
+        let reopened = Alerts::open(storage(dir.path()).await).await.unwrap();
         assert_eq!(reopened.hooks().len(), MAX_HOOKS);
         assert_eq!(reopened.hooks()[0], hook);
+    }
+
+    #[tokio::test]
+    async fn another_servers_change_is_kept_and_seen_after_a_reload() {
+        let dir = tempfile::tempdir().unwrap();
+        let one = Alerts::open(storage(dir.path()).await).await.unwrap();
+        let two = Alerts::open(storage(dir.path()).await).await.unwrap();
+        let first = one.add(request("https://a.example", &["rollback"]), "ada");
+        let first = first.await.unwrap();
+        // `two` has not reloaded, yet its change keeps `one`'s hook.
+        let second = two.add(request("https://b.example", &["advance"]), "bo");
+        let second = second.await.unwrap();
+        assert_eq!(two.hooks().len(), 2);
+        assert_eq!(one.hooks().len(), 1);
+        assert!(one.reload().await.unwrap());
+        assert_eq!(*one.hooks(), [first.clone(), second.clone()]);
+        assert!(!one.reload().await.unwrap(), "nothing changed since");
+        two.remove(&first.id).await.unwrap();
+        // What is stored decides, not what `one` last read.
+        assert!(matches!(
+            one.remove(&first.id).await,
+            Err(WebhookError::Missing(_))
+        ));
+        assert!(one.reload().await.unwrap());
+        assert_eq!(*one.hooks(), [second]);
     }
 
     #[test]
     fn deliveries_in_flight_at_a_stop_are_recorded_as_failed_on_open() {
         let dir = tempfile::tempdir().unwrap();
-        let alerts = Alerts::open(dir.path()).unwrap();
-        let hook = alerts
-            .add(request("http://127.0.0.1:9/", &["rollback"]), "ada")
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
             .unwrap();
-        // No runtime here: the send is recorded as failed at once, and written.
+        let open = || runtime.block_on(async { Alerts::open(storage(dir.path()).await).await });
+        let alerts = open().unwrap();
+        let hook = runtime
+            .block_on(alerts.add(request("http://127.0.0.1:9/", &["rollback"]), "ada"))
+            .unwrap();
+        // No runtime here: the send is recorded as failed at once.
         let ids = alerts.send(AlertEvent::Rollback, "Rolled back.", json!({}));
         assert_eq!(ids.len(), 1);
+        runtime.block_on(alerts.flush());
+        let path = dir.path().join(DELIVERIES);
         let mut file: DeliveriesFile =
-            serde_json::from_slice(&fs::read(dir.path().join(DELIVERIES_FILE)).unwrap()).unwrap();
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
         let record = file.deliveries.get_mut(&hook.id).unwrap();
         assert_eq!(record[0].status, DeliveryStatus::Failed);
         // As if the server had stopped mid-delivery.
         record[0].status = DeliveryStatus::Pending;
         record[0].last_error = None;
-        fs::write(
-            dir.path().join(DELIVERIES_FILE),
-            serde_json::to_vec(&file).unwrap(),
-        )
-        .unwrap();
-        let reopened = Alerts::open(dir.path()).unwrap();
+        std::fs::write(&path, serde_json::to_vec(&file).unwrap()).unwrap();
+        let reopened = open().unwrap();
         let listed = &reopened.list()[0].deliveries[0];
         assert_eq!(listed.id, ids[0]);
         assert_eq!(listed.status, DeliveryStatus::Failed);
         assert!(listed.last_error.as_deref().unwrap().contains("stopped"));
         // A damaged record is set aside, never a reason not to start.
-        fs::write(dir.path().join(DELIVERIES_FILE), "{\"deliv").unwrap();
-        let again = Alerts::open(dir.path()).unwrap();
+        std::fs::write(&path, "{\"deliv").unwrap();
+        let again = open().unwrap();
         assert!(again.list()[0].deliveries.is_empty());
         assert!(dir.path().join("deliveries.json.damaged").exists());
     }

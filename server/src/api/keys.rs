@@ -60,14 +60,10 @@ pub(super) async fn create<K: Kind>(
             format!("no rollout has an environment '{}'", request.environment),
         ));
     }
-    let keys = K::keys(&state).clone();
-    let created = tokio::task::spawn_blocking(move || {
-        keys.create(&request.environment, &request.name, &caller.name)
-    })
-    .await
-    .map_err(|e| ApiError::Internal(e.to_string()))?
-    .map_err(key_error)?;
-    let (info, key) = created;
+    let (info, key) = K::keys(&state)
+        .create(&request.environment, &request.name, &caller.name)
+        .await
+        .map_err(key_error)?;
     Ok((StatusCode::CREATED, Json(IngestKeyCreated { info, key })).into_response())
 }
 
@@ -76,10 +72,9 @@ pub(super) async fn revoke<K: Kind>(
     id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<IngestKeyInfo>, ApiError> {
     let Path(id) = id?;
-    let keys = K::keys(&state).clone();
-    tokio::task::spawn_blocking(move || keys.revoke(&id))
+    K::keys(&state)
+        .revoke(&id)
         .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?
         .map(Json)
         .map_err(key_error)
 }
@@ -88,6 +83,7 @@ fn key_error(error: KeyError) -> ApiError {
     match error {
         KeyError::BadField(field, message) => ApiError::bad_field(field, message),
         KeyError::Missing(..) => ApiError::NotFound(error.to_string()),
+        KeyError::Unavailable(message) => ApiError::Unavailable(message),
         KeyError::Io(error) => ApiError::Internal(format!("{error:#}")),
     }
 }

@@ -358,11 +358,7 @@ pub(super) async fn acknowledge(
         at: crate::util::now_rfc3339(),
         comment: request.comment.trim().to_string(),
     };
-    let guard = state.guard.clone();
-    tokio::task::spawn_blocking(move || guard.acknowledge(request.revision, ack))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    state.guard.acknowledge(request.revision, ack).await?;
     Ok(Json(
         guard::report(&state, state.store.current().plan(), &rollout, &env).await,
     ))

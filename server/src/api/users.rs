@@ -35,12 +35,10 @@ pub(super) async fn add_user(
 ) -> Result<Response, ApiError> {
     let request = read_body(request)?;
     let role = role(&request.role)?;
-    let users = state.users.clone();
-    let (user, token) =
-        tokio::task::spawn_blocking(move || users.add(&request.name, role, &caller.name))
-            .await
-            .map_err(ApiError::internal)?
-            .map_err(user_error)?;
+    let (user, token) = (state.users)
+        .add(&request.name, role, &caller.name)
+        .await
+        .map_err(user_error)?;
     let body = UserCreated {
         name: user.name,
         role: user.role,
@@ -56,10 +54,9 @@ pub(super) async fn remove_user(
     name: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
     let Path(name) = name?;
-    let (users, by) = (state.users.clone(), caller.name.clone());
-    let removed = tokio::task::spawn_blocking(move || users.remove(&name, &by))
+    let removed = (state.users)
+        .remove(&name, &caller.name)
         .await
-        .map_err(ApiError::internal)?
         .map_err(user_error)?;
     withdraw_signoffs_of_former_signers(&state, &caller, &format!("user {} removed", removed.name))
         .await?;
@@ -74,10 +71,9 @@ pub(super) async fn set_user_role(
 ) -> Result<Response, ApiError> {
     let Path(name) = name?;
     let role = role(&read_body(request)?.role)?;
-    let (users, by) = (state.users.clone(), caller.name.clone());
-    let user = tokio::task::spawn_blocking(move || users.set_role(&name, role, &by))
+    let user = (state.users)
+        .set_role(&name, role, &caller.name)
         .await
-        .map_err(ApiError::internal)?
         .map_err(user_error)?;
     let why = format!("user {} is now {}", user.name, user.role);
     withdraw_signoffs_of_former_signers(&state, &caller, &why).await?;
@@ -108,6 +104,7 @@ fn user_error(error: UserError) -> ApiError {
         UserError::BadName(_) => ApiError::bad_field("name", error.to_string()),
         UserError::Exists(_) | UserError::LastAdmin(_) => ApiError::Conflict(error.to_string()),
         UserError::Missing(_) => ApiError::NotFound(error.to_string()),
+        UserError::Unavailable(message) => ApiError::Unavailable(message.clone()),
         UserError::Io(_) => ApiError::internal(error),
     }
 }
@@ -118,20 +115,33 @@ pub(super) async fn user_log(State(state): State<AppState>) -> Response {
     Json(newest_first).into_response()
 }
 
-/// Keeps the server's users current when another process (the CLI) changes the
-/// file, and drops the sign-offs that stopped counting.
+/// Keeps the server's users current when another process (the CLI) or another
+/// server changes them, and drops the sign-offs that stopped counting. A data
+/// directory is polled four times a second. On PostgreSQL the store's notices
+/// wake it at once, and a check each second retries a reload that failed
+/// (the database away) or a notice that was lost.
 pub fn watch_users(state: AppState) {
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(std::time::Duration::from_millis(250));
+        let mut notices = state.store.storage().notices();
+        let every = match notices {
+            Some(_) => std::time::Duration::from_secs(1),
+            None => std::time::Duration::from_millis(250),
+        };
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            tick.tick().await;
-            let users = state.users.clone();
-            let changed = tokio::task::spawn_blocking(move || users.reload())
-                .await
-                .ok()
-                .and_then(Result::ok)
-                .unwrap_or(false);
-            if changed {
+            match notices.as_mut() {
+                Some(receiver) => tokio::select! {
+                    _ = tick.tick() => {}
+                    sent = receiver.changed() => if sent.is_err() {
+                        notices = None; // the store stopped sending: the tick alone
+                    },
+                },
+                None => {
+                    tick.tick().await;
+                }
+            }
+            if state.users.reload().await.unwrap_or(false) {
                 let system = Caller {
                     name: "stagegate".into(),
                     role: evaluator::model::Role::Admin,

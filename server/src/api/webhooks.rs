@@ -23,11 +23,7 @@ pub(super) async fn add_webhook(
     request: Result<JsonBody<WebhookRequest>, ApiError>,
 ) -> Result<Response, ApiError> {
     let request = read_body(request)?;
-    let alerts = state.alerts.clone();
-    let hook = tokio::task::spawn_blocking(move || alerts.add(request, &caller.name))
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(webhook_error)?;
+    let hook = (state.alerts.add(request, &caller.name).await).map_err(webhook_error)?;
     let body = WebhookCreated {
         id: hook.id,
         url: hook.url,
@@ -44,11 +40,7 @@ pub(super) async fn remove_webhook(
     id: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
     let Path(id) = id?;
-    let alerts = state.alerts.clone();
-    tokio::task::spawn_blocking(move || alerts.remove(&id))
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(webhook_error)?;
+    state.alerts.remove(&id).await.map_err(webhook_error)?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -66,10 +58,11 @@ pub(super) async fn test_webhook(
 }
 
 fn webhook_error(error: WebhookError) -> ApiError {
-    match &error {
+    match error {
         WebhookError::BadField(field, _) => ApiError::bad_field(field, error.to_string()),
         WebhookError::TooMany => ApiError::bad_request(error.to_string()),
         WebhookError::Missing(_) => ApiError::NotFound(error.to_string()),
+        WebhookError::Unavailable(message) => ApiError::Unavailable(message),
         WebhookError::Io(_) => ApiError::internal(error),
     }
 }

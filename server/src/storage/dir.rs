@@ -78,6 +78,23 @@ impl DirStorage {
         &self.data
     }
 
+    /// The directory for its documents only (the CLI's user commands): no
+    /// revision is read, so one that holds users but no revision yet (never
+    /// served) opens too. Not for a server: it knows no head.
+    pub fn open_documents(data: &Path) -> anyhow::Result<DirStorage> {
+        fs::create_dir_all(data).with_context(|| format!("creating {}", data.display()))?;
+        remove_document_leftovers(data);
+        Ok(DirStorage {
+            data: data.to_path_buf(),
+            revisions: data.join("revisions"),
+            fresh: false,
+            numbers: Arc::new(Mutex::new(Numbers {
+                high_water: 0,
+                head: 0,
+            })),
+        })
+    }
+
     pub fn is_new(&self) -> bool {
         self.fresh && self.numbers().high_water == 0
     }

@@ -14,6 +14,7 @@
 //! Nothing here knows HTTP: failures are [`StorageError`].
 
 pub mod dir;
+pub mod migrate;
 pub mod postgres;
 
 use std::path::PathBuf;
@@ -135,6 +136,15 @@ impl Storage {
             Location::Postgres(url) => {
                 Storage::Postgres(Arc::new(postgres::PgStorage::connect(url).await?))
             }
+        })
+    }
+
+    /// `open`, for the documents only (the CLI's commands): a data directory's
+    /// revisions are not read, so one that was never served opens too.
+    pub async fn open_documents(location: &Location) -> anyhow::Result<Storage> {
+        Ok(match location {
+            Location::Dir(path) => Storage::Dir(Arc::new(dir::DirStorage::open_documents(path)?)),
+            Location::Postgres(_) => Storage::open(location).await?,
         })
     }
 
@@ -273,7 +283,13 @@ impl Storage {
                 let dir = dir.clone();
                 blocking(move || dir.add_counts(&deltas)).await
             }
-            Storage::Postgres(pg) => pg.add_counts(&deltas).await,
+            Storage::Postgres(pg) => {
+                let batch = format!(
+                    "once-{}",
+                    crate::util::random_hex(12).map_err(|e| StorageError::Io(e.to_string()))?
+                );
+                pg.add_counts(&batch, &deltas).await
+            }
         }
     }
 

@@ -27,7 +27,14 @@ use tokio_postgres::{AsyncMessage, NoTls};
 use super::{Append, CountDelta, Draft, Notice, RevisionFile, StorageError, Version};
 
 /// The schema, in order; applied on start and by `stagegate migrate`.
-const MIGRATIONS: &[(i32, &str, &str)] = &[(1, "init", include_str!("migrations/0001_init.sql"))];
+const MIGRATIONS: &[(i32, &str, &str)] = &[
+    (1, "init", include_str!("migrations/0001_init.sql")),
+    (
+        2,
+        "count batches",
+        include_str!("migrations/0002_count_batches.sql"),
+    ),
+];
 
 /// Advisory lock keys (first half of the two-int form): stagegate's own space.
 const LOCK_SPACE: i32 = 0x5354_4147; // "STAG"
@@ -39,7 +46,10 @@ const LOCK_DOCUMENT: i32 = 3;
 const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 /// How often each server checks the head (notifications can be lost).
 pub const CHECK_INTERVAL: Duration = Duration::from_secs(1);
-const CHANNEL: &str = "stagegate";
+/// The NOTIFY channel and the advisory lock keys are per schema, so stores in
+/// several schemas of one database (`options=-c search_path=…`) stay apart.
+const CHANNEL: &str = "'stagegate_' || md5(coalesce(current_schema(), ''))";
+const SCOPE: &str = "hashtext(coalesce(current_schema(), ''))";
 
 pub struct PgStorage {
     pool: Pool,
@@ -144,8 +154,8 @@ impl PgStorage {
             for &(version, name, sql) in MIGRATIONS {
                 let tx = client.transaction().await.map_err(pg)?;
                 tx.execute(
-                    "SELECT pg_advisory_xact_lock($1, $2)",
-                    &[&LOCK_SPACE, &LOCK_MIGRATE],
+                    &format!("SELECT pg_advisory_xact_lock($1, {SCOPE})"),
+                    &[&(LOCK_SPACE ^ LOCK_MIGRATE)],
                 )
                 .await
                 .map_err(pg)?;
@@ -277,8 +287,8 @@ impl PgStorage {
             };
             insert_revision(&tx, number, &file).await?;
             tx.execute(
-                "SELECT pg_notify($1, $2)",
-                &[&CHANNEL, &format!("r{number}")],
+                &format!("SELECT pg_notify({CHANNEL}, $1)"),
+                &[&format!("r{number}")],
             )
             .await
             .map_err(pg)?;
@@ -325,7 +335,7 @@ impl PgStorage {
             let mut client = self.client().await?;
             let tx = client.transaction().await.map_err(pg)?;
             tx.execute(
-                "SELECT pg_advisory_xact_lock($1, hashtext($2))",
+                &format!("SELECT pg_advisory_xact_lock($1, {SCOPE} # hashtext($2))"),
                 &[&(LOCK_SPACE ^ LOCK_DOCUMENT), &name],
             )
             .await
@@ -359,19 +369,34 @@ impl PgStorage {
         .await
     }
 
-    pub async fn add_counts(&self, deltas: &[CountDelta]) -> Result<(), StorageError> {
+    /// Adds a batch of counts once: `batch` (unique per server and batch) is
+    /// recorded in the same transaction, so a batch sent again after its
+    /// answer was lost is skipped. An attempt still in flight holds the id's
+    /// row, so the second waits for it, then skips or adds.
+    pub async fn add_counts(&self, batch: &str, deltas: &[CountDelta]) -> Result<(), StorageError> {
         if deltas.is_empty() {
             return Ok(());
         }
-        let series: Vec<&str> = deltas.iter().map(|d| d.series.as_str()).collect();
+        let series: Vec<String> = deltas.iter().map(|d| series_to_text(&d.series)).collect();
         let minutes: Vec<i32> = deltas.iter().map(|d| d.minute as i32).collect();
         let counts: Vec<i64> = deltas
             .iter()
             .map(|d| i64::try_from(d.n).unwrap_or(i64::MAX))
             .collect();
         bounded(async {
-            let client = self.client().await?;
-            let statement = client
+            let mut client = self.client().await?;
+            let tx = client.transaction().await.map_err(pg)?;
+            let new = tx
+                .execute(
+                    "INSERT INTO stagegate_count_batches (id) VALUES ($1) ON CONFLICT DO NOTHING",
+                    &[&batch],
+                )
+                .await
+                .map_err(pg)?;
+            if new == 0 {
+                return Ok(());
+            }
+            let statement = tx
                 .prepare_cached(
                     "INSERT INTO stagegate_counts AS c (series, minute, n)
                      SELECT * FROM unnest($1::text[], $2::integer[], $3::bigint[])
@@ -380,11 +405,10 @@ impl PgStorage {
                 )
                 .await
                 .map_err(pg)?;
-            client
-                .execute(&statement, &[&series, &minutes, &counts])
+            tx.execute(&statement, &[&series, &minutes, &counts])
                 .await
                 .map_err(pg)?;
-            Ok(())
+            tx.commit().await.map_err(pg)
         })
         .await
     }
@@ -411,7 +435,7 @@ impl PgStorage {
             Ok(rows
                 .iter()
                 .map(|row| CountDelta {
-                    series: row.get(0),
+                    series: series_from_text(row.get(0)),
                     minute: row.get::<_, i32>(1) as u32,
                     n: row.get::<_, i64>(2) as u64,
                 })
@@ -426,6 +450,13 @@ impl PgStorage {
         bounded(async {
             let mut client = self.client().await?;
             let tx = client.transaction().await.map_err(pg)?;
+            // A batch is sent again within seconds; an hour is plenty.
+            tx.execute(
+                "DELETE FROM stagegate_count_batches WHERE applied_at < now() - interval '1 hour'",
+                &[],
+            )
+            .await
+            .map_err(pg)?;
             tx.execute(
                 "DELETE FROM stagegate_counts WHERE minute < $1",
                 &[&(gone as i32)],
@@ -472,8 +503,8 @@ impl PgStorage {
         let taken = tokio::time::timeout(
             CALL_TIMEOUT,
             client.query_one(
-                "SELECT pg_try_advisory_lock($1, $2)",
-                &[&LOCK_SPACE, &LOCK_LEADER],
+                &format!("SELECT pg_try_advisory_lock($1, {SCOPE})"),
+                &[&(LOCK_SPACE ^ LOCK_LEADER)],
             ),
         )
         .await;
@@ -524,7 +555,9 @@ impl PgStorage {
                 .await;
                 let Ok(Ok(row)) = row else { continue };
                 let (head, versions): (i64, i64) = (row.get(0), row.get(1));
-                let changed = documents.is_some_and(|seen| seen != versions);
+                // The first check counts as a change: a write between the
+                // modules' first reads and this baseline is not missed.
+                let changed = documents != Some(versions);
                 documents = Some(versions);
                 sender.send_if_modified(|notice| {
                     let newer = head as u64 > notice.revision;
@@ -555,11 +588,16 @@ async fn listen(config: &tokio_postgres::Config, sender: &watch::Sender<Notice>)
             }
         }
     });
-    if client
-        .batch_execute(&format!("LISTEN {CHANNEL}"))
+    let channel = client
+        .query_one(&format!("SELECT {CHANNEL}"), &[])
         .await
-        .is_err()
-    {
+        .map(|row| row.get::<_, String>(0));
+    // The name is 'stagegate_' and hex digits: nothing to quote.
+    let listening = match channel {
+        Ok(channel) => client.batch_execute(&format!("LISTEN {channel}")).await,
+        Err(error) => Err(error),
+    };
+    if listening.is_err() {
         driver.abort();
         return;
     }
@@ -614,9 +652,12 @@ async fn upsert_document(
     )
     .await
     .map_err(pg)?;
-    tx.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &format!("d{name}")])
-        .await
-        .map_err(pg)?;
+    tx.execute(
+        &format!("SELECT pg_notify({CHANNEL}, $1)"),
+        &[&format!("d{name}")],
+    )
+    .await
+    .map_err(pg)?;
     Ok(())
 }
 
@@ -664,8 +705,8 @@ pub async fn import(
         upsert_document(&tx, name, text).await?;
     }
     tx.execute(
-        "SELECT pg_notify($1, $2)",
-        &[&CHANNEL, &format!("r{newest}")],
+        &format!("SELECT pg_notify({CHANNEL}, $1)"),
+        &[&format!("r{newest}")],
     )
     .await
     .map_err(pg)?;
@@ -682,6 +723,29 @@ fn revision_file(number: i64, audit: String, plan: String) -> Result<RevisionFil
         audit: serde_json::from_str(&audit).map_err(|e| damaged("audit entry", e))?,
         plan: serde_json::from_str(&plan).map_err(|e| damaged("plan", e))?,
     })
+}
+
+/// A series key as `text` holds it: PostgreSQL's text takes no NUL, which
+/// the metrics' keys separate names with. Escaped reversibly: `\` as `\\`,
+/// NUL as `\0`.
+fn series_to_text(series: &str) -> String {
+    series.replace('\\', "\\\\").replace('\0', "\\0")
+}
+
+fn series_from_text(text: &str) -> String {
+    let mut series = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        series.push(match (c, c == '\\') {
+            (c, false) => c,
+            (_, true) => match chars.next() {
+                Some('0') => '\0',
+                Some(other) => other,
+                None => '\\',
+            },
+        });
+    }
+    series
 }
 
 /// `user@host:port/dbname`, never the password.

@@ -105,3 +105,80 @@ async fn targeted_writes_all_land_without_lost_updates() {
         }
     }
 }
+
+/// Two servers on one PostgreSQL database: one winner per base across both, and
+/// writes without a base (the kill switch) all land, on consecutive numbers.
+/// (A data directory has one server: the test above covers it.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_servers_on_one_database_agree_on_every_revision() {
+    if !crate::common::on_postgres() {
+        return;
+    }
+    let a = std::sync::Arc::new(Server::new().await);
+    let b = std::sync::Arc::new(a.another().await);
+    let editor = a.user("eddie", "editor").await;
+    b.state.users.reload().await.unwrap();
+    for round in 0..5u64 {
+        let base = a.revision();
+        let etag = format!("\"{base}\"");
+        let writers = (0..8).map(|writer| {
+            let server = if writer % 2 == 0 {
+                a.clone()
+            } else {
+                b.clone()
+            };
+            let (editor, etag) = (editor.clone(), etag.clone());
+            let mut plan = a.plan();
+            plan["rollouts"]["domain-migration"]["description"] =
+                json!(format!("round {round} writer {writer}"));
+            tokio::spawn(async move {
+                // B may not have heard of A's last write yet: it catches up first.
+                let reply = server
+                    .put_plan(&editor, Some(&etag), &plan.to_string())
+                    .await;
+                reply.status
+            })
+        });
+        let mut won = 0;
+        for handle in writers.collect::<Vec<_>>() {
+            match handle.await.unwrap() {
+                StatusCode::OK => won += 1,
+                StatusCode::PRECONDITION_FAILED => {}
+                other => panic!("unexpected {other}"),
+            }
+        }
+        assert_eq!(won, 1, "round {round}");
+        b.state.store.catch_up().await.unwrap();
+        a.state.store.catch_up().await.unwrap();
+        assert_eq!(a.revision(), base + 1);
+        assert_eq!(b.revision(), base + 1);
+    }
+
+    // No base: every toggle lands, whichever server it reaches.
+    let before = a.revision();
+    let toggles = (0..10).map(|i| {
+        let server = if i % 2 == 0 { a.clone() } else { b.clone() };
+        tokio::spawn(async move {
+            let path = "/api/rollouts/domain-migration/environments/staging/kill-switch";
+            server
+                .post(path, &server.admin, json!({ "on": i % 4 < 2 }))
+                .await
+                .status
+        })
+    });
+    let mut landed = 0;
+    for handle in toggles.collect::<Vec<_>>() {
+        assert_eq!(handle.await.unwrap(), StatusCode::OK);
+        landed += 1;
+    }
+    a.state.store.catch_up().await.unwrap();
+    b.state.store.catch_up().await.unwrap();
+    let numbers: Vec<u64> = a.state.store.audit().iter().map(|e| e.revision).collect();
+    assert!(numbers.windows(2).all(|w| w[1] == w[0] + 1), "{numbers:?}");
+    assert!(a.revision() <= before + landed);
+    assert_eq!(a.revision(), b.revision());
+    assert_eq!(
+        serde_json::to_value(a.state.store.current().plan()).unwrap(),
+        serde_json::to_value(b.state.store.current().plan()).unwrap()
+    );
+}

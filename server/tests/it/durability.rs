@@ -287,6 +287,11 @@ fn a_clean_stop_loses_nothing() {
 
 #[test]
 fn a_torn_last_line_of_the_log_is_skipped_and_the_rest_served() {
+    // About metrics.log alone, and the same on either run; on PostgreSQL,
+    // shared_counts covers what a failed write leaves (counts stay pending).
+    if crate::common::on_postgres() {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let server = Served::start(dir.path());
     let admin = server.admin.clone().unwrap();

@@ -7,7 +7,9 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use serde_json::{Value, json};
+use stagegate_server::app_keys::{KeyKind, Keys, Lookup};
 use stagegate_server::guard::{self, ManualClock};
+use stagegate_server::storage::Storage;
 
 use crate::common::*;
 
@@ -216,6 +218,76 @@ async fn revoked_keys_stop_at_once_and_keys_are_listed_without_their_secret() {
     assert_eq!(server.send(request).await.status, StatusCode::OK);
     let reply = report(&server, &key, &batch("stage-2", &[(true, "crash", 1)])).await;
     assert_error(&reply, StatusCode::UNAUTHORIZED, "unauthorized");
+}
+
+/// Two servers on one store (two `Storage`s: on PostgreSQL, two pools on one
+/// database; on a data directory, as the CLI beside a server): a key made
+/// through one works on the other once it re-reads, and so does a revocation.
+#[tokio::test]
+async fn a_key_made_on_one_server_works_on_another_after_its_reload() {
+    let dir = tempfile::tempdir().unwrap();
+    let location = location(dir.path()).await;
+    let one = Keys::open(Storage::open(&location).await.unwrap(), KeyKind::Ingest);
+    let one = one.await.unwrap();
+    let two = Keys::open(Storage::open(&location).await.unwrap(), KeyKind::Ingest);
+    let two = two.await.unwrap();
+    let (info, key) = one.create("staging", "web app", "ada").await.unwrap();
+    assert_eq!(two.lookup(&key), Lookup::Unknown, "not before it re-reads");
+    assert!(two.reload().await.unwrap());
+    assert_eq!(two.lookup(&key), Lookup::Valid("staging".into()));
+    assert!(!two.reload().await.unwrap(), "nothing changed since");
+    two.revoke(&info.id).await.unwrap();
+    assert!(one.reload().await.unwrap());
+    assert_eq!(one.lookup(&key), Lookup::Revoked);
+    // Keys made on both at once are all kept: the changes do not overwrite.
+    let (a, b) = tokio::join!(
+        one.create("staging", "a", "ada"),
+        two.create("production", "b", "bo")
+    );
+    let (a, b) = (a.unwrap().1, b.unwrap().1);
+    one.reload().await.unwrap();
+    assert_eq!(one.lookup(&a), Lookup::Valid("staging".into()));
+    assert_eq!(one.lookup(&b), Lookup::Valid("production".into()));
+    assert_eq!(one.list().len(), 2);
+}
+
+/// On PostgreSQL a server re-reads keys and webhooks when another changes
+/// them, without being asked (a data directory has one server; the CLI's key
+/// changes reaching it are `ofrep::sdk_keys_are_made_listed_and_revoked_on_the_command_line`).
+#[tokio::test]
+async fn servers_on_one_database_follow_each_others_keys_and_webhooks() {
+    if !on_postgres() {
+        return;
+    }
+    let one = Server::new().await;
+    let state = one.another().await.state;
+    let key = ingest_key(&one, "staging").await;
+    let valid = Lookup::Valid("staging".into());
+    within_5s("the key", || state.ingest_keys.lookup(&key) == valid).await;
+    let hook = one
+        .post(
+            "/api/webhooks",
+            &one.admin,
+            json!({ "url": "https://example.com/hook", "events": ["rollback"] }),
+        )
+        .await;
+    assert_eq!(hook.status, StatusCode::CREATED, "{}", hook.json);
+    within_5s("the webhook", || state.alerts.hooks().len() == 1).await;
+    assert_eq!(
+        state.alerts.hooks()[0].id,
+        hook.json["id"].as_str().unwrap()
+    );
+}
+
+async fn within_5s(what: &str, done: impl Fn() -> bool) {
+    let started = std::time::Instant::now();
+    while !done() {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{what}: not within 5 s"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 #[tokio::test]
@@ -552,6 +624,7 @@ async fn counts_survive_a_restart() {
         .flush(stagegate_server::metrics::minute_of(
             server.state.clock.now(),
         ))
+        .await
         .unwrap();
     let (reopened, _) = stagegate_server::serve::open_state(&server.location, None)
         .await

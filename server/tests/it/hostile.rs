@@ -148,7 +148,7 @@ async fn a_removed_or_moved_users_signoffs_stop_counting() {
     // The CLI removes a user behind the server's back: every write still drops
     // their sign-off before the gate looks.
     let pm = signer("product-manager").unwrap();
-    server.state.users.remove(&pm, "cli").unwrap();
+    server.state.users.remove(&pm, "cli").await.unwrap();
     let reply = server
         .post(PRODUCTION_STAGE, &editor, json!({ "stage": "stage-1" }))
         .await;

@@ -24,5 +24,7 @@ mod ofrep;
 mod openapi;
 mod refusals;
 mod roles;
+mod shared_counts;
 mod simulate;
+mod users;
 mod webhooks;

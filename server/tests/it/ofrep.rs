@@ -120,7 +120,8 @@ async fn sdk_keys_are_made_listed_and_revoked_over_the_api() {
     assert_eq!(listed.json[0]["environment"], "staging");
     assert_eq!(listed.json[0]["createdBy"], "admin");
     assert!(!listed.body.windows(key.len()).any(|w| w == key.as_bytes()));
-    let stored = std::fs::read_to_string(server.dir.path().join("sdk-keys.json")).unwrap();
+    let stored = server.state.store.storage().document("sdk-keys.json");
+    let (stored, _) = stored.await.unwrap().unwrap();
     assert!(!stored.contains(&key));
     // Ingest keys are a separate set.
     assert_eq!(

@@ -176,6 +176,7 @@ async fn valid_request(
                     .unwrap(),
                     "test",
                 )
+                .await
                 .unwrap();
             request(method, &path.replace("{id}", &hook.id), Some(token), None)
         }
@@ -190,6 +191,7 @@ async fn valid_request(
                 .state
                 .ingest_keys
                 .create("staging", "doomed", "test")
+                .await
                 .unwrap();
             request(method, &path.replace("{id}", &key.id), Some(token), None)
         }
@@ -204,6 +206,7 @@ async fn valid_request(
                 .state
                 .sdk_keys
                 .create("production", "doomed", "test")
+                .await
                 .unwrap();
             request(method, &path.replace("{id}", &key.id), Some(token), None)
         }

@@ -1,0 +1,101 @@
+//! `stagegate migrate`: a database's schema brought up to date, and a data
+//! directory copied into a database.
+
+use std::path::Path;
+
+use anyhow::Context as _;
+
+use super::dir::DirStorage;
+use super::postgres::{PgStorage, import};
+use super::{StorageError, documents};
+
+/// Every document a data directory may hold: all are copied.
+const DOCUMENTS: [&str; 6] = [
+    documents::USERS,
+    documents::INGEST_KEYS,
+    documents::SDK_KEYS,
+    documents::WEBHOOKS,
+    documents::DELIVERIES,
+    documents::ACKNOWLEDGEMENTS,
+];
+
+/// What a copy moved.
+pub struct Copied {
+    pub revisions: usize,
+    pub head: u64,
+    pub documents: Vec<&'static str>,
+}
+
+/// Applies the migrations `url`'s database lacks; returns how many, and the
+/// database as it is described in messages. A database that is away is an
+/// error here (a server would wait for it; a command says so and stops).
+pub async fn schema(url: &str) -> anyhow::Result<(usize, String)> {
+    let storage = PgStorage::new(url)?;
+    let applied = storage
+        .migrate()
+        .await
+        .map_err(|error| database_error(&storage, error))?;
+    Ok((applied, storage.describe()))
+}
+
+/// Copies the data directory `from` into the database at `to`: every revision
+/// with its audit entry, and every document, unchanged. The database must be
+/// empty unless `force` (then what it held is replaced). Nothing is copied
+/// if any revision does not read.
+pub async fn copy(from: &Path, to: &str, force: bool) -> anyhow::Result<(Copied, String)> {
+    check_data_dir(from)?;
+    let dir = DirStorage::open(from)?;
+    let revisions = dir
+        .revisions_after(0)
+        .map_err(|error| anyhow::anyhow!("--from {}: {error}", from.display()))?;
+    let mut held = Vec::new();
+    for name in DOCUMENTS {
+        if let Some((text, _)) = dir.document(name)? {
+            serde_json::from_str::<serde_json::Value>(&text)
+                .with_context(|| format!("--from: {} does not read as JSON", name))?;
+            held.push((name, text));
+        }
+    }
+    let storage = PgStorage::new(to)?;
+    storage
+        .migrate()
+        .await
+        .map_err(|error| database_error(&storage, error))?;
+    import(&storage, &revisions, &held, force)
+        .await
+        .map_err(|error| database_error(&storage, error))?;
+    let copied = Copied {
+        revisions: revisions.len(),
+        head: revisions.last().map_or(0, |file| file.plan.revision),
+        documents: held.iter().map(|(name, _)| *name).collect(),
+    };
+    Ok((copied, storage.describe()))
+}
+
+/// A data directory `stagegate serve` made: a `revisions` directory with at
+/// least one revision in it. Anything else is refused before it is touched
+/// (opening it would create `revisions` in it).
+fn check_data_dir(from: &Path) -> anyhow::Result<()> {
+    let not = |why: &str| {
+        anyhow::anyhow!(
+            "--from: {} is not a stagegate data directory ({why})",
+            from.display()
+        )
+    };
+    if !from.is_dir() {
+        return Err(not("no such directory"));
+    }
+    let revisions = from.join("revisions");
+    let entries = std::fs::read_dir(&revisions).map_err(|_| not("it has no revisions/"))?;
+    let any = entries
+        .filter_map(Result::ok)
+        .any(|entry| entry.file_name().to_string_lossy().ends_with(".json"));
+    if !any {
+        return Err(not("its revisions/ holds no revision"));
+    }
+    Ok(())
+}
+
+fn database_error(storage: &PgStorage, error: StorageError) -> anyhow::Error {
+    anyhow::anyhow!("PostgreSQL at {}: {error}", storage.describe())
+}
