@@ -45,6 +45,7 @@ impl Drop for Server {
     }
 }
 
+#[allow(dead_code)] // the load bench calls `start_on`
 pub fn start(data: &std::path::Path) -> Server {
     start_on(data, None)
 }
@@ -52,7 +53,6 @@ pub fn start(data: &std::path::Path) -> Server {
 /// `start`, on the PostgreSQL database `store` when given (`data` then only
 /// holds nothing: the console path). The admin token is printed by the first
 /// server on a new database only: later ones get `token` empty.
-#[allow(dead_code)] // only the load bench runs on a database
 pub fn start_on(data: &std::path::Path, store: Option<&str>) -> Server {
     let mut command = Command::new(env!("CARGO_BIN_EXE_stagegate"));
     command

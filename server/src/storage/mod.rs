@@ -144,7 +144,14 @@ impl Storage {
     pub async fn open_documents(location: &Location) -> anyhow::Result<Storage> {
         Ok(match location {
             Location::Dir(path) => Storage::Dir(Arc::new(dir::DirStorage::open_documents(path)?)),
-            Location::Postgres(_) => Storage::open(location).await?,
+            // A command gives up where a server would wait.
+            Location::Postgres(_) => {
+                tokio::time::timeout(std::time::Duration::from_secs(10), Storage::open(location))
+                    .await
+                    .map_err(|_| {
+                        anyhow::anyhow!("--store: PostgreSQL did not answer within 10 s")
+                    })??
+            }
         })
     }
 

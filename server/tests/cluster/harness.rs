@@ -263,7 +263,10 @@ pub fn call(
 }
 
 /// The status, headers and where the body starts, once the head is whole.
-fn parse_head(raw: &[u8]) -> Option<(u16, Vec<(String, String)>, usize)> {
+/// A response head: status, headers, and its length in bytes.
+type Head = (u16, Vec<(String, String)>, usize);
+
+fn parse_head(raw: &[u8]) -> Option<Head> {
     let end = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
     let head = std::str::from_utf8(&raw[..end]).ok()?;
     let mut lines = head.split("\r\n");

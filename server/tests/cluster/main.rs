@@ -4,6 +4,7 @@
 //!
 //! Where PostgreSQL's server is not installed, each test says so and passes,
 //! unless `STAGEGATE_REQUIRE_POSTGRES=1` (as `cargo xtask test` sets): then it fails.
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
 mod faults;
 mod harness;

@@ -252,10 +252,12 @@ impl http_body::Body for Stalled {
     }
 }
 
-#[tokio::test(start_paused = true)]
+#[tokio::test]
 async fn a_body_sent_too_slowly_gets_a_json_408() {
     let server = Server::new().await;
     let editor = server.user("eddie", "editor").await;
+    // Paused only now: opening a PostgreSQL store waits on the network.
+    tokio::time::pause();
     let request = Request::post("/api/revert")
         .header("authorization", format!("Bearer {editor}"))
         .header("content-type", "application/json")
@@ -277,6 +279,11 @@ async fn a_body_sent_too_slowly_gets_a_json_408() {
 
 #[tokio::test]
 async fn internal_errors_do_not_show_paths_or_os_errors() {
+    // Removes a revision file: a data directory's damage. The 500's shape is
+    // the same code on PostgreSQL (`StoreError::Io`).
+    if crate::common::on_postgres() {
+        return;
+    }
     let server = Server::new().await;
     let file = server.dir.path().join("revisions").join("000001.json");
     std::fs::remove_file(&file).unwrap();
