@@ -240,15 +240,16 @@ fn is_root() -> bool {
         .is_ok_and(|out| out.stdout.starts_with(b"0\n"))
 }
 
-fn which(program: &str) -> Option<PathBuf> {
+/// `program` on PATH (xtask uses it too).
+pub fn which(program: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path)
         .map(|dir| dir.join(program))
         .find(|candidate| candidate.is_file())
 }
 
-/// Runs a command, echoing it, and fails if it does.
-fn run(command: &mut Command) -> anyhow::Result<()> {
+/// Runs a command, echoing it, and fails if it does (xtask uses it too).
+pub fn run(command: &mut Command) -> anyhow::Result<()> {
     eprintln!("$ {}", describe(command));
     let status = command
         .status()

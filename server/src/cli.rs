@@ -524,10 +524,15 @@ fn write_number_line(out: &mut impl Write, number: u16) -> io::Result<()> {
 const CLI: &str = "cli";
 
 fn user(command: UserCommand) -> Result<(), Failure> {
+    block_on(user_command(command))
+}
+
+/// Runs a command's async work (the store is async) on a runtime of its own.
+fn block_on(work: impl Future<Output = Result<(), Failure>>) -> Result<(), Failure> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(user_command(command))
+    runtime.block_on(work)
 }
 
 async fn user_command(command: UserCommand) -> Result<(), Failure> {
@@ -594,10 +599,7 @@ fn user_failure(error: UserError) -> Failure {
 }
 
 fn app_key(kind: KeyKind, command: KeyCommand) -> Result<(), Failure> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(app_key_command(kind, command))
+    block_on(app_key_command(kind, command))
 }
 
 async fn app_key_command(kind: KeyKind, command: KeyCommand) -> Result<(), Failure> {

@@ -1,7 +1,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 
 /// The workspace root (xtask lives one level below it).
 pub fn root() -> PathBuf {
@@ -24,26 +24,7 @@ pub fn command(program: impl AsRef<std::ffi::OsStr>) -> Command {
     command
 }
 
-/// Runs a command, echoing it, and fails if it does.
-pub fn run(command: &mut Command) -> anyhow::Result<()> {
-    eprintln!("$ {}", describe(command));
-    let status = command
-        .status()
-        .with_context(|| format!("could not start {}", describe(command)))?;
-    if !status.success() {
-        bail!("{} failed ({status})", describe(command));
-    }
-    Ok(())
-}
-
-fn describe(command: &Command) -> String {
-    let mut text = command.get_program().to_string_lossy().into_owned();
-    for arg in command.get_args() {
-        text.push(' ');
-        text.push_str(&arg.to_string_lossy());
-    }
-    text
-}
+pub use stagegate_pgtemp::run;
 
 /// `npm ci` from the committed lockfile, when node_modules is missing or older than it.
 pub fn npm_ci() -> anyhow::Result<()> {
@@ -66,13 +47,7 @@ fn modified(path: &Path) -> Option<std::time::SystemTime> {
         .ok()
 }
 
-/// The path of a program on PATH.
-pub fn which(program: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(program))
-        .find(|candidate| candidate.is_file())
-}
+pub use stagegate_pgtemp::which;
 
 /// Builds the `stagegate` binary and returns its path.
 pub fn build_stagegate(release: bool) -> anyhow::Result<PathBuf> {

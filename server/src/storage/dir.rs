@@ -260,17 +260,10 @@ fn remove_document_leftovers(data: &Path) {
     for entry in entries.flatten() {
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        let ours = [
-            documents::USERS,
-            documents::INGEST_KEYS,
-            documents::SDK_KEYS,
-            documents::WEBHOOKS,
-            documents::DELIVERIES,
-            documents::ACKNOWLEDGEMENTS,
-            COUNTS_FILE,
-        ]
-        .iter()
-        .any(|document| name.starts_with(&format!("{document}.")));
+        let ours = documents::ALL
+            .iter()
+            .chain([&COUNTS_FILE])
+            .any(|document| name.starts_with(&format!("{document}.")));
         if ours && name.ends_with(TEMP_SUFFIX) {
             let _ = fs::remove_file(entry.path());
         }

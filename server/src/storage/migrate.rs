@@ -9,16 +9,6 @@ use super::dir::DirStorage;
 use super::postgres::{PgStorage, import};
 use super::{StorageError, documents};
 
-/// Every document a data directory may hold: all are copied.
-const DOCUMENTS: [&str; 6] = [
-    documents::USERS,
-    documents::INGEST_KEYS,
-    documents::SDK_KEYS,
-    documents::WEBHOOKS,
-    documents::DELIVERIES,
-    documents::ACKNOWLEDGEMENTS,
-];
-
 /// What a copy moved.
 pub struct Copied {
     pub revisions: usize,
@@ -49,7 +39,7 @@ pub async fn copy(from: &Path, to: &str, force: bool) -> anyhow::Result<(Copied,
         .revisions_after(0)
         .map_err(|error| anyhow::anyhow!("--from {}: {error}", from.display()))?;
     let mut held = Vec::new();
-    for name in DOCUMENTS {
+    for name in documents::ALL {
         if let Some((text, _)) = dir.document(name)? {
             serde_json::from_str::<serde_json::Value>(&text)
                 .with_context(|| format!("--from: {} does not read as JSON", name))?;

@@ -99,6 +99,15 @@ pub mod documents {
     pub const WEBHOOKS: &str = "webhooks.json";
     pub const DELIVERIES: &str = "deliveries.json";
     pub const ACKNOWLEDGEMENTS: &str = "acknowledgements.json";
+    /// Every document: what a copy moves, what a crash may leave half written.
+    pub const ALL: [&str; 6] = [
+        USERS,
+        INGEST_KEYS,
+        SDK_KEYS,
+        WEBHOOKS,
+        DELIVERIES,
+        ACKNOWLEDGEMENTS,
+    ];
     /// Documents that hold secrets: files readable by their owner only.
     pub const PRIVATE: &[&str] = &[WEBHOOKS];
 }
