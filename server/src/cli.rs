@@ -379,13 +379,24 @@ fn migrate(
                 .map_err(|error| Failure::Other(format!("{error:#}")))?;
             writeln!(
                 out,
-                "copied {} revisions (head {}) and {} documents ({}) from {} to {database}",
+                "copied {} revisions (head {}), {} documents ({}) and {} metric totals \
+                 from {} to {database}",
                 copied.revisions,
                 copied.head,
                 copied.documents.len(),
                 copied.documents.join(", "),
+                copied.counts,
                 from.display()
             )?;
+            if copied.unreadable_count_lines > 0 {
+                writeln!(
+                    out,
+                    "note: {} lines of {} did not read and were not copied \
+                     (a server replaying it skips them too)",
+                    copied.unreadable_count_lines,
+                    crate::metrics::LOG_FILE
+                )?;
+            }
         }
         None => {
             let store = store.ok_or_else(|| {

@@ -348,10 +348,41 @@ impl Metrics {
 
 /// Replays a log: what it holds, and how many lines did not read.
 fn replay(path: &Path) -> anyhow::Result<(Inner, usize)> {
+    let (inner, skipped, torn) = read_log(path)?;
+    // A torn end (no newline) would swallow the first line appended after
+    // it: end it here, so it stays one skipped line.
+    if torn {
+        OpenOptions::new()
+            .append(true)
+            .open(path)?
+            .write_all(b"\n")?;
+    }
+    Ok((inner, skipped))
+}
+
+/// Every total a data directory's log holds, and how many lines did not
+/// read: what `stagegate migrate` copies. The log is only read.
+pub fn log_totals(path: &Path) -> anyhow::Result<(Vec<CountDelta>, usize)> {
+    let (inner, skipped, _) = read_log(path)?;
+    let mut totals = Vec::new();
+    for (key, series) in &inner.series {
+        for (&minute, &n) in &series.minutes {
+            totals.push(CountDelta {
+                series: key.to_string(),
+                minute,
+                n,
+            });
+        }
+    }
+    Ok((totals, skipped))
+}
+
+/// What a log holds, how many lines did not read, and whether it ends torn.
+fn read_log(path: &Path) -> anyhow::Result<(Inner, usize, bool)> {
     let mut inner = Inner::default();
     let mut skipped = 0;
     let Ok(file) = File::open(path) else {
-        return Ok((inner, skipped));
+        return Ok((inner, skipped, false));
     };
     let length = file.metadata()?.len();
     let mut read = 0u64;
@@ -364,15 +395,7 @@ fn replay(path: &Path) -> anyhow::Result<(Inner, usize)> {
             _ => skipped += 1,
         }
     }
-    // A torn end (no newline) would swallow the first line appended after
-    // it: end it here, so it stays one skipped line.
-    if read > length {
-        OpenOptions::new()
-            .append(true)
-            .open(path)?
-            .write_all(b"\n")?;
-    }
-    Ok((inner, skipped))
+    Ok((inner, skipped, read > length))
 }
 
 /// The stored totals from minute `since` on.

@@ -9,14 +9,13 @@
 //! Adding and removing hooks goes through `Storage::update_document`, so
 //! servers sharing a database never lose each other's changes; each keeps the
 //! hooks in memory (alerts go out while the database is away) and `reload`s
-//! them when they change. The delivery record is this server's snapshot,
-//! written whole with `put_document`: with several servers each one's snapshot
-//! replaces the others', which is acceptable because deliveries come almost
-//! only from the guardrails, and those decide on one server (the leader).
+//! them when they change. The delivery record is shared the same way: a flush
+//! merges this server's own deliveries into the stored record under the
+//! storage's lock (`merge`), and a reload takes in the other servers'.
 
 mod deliver;
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
@@ -28,9 +27,10 @@ use stagegate_api::{DeliveryStatus, WebhookDelivery, WebhookInfo, WebhookRequest
 pub use self::deliver::signature;
 pub use stagegate_api::AlertEvent;
 
+use crate::guard::{Clock as _, SystemClock};
 use crate::storage::documents::{DELIVERIES, WEBHOOKS};
 use crate::storage::{Storage, StorageError, Version};
-use crate::util::{now_rfc3339, random_hex};
+use crate::util::{now_rfc3339, parse_rfc3339, random_hex};
 
 /// More hooks than this is a misconfiguration (every alert goes to each).
 pub const MAX_HOOKS: usize = 20;
@@ -51,6 +51,18 @@ pub struct RetryPolicy {
     pub attempts: u32,
     pub first_delay: Duration,
     pub timeout: Duration,
+}
+
+impl RetryPolicy {
+    /// The longest a delivery can take: every attempt's timeout and every
+    /// wait between them (not the wait for a free slot, rarely long).
+    pub fn longest(&self) -> Duration {
+        let attempts = self.attempts.max(1);
+        let waits = (0..attempts - 1)
+            .map(|n| self.first_delay.saturating_mul(1 << n.min(16)))
+            .fold(Duration::ZERO, Duration::saturating_add);
+        self.timeout.saturating_mul(attempts).saturating_add(waits)
+    }
 }
 
 impl Default for RetryPolicy {
@@ -158,6 +170,11 @@ struct Inner {
     /// the hooks in memory end as the newest write left them.
     changing: tokio::sync::Mutex<()>,
     deliveries: Mutex<DeliveryLog>,
+    /// The deliveries this process made (or took over as interrupted): its
+    /// record of these wins over the stored one when they are merged.
+    mine: Mutex<HashSet<String>>,
+    /// The delivery record's version as last read or written.
+    deliveries_version: Mutex<Option<Version>>,
     /// A change to the deliveries awaits a flush (one is scheduled).
     dirty: AtomicBool,
     /// One flush writes at a time, so the newest snapshot lands last.
@@ -174,20 +191,32 @@ impl Alerts {
 
     pub async fn open_with(storage: Storage, policy: RetryPolicy) -> anyhow::Result<Alerts> {
         let (hooks, hooks_version) = read_hooks(&storage).await?;
-        let mut deliveries = read_deliveries(&storage).await;
-        // Deliveries in flight when the server stopped are not resumed: record
-        // that they ended, so nobody waits on them. (With several servers this
-        // may also end another server's pending ones in this server's snapshot.)
-        let mut interrupted = false;
+        let (mut deliveries, deliveries_version) =
+            read_deliveries(&storage).await.unwrap_or_else(|error| {
+                tracing::warn!("{DELIVERIES}: {error}; starting an empty delivery record");
+                (DeliveryLog::new(), None)
+            });
+        // Deliveries in flight when a server stopped are not resumed: record
+        // that they ended, so nobody waits on them. A data directory has one
+        // server, so whatever is pending was its own; on a shared database
+        // another server may still be trying, so only a delivery older than
+        // any retry takes is over.
+        let alone = matches!(storage, Storage::Dir(_));
+        let over = SystemClock
+            .now()
+            .saturating_sub(policy.longest().as_secs() + 60);
+        let mut mine = HashSet::new();
         for delivery in deliveries.values_mut().flatten() {
-            if delivery.status == DeliveryStatus::Pending {
+            let old = parse_rfc3339(&delivery.created).is_none_or(|created| created < over);
+            if delivery.status == DeliveryStatus::Pending && (alone || old) {
                 delivery.status = DeliveryStatus::Failed;
                 delivery.last_error =
                     Some("the server stopped before this delivery finished".into());
                 delivery.finished = Some(now_rfc3339());
-                interrupted = true;
+                mine.insert(delivery.id.clone());
             }
         }
+        let interrupted = !mine.is_empty();
         deliveries.retain(|id, _| hooks.iter().any(|hook| &hook.id == id));
         let alerts = Alerts {
             inner: Arc::new(Inner {
@@ -197,6 +226,8 @@ impl Alerts {
                 hooks_version: Mutex::new(hooks_version),
                 changing: tokio::sync::Mutex::new(()),
                 deliveries: Mutex::new(deliveries),
+                mine: Mutex::new(mine),
+                deliveries_version: Mutex::new(deliveries_version),
                 dirty: AtomicBool::new(false),
                 flush_lock: tokio::sync::Mutex::new(()),
                 client: OnceLock::new(),
@@ -209,18 +240,39 @@ impl Alerts {
         Ok(alerts)
     }
 
-    /// Re-reads the hooks if another server changed them; returns whether it
-    /// did. On failure the hooks in memory stay as they were.
+    /// Re-reads the hooks and the delivery record if another server changed
+    /// them; returns whether it did. On failure what is in memory stays.
     pub async fn reload(&self) -> anyhow::Result<bool> {
+        let deliveries = self.reload_deliveries().await?;
         let _one_at_a_time = self.inner.changing.lock().await;
         let version = self.inner.storage.document_version(WEBHOOKS).await?;
         if version.is_some() && *lock(&self.inner.hooks_version) == version {
-            return Ok(false);
+            return Ok(deliveries);
         }
         let (hooks, version) = read_hooks(&self.inner.storage).await?;
         lock(&self.inner.deliveries).retain(|id, _| hooks.iter().any(|hook| &hook.id == id));
         self.install(hooks, version);
         Ok(true)
+    }
+
+    async fn reload_deliveries(&self) -> anyhow::Result<bool> {
+        let _one_at_a_time = self.inner.flush_lock.lock().await;
+        let version = self.inner.storage.document_version(DELIVERIES).await?;
+        if *lock(&self.inner.deliveries_version) == version {
+            return Ok(false);
+        }
+        let (stored, version) = read_deliveries(&self.inner.storage).await?;
+        self.take_in(stored, version);
+        Ok(true)
+    }
+
+    /// The stored record, with this server's own deliveries as it knows them.
+    fn take_in(&self, stored: DeliveryLog, version: Option<Version>) {
+        let hooks = self.hooks();
+        let mine = lock(&self.inner.mine);
+        let mut deliveries = lock(&self.inner.deliveries);
+        *deliveries = merge(stored, &deliveries, &mine, &hooks);
+        *lock(&self.inner.deliveries_version) = version;
     }
 
     fn install(&self, hooks: Vec<Hook>, version: Option<Version>) {
@@ -433,6 +485,7 @@ impl Alerts {
     }
 
     fn record_new(&self, hook: &str, delivery: WebhookDelivery) {
+        lock(&self.inner.mine).insert(delivery.id.clone());
         {
             let mut deliveries = lock(&self.inner.deliveries);
             let log = deliveries.entry(hook.to_string()).or_default();
@@ -476,20 +529,42 @@ impl Alerts {
         }
     }
 
-    /// Writes the delivery record now: a snapshot of this server's, which
-    /// replaces whatever is stored (see the module's comment).
+    /// Writes this server's deliveries into the stored record now, keeping
+    /// the other servers' (see `merge`), and takes the result in.
     pub async fn flush(&self) {
         let _one_at_a_time = self.inner.flush_lock.lock().await;
         self.inner.dirty.store(false, Ordering::SeqCst);
-        let file = DeliveriesFile {
-            deliveries: lock(&self.inner.deliveries).clone(),
-        };
-        let written = match serde_json::to_string(&file) {
-            Ok(text) => self.inner.storage.put_document(DELIVERIES, text).await,
-            Err(error) => Err(StorageError::Io(error.to_string())),
-        };
-        if let Err(error) = written {
-            tracing::warn!("webhook deliveries not saved: {error}");
+        let own = lock(&self.inner.deliveries).clone();
+        let mine = lock(&self.inner.mine).clone();
+        let hooks = self.hooks();
+        let written = self
+            .inner
+            .storage
+            .update_document(DELIVERIES, move |stored| {
+                // A damaged record is replaced (it is diagnostics).
+                let stored = stored
+                    .and_then(|text| serde_json::from_str::<DeliveriesFile>(text).ok())
+                    .unwrap_or_default();
+                let deliveries = merge(stored.deliveries, &own, &mine, &hooks);
+                let file = DeliveriesFile { deliveries };
+                match serde_json::to_string(&file) {
+                    Ok(text) => Ok((text, file.deliveries)),
+                    Err(error) => Err(StorageError::Io(error.to_string())),
+                }
+            })
+            .await;
+        match written.and_then(|merged| merged) {
+            Ok(merged) => {
+                // The version is read again on the next reload: one more read.
+                self.take_in(merged, None);
+                lock(&self.inner.mine).retain(|id| {
+                    lock(&self.inner.deliveries)
+                        .values()
+                        .flatten()
+                        .any(|delivery| &delivery.id == id)
+                });
+            }
+            Err(error) => tracing::warn!("webhook deliveries not saved: {error}"),
         }
     }
 }
@@ -521,19 +596,49 @@ fn parse_hooks(text: Option<&str>) -> anyhow::Result<Vec<Hook>> {
     }
 }
 
-/// The record is diagnostics: one that cannot be read, or is damaged, is
-/// never a reason not to start (a damaged file in a data directory is set
-/// aside; the next flush replaces it in either backend).
-async fn read_deliveries(storage: &Storage) -> DeliveryLog {
-    let text = match storage.document(DELIVERIES).await {
-        Ok(Some((text, _))) => text,
-        Ok(None) => return DeliveryLog::new(),
-        Err(error) => {
-            tracing::warn!("{DELIVERIES}: {error}; starting an empty delivery record");
-            return DeliveryLog::new();
+/// Every server's deliveries: the `stored` record, with this server's own
+/// (`mine`, as `local` holds them) put in or over it, oldest first and the
+/// newest `DELIVERIES_KEPT` per hook kept, for the hooks there are. A
+/// delivery is only ever changed by the server making it, so its record wins.
+fn merge(
+    mut stored: DeliveryLog,
+    local: &DeliveryLog,
+    mine: &HashSet<String>,
+    hooks: &[Hook],
+) -> DeliveryLog {
+    stored.retain(|id, _| hooks.iter().any(|hook| &hook.id == id));
+    for (hook, log) in local {
+        if !hooks.iter().any(|known| &known.id == hook) {
+            continue;
         }
+        let merged = stored.entry(hook.clone()).or_default();
+        for delivery in log.iter().filter(|delivery| mine.contains(&delivery.id)) {
+            match merged.iter_mut().find(|old| old.id == delivery.id) {
+                Some(old) => *old = delivery.clone(),
+                None => merged.push_back(delivery.clone()),
+            }
+        }
+        // RFC 3339 in UTC sorts as text; the sort is stable for equal times.
+        merged
+            .make_contiguous()
+            .sort_by(|a, b| a.created.cmp(&b.created));
+        while merged.len() > DELIVERIES_KEPT {
+            merged.pop_front();
+        }
+    }
+    stored
+}
+
+/// The record is diagnostics: a damaged one is never a reason not to start
+/// (in a data directory it is set aside; the next flush replaces it in
+/// either backend).
+async fn read_deliveries(
+    storage: &Storage,
+) -> Result<(DeliveryLog, Option<Version>), StorageError> {
+    let Some((text, version)) = storage.document(DELIVERIES).await? else {
+        return Ok((DeliveryLog::new(), None));
     };
-    match serde_json::from_str::<DeliveriesFile>(&text) {
+    let deliveries = match serde_json::from_str::<DeliveriesFile>(&text) {
         Ok(file) => file.deliveries,
         Err(error) => {
             if let Storage::Dir(dir) = storage {
@@ -543,7 +648,8 @@ async fn read_deliveries(storage: &Storage) -> DeliveryLog {
             tracing::warn!("{DELIVERIES}: {error}; starting an empty delivery record");
             DeliveryLog::new()
         }
-    }
+    };
+    Ok((deliveries, Some(version)))
 }
 
 /// An `http` or `https` URL with a host, no credentials and no fragment.

@@ -107,6 +107,11 @@ impl DirStorage {
         self.numbers().head
     }
 
+    /// The highest revision number handed out, set-aside files included.
+    pub fn numbers_used(&self) -> u64 {
+        self.numbers().high_water
+    }
+
     pub fn revisions_after(&self, after: u64) -> Result<Vec<RevisionFile>, StorageError> {
         let (numbers, _) = revision_numbers(&self.revisions).map_err(io)?;
         let mut files = Vec::new();
@@ -210,7 +215,7 @@ impl DirStorage {
         }
     }
 
-    pub fn put_document(&self, name: &'static str, text: &str) -> Result<(), StorageError> {
+    fn put_document(&self, name: &'static str, text: &str) -> Result<(), StorageError> {
         let write = if documents::PRIVATE.contains(&name) {
             crate::util::write_atomic_private
         } else {

@@ -5,8 +5,8 @@ use std::path::Path;
 
 use anyhow::Context as _;
 
-use super::dir::DirStorage;
-use super::postgres::{PgStorage, import};
+use super::dir::{COUNTS_FILE, DirStorage};
+use super::postgres::{Contents, PgStorage, import};
 use super::{StorageError, documents};
 
 /// What a copy moved.
@@ -14,6 +14,9 @@ pub struct Copied {
     pub revisions: usize,
     pub head: u64,
     pub documents: Vec<&'static str>,
+    /// Metric totals (series and minute) copied, and log lines that did not read.
+    pub counts: usize,
+    pub unreadable_count_lines: usize,
 }
 
 /// Applies the migrations `url`'s database lacks; returns how many, and the
@@ -29,7 +32,7 @@ pub async fn schema(url: &str) -> anyhow::Result<(usize, String)> {
 }
 
 /// Copies the data directory `from` into the database at `to`: every revision
-/// with its audit entry, and every document, unchanged. The database must be
+/// with its audit entry, every document and the metric counts, unchanged. The database must be
 /// empty unless `force` (then what it held is replaced). Nothing is copied
 /// if any revision does not read.
 pub async fn copy(from: &Path, to: &str, force: bool) -> anyhow::Result<(Copied, String)> {
@@ -46,18 +49,31 @@ pub async fn copy(from: &Path, to: &str, force: bool) -> anyhow::Result<(Copied,
             held.push((name, text));
         }
     }
+    let (counts, unreadable_count_lines) = crate::metrics::log_totals(&from.join(COUNTS_FILE))
+        .with_context(|| format!("--from: reading {COUNTS_FILE}"))?;
+    let contents = Contents {
+        revisions,
+        numbers_used: dir.numbers_used(),
+        documents: held,
+        counts,
+    };
     let storage = PgStorage::new(to)?;
     storage
         .migrate()
         .await
         .map_err(|error| database_error(&storage, error))?;
-    import(&storage, &revisions, &held, force)
+    import(&storage, &contents, force)
         .await
         .map_err(|error| database_error(&storage, error))?;
     let copied = Copied {
-        revisions: revisions.len(),
-        head: revisions.last().map_or(0, |file| file.plan.revision),
-        documents: held.iter().map(|(name, _)| *name).collect(),
+        revisions: contents.revisions.len(),
+        head: contents
+            .revisions
+            .last()
+            .map_or(0, |file| file.plan.revision),
+        documents: contents.documents.iter().map(|(name, _)| *name).collect(),
+        counts: contents.counts.len(),
+        unreadable_count_lines,
     };
     Ok((copied, storage.describe()))
 }

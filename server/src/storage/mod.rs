@@ -279,18 +279,6 @@ impl Storage {
         }
     }
 
-    /// Replaces a document whole, without reading it (a snapshot only this
-    /// server writes).
-    pub async fn put_document(&self, name: &'static str, text: String) -> Result<(), StorageError> {
-        match self {
-            Storage::Dir(dir) => {
-                let dir = dir.clone();
-                blocking(move || dir.put_document(name, &text)).await
-            }
-            Storage::Postgres(pg) => pg.put_document(name, &text).await,
-        }
-    }
-
     /// Adds counts. The data directory appends them to its log; PostgreSQL
     /// adds them to the stored totals, so every server's counts add up.
     pub async fn add_counts(&self, deltas: Vec<CountDelta>) -> Result<(), StorageError> {

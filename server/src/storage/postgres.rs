@@ -34,6 +34,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "count batches",
         include_str!("migrations/0002_count_batches.sql"),
     ),
+    (
+        3,
+        "numbers used",
+        include_str!("migrations/0003_numbers_used.sql"),
+    ),
 ];
 
 /// Advisory lock keys (first half of the two-int form): stagegate's own space.
@@ -267,7 +272,7 @@ impl PgStorage {
             let tx = client.transaction().await.map_err(pg)?;
             let moved = tx
                 .query_opt(
-                    "UPDATE stagegate_head SET revision = revision + 1
+                    "UPDATE stagegate_head SET revision = greatest(revision, used) + 1
                      WHERE revision = $1 RETURNING revision",
                     &[&(head as i64)],
                 )
@@ -355,16 +360,6 @@ impl PgStorage {
             upsert_document(&tx, name, &text).await?;
             tx.commit().await.map_err(pg)?;
             Ok(Ok(answer))
-        })
-        .await
-    }
-
-    pub async fn put_document(&self, name: &str, text: &str) -> Result<(), StorageError> {
-        bounded(async {
-            let mut client = self.client().await?;
-            let tx = client.transaction().await.map_err(pg)?;
-            upsert_document(&tx, name, text).await?;
-            tx.commit().await.map_err(pg)
         })
         .await
     }
@@ -661,12 +656,21 @@ async fn upsert_document(
     Ok(())
 }
 
-/// Copies revisions and documents as they are into an empty database (or,
-/// with `force`, over what it holds): `stagegate migrate --from DIR --to URL`.
+/// What `stagegate migrate --from DIR` copies.
+pub struct Contents {
+    pub revisions: Vec<RevisionFile>,
+    /// The highest revision number the directory handed out (revisions set
+    /// aside as damaged included): none of these is handed out again.
+    pub numbers_used: u64,
+    pub documents: Vec<(&'static str, String)>,
+    pub counts: Vec<CountDelta>,
+}
+
+/// Copies a data directory's contents as they are into an empty database
+/// (or, with `force`, over what it holds), in one transaction.
 pub async fn import(
     storage: &PgStorage,
-    revisions: &[RevisionFile],
-    documents: &[(&'static str, String)],
+    contents: &Contents,
     force: bool,
 ) -> Result<(), StorageError> {
     let mut client = storage.client().await?;
@@ -688,22 +692,45 @@ pub async fn import(
     }
     tx.batch_execute(
         "DELETE FROM stagegate_revisions; DELETE FROM stagegate_documents;
-         DELETE FROM stagegate_counts; UPDATE stagegate_head SET revision = 0;",
+         DELETE FROM stagegate_counts; DELETE FROM stagegate_count_batches;
+         UPDATE stagegate_head SET revision = 0, used = 0;",
     )
     .await
     .map_err(pg)?;
     let mut newest = 0;
-    for file in revisions {
+    for file in &contents.revisions {
         let number = file.plan.revision as i64;
         insert_revision(&tx, number, file).await?;
         newest = newest.max(number);
     }
-    tx.execute("UPDATE stagegate_head SET revision = $1", &[&newest])
-        .await
-        .map_err(pg)?;
-    for (name, text) in documents {
+    let used = (contents.numbers_used as i64).max(newest);
+    tx.execute(
+        "UPDATE stagegate_head SET revision = $1, used = $2",
+        &[&newest, &used],
+    )
+    .await
+    .map_err(pg)?;
+    for (name, text) in &contents.documents {
         upsert_document(&tx, name, text).await?;
     }
+    let series: Vec<String> = contents
+        .counts
+        .iter()
+        .map(|count| series_to_text(&count.series))
+        .collect();
+    let minutes: Vec<i32> = contents.counts.iter().map(|c| c.minute as i32).collect();
+    let counts: Vec<i64> = contents
+        .counts
+        .iter()
+        .map(|c| i64::try_from(c.n).unwrap_or(i64::MAX))
+        .collect();
+    tx.execute(
+        "INSERT INTO stagegate_counts (series, minute, n)
+         SELECT * FROM unnest($1::text[], $2::integer[], $3::bigint[])",
+        &[&series, &minutes, &counts],
+    )
+    .await
+    .map_err(pg)?;
     tx.execute(
         &format!("SELECT pg_notify({CHANNEL}, $1)"),
         &[&format!("r{newest}")],

@@ -1,5 +1,6 @@
 //! `stagegate migrate`: the schema, and a data directory moved into PostgreSQL
-//! with every revision, audit entry, user, sign-off, key and webhook unchanged.
+//! with every revision, audit entry, user, sign-off, key, webhook and metric
+//! count unchanged.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -7,7 +8,9 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::harness::{PRODUCTION_KILL, Process, ROLLOUT, arg, call, cluster, get, revision, serve};
+use crate::harness::{
+    PRODUCTION_KILL, Process, ROLLOUT, arg, call, cluster, get, revision, serve, until,
+};
 
 const FINISH: Duration = Duration::from_secs(60);
 
@@ -106,11 +109,11 @@ fn a_data_directory_moves_into_postgres_unchanged() {
     }
     let signoff = json!({ "rollout": ROLLOUT, "stage": "stage-1", "comment": "looks good" });
     post(addr, "/api/signoffs", &qa, signoff);
-    post(
+    let ingest = post(
         addr,
         "/api/ingest-keys",
         &admin,
-        json!({ "environment": "production", "name": "web" }),
+        json!({ "environment": "staging", "name": "web" }),
     );
     post(
         addr,
@@ -121,6 +124,31 @@ fn a_data_directory_moves_into_postgres_unchanged() {
     let hook =
         json!({ "url": "http://127.0.0.1:9/hook", "events": ["rollback"], "description": "ops" });
     post(addr, "/api/webhooks", &admin, hook);
+    let ingest = ingest["key"].as_str().unwrap();
+    let stage = get(addr, GUARDRAILS, &admin).json()["stage"].clone();
+    let count = |in_rollout: bool, event: &str, count: u64| {
+        json!({ "rollout": ROLLOUT, "environment": "staging", "stage": stage,
+                "inRollout": in_rollout, "event": event, "count": count })
+    };
+    let batch = json!({ "counts": [count(true, "exposure", 400), count(false, "exposure", 1600),
+                                   count(true, "critical-bug", 3)] });
+    let reply = call(
+        addr,
+        "POST",
+        "/api/metrics",
+        Some(ingest),
+        &[],
+        Some(&batch.to_string()),
+    );
+    assert_eq!(reply.unwrap().status, 202);
+    let counted = counts(addr, &admin);
+    assert_eq!(counted["exposures"], json!([400, 1600]), "{counted}");
+    // Counts reach the log within a second.
+    let log = data.path().join("metrics.log");
+    let flushed = until(Duration::from_secs(10), || {
+        std::fs::metadata(&log).is_ok_and(|file| file.len() > 0)
+    });
+    assert!(flushed.is_some(), "metrics.log stayed empty");
     let before = everything(addr, &admin);
     let head = revision(addr);
     assert!(head >= 5, "head {head}");
@@ -162,6 +190,7 @@ fn a_data_directory_moves_into_postgres_unchanged() {
         output.contains(&format!("copied {head} revisions (head {head})")),
         "{output}"
     );
+    assert!(output.contains(" metric totals "), "{output}");
     eprintln!("{output}");
 
     // A server on the database serves the same: revisions, audit entries,
@@ -181,6 +210,11 @@ fn a_data_directory_moves_into_postgres_unchanged() {
     assert_eq!(me.json()["name"], "quinn");
     let signoffs = &after[0].1["signoffs"];
     assert_eq!(signoffs.as_array().map(Vec::len), Some(1), "{signoffs}");
+    assert_eq!(
+        counts(on_pg.addr, &admin),
+        counted,
+        "the metric counts came along"
+    );
 
     // A second copy is refused, and changes nothing.
     post(on_pg.addr, PRODUCTION_KILL, &admin, json!({ "on": false }));
@@ -199,6 +233,55 @@ fn a_data_directory_moves_into_postgres_unchanged() {
     let on_pg = serve(&url);
     assert_eq!(revision(on_pg.addr), head);
     assert_eq!(everything(on_pg.addr, &admin), before);
+}
+
+/// Staging's stage is live in the default plan (production's kill switch is
+/// pulled above).
+const GUARDRAILS: &str = "/api/guardrails/domain-migration/staging";
+
+/// The live stage's counts as the guardrails report them (exposures, and
+/// each trigger's cohorts).
+fn counts(addr: SocketAddr, token: &str) -> Value {
+    let report = get(addr, GUARDRAILS, token).json();
+    let cohorts: Vec<&Value> = report["triggers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|trigger| &trigger["cohorts"])
+        .collect();
+    json!({ "exposures": report["exposures"], "cohorts": cohorts })
+}
+
+/// A revision set aside as damaged keeps its number in the database: the
+/// next write there takes the number after it, as it would have on the directory.
+#[test]
+fn numbers_set_aside_are_not_handed_out_again() {
+    let Some(cluster) = cluster() else { return };
+    let data = tempfile::tempdir().unwrap();
+    let mut on_dir =
+        Process::spawn(&["serve", "--data", arg(data.path()), "--addr", "127.0.0.1:0"]);
+    let addr = on_dir.addr();
+    let admin = on_dir.admin().unwrap();
+    for on in [true, false] {
+        post(addr, PRODUCTION_KILL, &admin, json!({ "on": on }));
+    }
+    assert_eq!(revision(addr), 3);
+    on_dir.kill();
+    let revisions = data.path().join("revisions");
+    std::fs::rename(
+        revisions.join("000003.json"),
+        revisions.join("000003.json.damaged"),
+    )
+    .unwrap();
+
+    let (code, output) = migrate(&["--from", arg(data.path()), "--to", &cluster.url()]);
+    assert_eq!(code, 0, "{output}");
+    assert!(output.contains("copied 2 revisions (head 2)"), "{output}");
+    let on_pg = serve(&cluster.url());
+    assert_eq!(revision(on_pg.addr), 2);
+    let written = post(on_pg.addr, PRODUCTION_KILL, &admin, json!({ "on": false }));
+    assert_eq!(written["revision"], 4, "the plan written");
+    assert_eq!(revision(on_pg.addr), 4);
 }
 
 /// The directory's files are all the migration reads: a damaged revision stops it.

@@ -773,3 +773,52 @@ async fn hooks_and_their_secrets_survive_a_restart() {
     assert!(receiver.requests().iter().all(|seen| seen.signed));
     assert_eq!(receiver.count(), 2);
 }
+
+/// Two servers on one database share the delivery record: each lists the
+/// other's deliveries, and neither's write drops the other's. (A data
+/// directory has one server.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn servers_on_one_database_share_the_delivery_record() {
+    if !on_postgres() {
+        return;
+    }
+    let receiver = Receiver::start(&[200]).await;
+    let a = fast_server().await;
+    let created = add_hook(&a, json!({ "url": receiver.url(), "events": ["rollback"] })).await;
+    receiver.trust(created["secret"].as_str().unwrap());
+    let hook = created["id"].as_str().unwrap();
+    let b = with_policy(a.another().await, fast()).await;
+
+    let from_a = a
+        .state
+        .alerts
+        .send(AlertEvent::Rollback, "From A.", json!({}));
+    let from_b = b
+        .state
+        .alerts
+        .send(AlertEvent::Rollback, "From B.", json!({}));
+    assert_eq!((from_a.len(), from_b.len()), (1, 1));
+    finished(&a, hook, &from_a[0]).await;
+    finished(&b, hook, &from_b[0]).await;
+    // Each writes its record (a scheduled write may already have), A first.
+    a.state.alerts.flush().await;
+    b.state.alerts.flush().await;
+    for server in [&a, &b] {
+        server.state.alerts.reload().await.unwrap();
+        let hooks = list(server).await;
+        let deliveries = hooks[0]["deliveries"].as_array().unwrap();
+        let ids: Vec<&str> = deliveries
+            .iter()
+            .map(|d| d["id"].as_str().unwrap())
+            .collect();
+        assert!(
+            ids.contains(&from_a[0].as_str()) && ids.contains(&from_b[0].as_str()),
+            "{ids:?}"
+        );
+        assert!(
+            deliveries.iter().all(|d| d["status"] == "delivered"),
+            "{deliveries:?}"
+        );
+    }
+    assert_eq!(receiver.count(), 2);
+}
