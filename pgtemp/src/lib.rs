@@ -53,8 +53,20 @@ pub struct Cluster {
 
 impl Cluster {
     /// Starts a cluster from the installed server binaries (see
-    /// [`server_binaries`]; nothing is installed here: [`install`] does that).
+    /// [`server_binaries`]; nothing is installed here: [`install`] does that),
+    /// with `fsync=off`: a throwaway cluster need not survive a power cut, and
+    /// waiting for the disk would slow every test down.
     pub fn start() -> anyhow::Result<Cluster> {
+        Cluster::start_with(false)
+    }
+
+    /// As `start`, but each commit waits for the disk as in production: for
+    /// benchmarks, so that writes are compared with a durable data directory.
+    pub fn start_durable() -> anyhow::Result<Cluster> {
+        Cluster::start_with(true)
+    }
+
+    fn start_with(durable: bool) -> anyhow::Result<Cluster> {
         let started = Instant::now();
         let bin = server_binaries().ok_or_else(|| anyhow!(MISSING))?;
         let root = is_root();
@@ -73,8 +85,9 @@ impl Cluster {
         let log = dir.join("log");
         let port = free_port()?;
         let options = format!(
-            "-p {port} -k '{}' -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections={MAX_CONNECTIONS}",
-            dir.display()
+            "-p {port} -k '{}' -c listen_addresses=127.0.0.1 -c fsync={} -c max_connections={MAX_CONNECTIONS}",
+            dir.display(),
+            if durable { "on" } else { "off" }
         );
         std::fs::create_dir(&dir).with_context(|| format!("could not create {}", dir.display()))?;
 
@@ -116,8 +129,7 @@ impl Cluster {
             .arg("-D")
             .arg(&cluster.data)
             .args(["-U", "stagegate", "--auth=trust", "-E", "UTF8"])
-            // --no-sync and fsync=off: a throwaway cluster need not survive a
-            // power cut, and waiting for the disk would slow every test down.
+            // Syncing the new cluster's files would only slow its start.
             .args(["--locale=C", "--no-sync", "--no-instructions"])
             .stdout(Stdio::null()))?;
         cluster.start_again()?;

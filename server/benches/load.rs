@@ -112,12 +112,14 @@ fn new_database(runtime: &tokio::runtime::Runtime, url: &str) -> String {
             .unwrap();
         let driver = tokio::spawn(connection);
         let name = format!("bench_{}", std::process::id());
-        client
-            .batch_execute(&format!(
-                "DROP DATABASE IF EXISTS {name}; CREATE DATABASE {name}"
-            ))
-            .await
-            .unwrap();
+        // One statement each: several in one string run as one transaction,
+        // where PostgreSQL refuses DROP and CREATE DATABASE.
+        for statement in [
+            format!("DROP DATABASE IF EXISTS {name}"),
+            format!("CREATE DATABASE {name}"),
+        ] {
+            client.batch_execute(&statement).await.unwrap();
+        }
         drop(client);
         let _ = driver.await;
         let base = url.rsplit_once('/').unwrap().0;

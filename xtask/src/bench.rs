@@ -62,8 +62,16 @@ pub fn bench() -> anyhow::Result<()> {
     println!("\n### CLI");
     cli_bucket_stream()?;
 
-    // The load bench measures PostgreSQL beside the data directory.
-    let (database, _cluster) = crate::postgres::database_url()?;
+    // The load bench measures PostgreSQL beside the data directory, on a
+    // cluster that syncs each commit to disk as the directory does each write.
+    let (database, _cluster) = match std::env::var("STAGEGATE_BENCH_DATABASE_URL") {
+        Ok(url) => (url, None),
+        Err(_) => {
+            stagegate_pgtemp::install()?;
+            let cluster = stagegate_pgtemp::Cluster::start_durable()?;
+            (cluster.url(), Some(cluster))
+        }
+    };
     for (title, bench) in [
         ("Server", "load"),
         ("Guardrails", "guardrails"),
