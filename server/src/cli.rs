@@ -548,9 +548,7 @@ fn block_on(work: impl Future<Output = Result<(), Failure>>) -> Result<(), Failu
 
 async fn user_command(command: UserCommand) -> Result<(), Failure> {
     let open = |store: Option<String>, data: PathBuf| async move {
-        let storage = Storage::open_documents(&store_location(store, data))
-            .await
-            .map_err(|e| Failure::Other(format!("{e:#}")))?;
+        let storage = open_documents(&store_location(store, data)).await?;
         Users::open(storage)
             .await
             .map_err(|e| Failure::Other(format!("{e:#}")))
@@ -624,9 +622,7 @@ async fn app_key_command(kind: KeyKind, command: KeyCommand) -> Result<(), Failu
                 data.display()
             )));
         }
-        let storage = Storage::open_documents(&location)
-            .await
-            .map_err(|e| Failure::Other(format!("{e:#}")))?;
+        let storage = open_documents(&location).await?;
         let keys = Keys::open(storage.clone(), kind)
             .await
             .map_err(|e| Failure::Other(format!("{e:#}")))?;
@@ -676,6 +672,23 @@ async fn app_key_command(kind: KeyKind, command: KeyCommand) -> Result<(), Failu
 
 /// As the API does: a key for an environment that no rollout has is refused
 /// (when the store has a plan to ask).
+/// The store a user or key command changes. A new one first gets the
+/// default plan, as `serve` would give it on its first start: a store with
+/// users but no revision looks like a lost history, which `serve` refuses.
+async fn open_documents(location: &Location) -> Result<Storage, Failure> {
+    let failure = |error: anyhow::Error| Failure::Other(format!("{error:#}"));
+    let storage = Storage::open_documents(location).await.map_err(failure)?;
+    if storage.is_new().await.map_err(|e| failure(e.into()))? {
+        // The directory's document-only view knows no revision numbers.
+        let seeding = match &storage {
+            Storage::Dir(_) => Storage::open(location).await.map_err(failure)?,
+            Storage::Postgres(_) => storage.clone(),
+        };
+        crate::store::Store::open(seeding).await.map_err(failure)?;
+    }
+    Ok(storage)
+}
+
 async fn known_environment(storage: &Storage, env: &str) -> Result<(), Failure> {
     let plan = match storage {
         Storage::Dir(dir) => crate::store::newest_plan(dir.path()),

@@ -82,12 +82,13 @@ impl DirStorage {
     /// revision is read, so one that holds users but no revision yet (never
     /// served) opens too. Not for a server: it knows no head.
     pub fn open_documents(data: &Path) -> anyhow::Result<DirStorage> {
+        let fresh = is_new_data_dir(data)?;
         fs::create_dir_all(data).with_context(|| format!("creating {}", data.display()))?;
         remove_document_leftovers(data);
         Ok(DirStorage {
             data: data.to_path_buf(),
             revisions: data.join("revisions"),
-            fresh: false,
+            fresh,
             numbers: Arc::new(Mutex::new(Numbers {
                 high_water: 0,
                 head: 0,

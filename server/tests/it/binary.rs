@@ -152,6 +152,36 @@ fn serves_over_a_real_socket() {
     assert_eq!(plan.status, 200);
 }
 
+/// Users made with the CLI before the first start: the directory gets the
+/// default plan with them, so `serve` starts on it (a directory with users but
+/// no revision looks like a lost history, which it refuses) and makes no admin.
+#[test]
+fn a_user_added_before_the_first_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let output = Command::new(BINARY)
+        .args(["user", "add", "ada", "--role", "admin", "--data"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    let token = stdout.lines().last().unwrap();
+    let server = start(&data);
+    assert!(server.admin.is_none(), "ada is the admin");
+    let bearer = format!("Bearer {token}");
+    let plan = request(
+        server.addr,
+        "GET",
+        "/api/plan",
+        &[("Authorization", &bearer)],
+        None,
+    )
+    .unwrap();
+    assert_eq!(plan.status, 200);
+    assert_eq!(plan.json()["revision"], 1);
+}
+
 /// One writer: read the current plan, change the description to a unique marker,
 /// PUT it with If-Match; record every acknowledged (revision, marker). Returns
 /// whether it ended because the server went away (rather than being stopped).
