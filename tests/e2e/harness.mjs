@@ -1,5 +1,6 @@
 // Shared by the browser tests and the benchmark: a real `stagegate serve` on a
-// fresh data directory and a free loopback port, and headless Chromium.
+// fresh data directory (or a PostgreSQL database) and a free loopback port, and
+// headless Chromium.
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -12,12 +13,15 @@ const bin = resolve(root, process.env.STAGEGATE_BIN || "target/debug/stagegate")
 export const consoleDir = resolve(root, process.env.STAGEGATE_CONSOLE || "dist/console");
 
 /** Starts the server; resolves once it listens, with its URL and the seeded admin token. */
-export async function startServer() {
+/** With `store` (a PostgreSQL URL), on that database instead of a new data
+ * directory: only the database's first server has an admin token to give. */
+export async function startServer({ store } = {}) {
   for (const [what, path] of [["server binary", bin], ["built console", join(consoleDir, "index.html")]]) {
     if (!existsSync(path)) throw new Error(`${what} missing at ${path}: run cargo build -p stagegate-server and cargo xtask dist`);
   }
-  const data = mkdtempSync(join(tmpdir(), "stagegate-e2e-"));
-  let { child, url, adminToken } = await launch(data, "127.0.0.1:0");
+  const data = store ? null : mkdtempSync(join(tmpdir(), "stagegate-e2e-"));
+  const where = store ? ["--store", store] : ["--data", data];
+  let { child, url, adminToken } = await launch(where, "127.0.0.1:0");
   return {
     url,
     adminToken,
@@ -37,18 +41,18 @@ export async function startServer() {
     },
     /** Starts it again on the same data and address. */
     async resume() {
-      ({ child } = await launch(data, new URL(url).host));
+      ({ child } = await launch(where, new URL(url).host));
     },
     async stop() {
       await terminate(child);
-      rmSync(data, { recursive: true, force: true });
+      if (data) rmSync(data, { recursive: true, force: true });
     },
   };
 }
 
-/** Runs `stagegate serve` on `data` at `addr`; resolves once it listens. */
-async function launch(data, addr) {
-  const child = spawn(bin, ["serve", "--data", data, "--addr", addr, "--console", consoleDir], {
+/** Runs `stagegate serve` on `where` (its store's flags) at `addr`; resolves once it listens. */
+async function launch(where, addr) {
+  const child = spawn(bin, ["serve", ...where, "--addr", addr, "--console", consoleDir], {
     stdio: ["ignore", "pipe", "inherit"],
   });
   let output = "";
@@ -58,9 +62,9 @@ async function launch(data, addr) {
     child.stdout.on("data", (chunk) => {
       output += chunk;
       const url = output.match(/listening on (http:\/\/\S+)/)?.[1];
-      // Printed on the first start only.
+      // Printed on a store's first start only, before the line above.
       const adminToken = output.match(/admin token: (\S+)/)?.[1];
-      if (url && (adminToken || addr !== "127.0.0.1:0")) {
+      if (url) {
         clearTimeout(timer);
         resolveReady({ child, url, adminToken });
       }

@@ -39,7 +39,9 @@ pub fn test() -> anyhow::Result<()> {
             .args(["--test", "--test-concurrency=1", "tests/e2e/"])
             .env("CHROMIUM", chromium)
             .env("STAGEGATE_BIN", stagegate)
-            .env("STAGEGATE_CONSOLE", console))?;
+            .env("STAGEGATE_CONSOLE", console)
+            // several-servers.test.mjs: two servers on one database.
+            .env("STAGEGATE_TEST_DATABASE_URL", &database))?;
     }
     eprintln!("xtask test: all passed");
     Ok(())
