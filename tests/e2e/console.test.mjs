@@ -5,7 +5,7 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { launchBrowser, root, startServer } from "./harness.mjs";
+import { launchBrowser, root, signIn, startServer } from "./harness.mjs";
 
 const shots = join(root, "target/screenshots");
 mkdirSync(shots, { recursive: true });
@@ -16,21 +16,7 @@ const tokens = {};
 const signers = { "engineering-lead": "erin", "product-manager": "pat", "qa-lead": "quinn", "devops-lead": "dev" };
 
 /** A new browser session (its own sessionStorage), signed in with `token`. */
-async function signedIn(token, viewport = { width: 1280, height: 800 }) {
-  const context = await browser.newContext({ viewport });
-  const page = await context.newPage();
-  page.on("pageerror", (error) => assert.fail(`page error: ${error.message}`));
-  // The server's Content-Security-Policy must let the console do all it does.
-  page.on("console", (message) => {
-    if (/Content Security Policy/i.test(message.text())) assert.fail(`CSP violation: ${message.text()}`);
-  });
-  page.on("dialog", (dialog) => dialog.accept());
-  await page.goto(server.url + "/");
-  await page.fill("#token", token);
-  await page.press("#token", "Enter");
-  await page.getByTestId("who").waitFor();
-  return page;
-}
+const signedIn = (token, viewport) => signIn(browser, server.url, token, viewport);
 
 /** Answers the in-page question inside `scope` (a card, a page) with `comment`. */
 async function confirmWith(scope, comment) {

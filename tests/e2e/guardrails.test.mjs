@@ -11,7 +11,7 @@ import { createServer } from "node:http";
 import { mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
-import { launchBrowser, root, startServer } from "./harness.mjs";
+import { launchBrowser, root, signIn, startServer } from "./harness.mjs";
 
 const bin = resolve(root, process.env.STAGEGATE_BIN || "target/debug/stagegate");
 const shots = join(root, "target/screenshots");
@@ -89,12 +89,7 @@ after(async () => {
 });
 
 test("a healthy stage advances on schedule, a regression rolls back by itself, and the on-call hook hears both", { timeout: 120_000 }, async () => {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-  const page = await context.newPage();
-  page.on("pageerror", (error) => assert.fail(`page error: ${error.message}`));
-  await page.goto(server.url + "/");
-  await page.fill("#token", server.adminToken);
-  await page.press("#token", "Enter");
+  const page = await signIn(browser, server.url, server.adminToken, { width: 1280, height: 900 });
   const staging = page.locator('article[data-env="staging"]');
   await staging.getByTestId("active-stage").getByText("Stage 1: 5%").waitFor();
 
@@ -136,5 +131,5 @@ test("a healthy stage advances on schedule, a regression rolls back by itself, a
     assert.ok(alert.text.includes(ROLLOUT), alert.text);
   }
   assert.equal(alerts.filter((a) => a.event === "rollback").length, 1, "one rollback, one alert");
-  await context.close();
+  await page.context().close();
 });

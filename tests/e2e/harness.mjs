@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
+import assert from "node:assert/strict";
 import { chromium } from "playwright-core";
 
 export const root = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
@@ -88,4 +89,23 @@ export function launchBrowser() {
     args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
       "--disable-sync", "--no-first-run", "--disable-quic"],
   });
+}
+
+/** A new browser session (its own sessionStorage) on the console at `url`,
+ * signed in with `token`. A page error or a Content-Security-Policy violation
+ * fails the test; dialogs are accepted. */
+export async function signIn(browser, url, token, viewport = { width: 1280, height: 800 }) {
+  const context = await browser.newContext({ viewport });
+  const page = await context.newPage();
+  page.on("pageerror", (error) => assert.fail(`page error: ${error.message}`));
+  // The server's Content-Security-Policy must let the console do all it does.
+  page.on("console", (message) => {
+    if (/Content Security Policy/i.test(message.text())) assert.fail(`CSP violation: ${message.text()}`);
+  });
+  page.on("dialog", (dialog) => dialog.accept());
+  await page.goto(url + "/");
+  await page.fill("#token", token);
+  await page.press("#token", "Enter");
+  await page.getByTestId("who").waitFor();
+  return page;
 }

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { launchBrowser, root, startServer } from "./harness.mjs";
+import { launchBrowser, root, signIn, startServer } from "./harness.mjs";
 
 const database = process.env.STAGEGATE_TEST_DATABASE_URL;
 const shots = join(root, "target/screenshots");
@@ -44,16 +44,7 @@ describe("two servers on one database", { skip }, () => {
   });
 
   /** A new browser session on `server`, signed in with `token`. */
-  async function signedIn(server, token) {
-    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-    const page = await context.newPage();
-    page.on("pageerror", (error) => assert.fail(`page error: ${error.message}`));
-    await page.goto(server.url + "/");
-    await page.fill("#token", token);
-    await page.press("#token", "Enter");
-    await page.getByTestId("who").waitFor();
-    return page;
-  }
+  const signedIn = (server, token) => signIn(browser, server.url, token);
 
   async function confirmWith(scope, comment) {
     const panel = scope.getByTestId("confirm");
