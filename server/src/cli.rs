@@ -108,13 +108,15 @@ enum Command {
         /// The database whose schema to bring up to date.
         #[arg(long, env = "STAGEGATE_DATABASE_URL", value_name = "URL")]
         store: Option<String>,
-        /// A data directory to copy (the server using it should be stopped).
-        #[arg(long, value_name = "DIR", requires = "to")]
-        from: Option<PathBuf>,
-        /// The database to copy into; it must be empty, unless `--force`.
-        #[arg(long, value_name = "URL", requires = "from")]
+        /// What to copy: a data directory (the server using it stopped), or
+        /// a database (`postgres://…`; its servers may keep running).
+        #[arg(long, value_name = "DIR|URL", requires = "to")]
+        from: Option<String>,
+        /// Where to copy it: a database, which must be empty unless `--force`;
+        /// or, from a database, a data directory that is new or empty.
+        #[arg(long, value_name = "URL|DIR", requires = "from")]
         to: Option<String>,
-        /// Replace whatever the database holds.
+        /// Replace whatever the database holds (a copy into a database only).
         #[arg(long, requires = "from")]
         force: bool,
     },
@@ -357,7 +359,7 @@ fn store_location(store: Option<String>, data: PathBuf) -> Location {
 /// `stagegate migrate`: the schema (`--store`), or a copy (`--from --to`).
 fn migrate(
     store: Option<String>,
-    copy: Option<(PathBuf, String)>,
+    copy: Option<(String, String)>,
     force: bool,
 ) -> Result<(), Failure> {
     use crate::storage::migrate;
@@ -373,20 +375,47 @@ fn migrate(
     let mut out = io::stdout().lock();
     match copy {
         Some((from, to)) => {
-            let to = postgres("--to", to)?;
-            let (copied, database) = runtime
-                .block_on(migrate::copy(&from, &to, force))
-                .map_err(|error| Failure::Other(format!("{error:#}")))?;
+            let (copied, from, to) = match (Location::parse(&from), Location::parse(&to)) {
+                (Location::Dir(from), Location::Postgres(to)) => {
+                    let (copied, database) = runtime
+                        .block_on(migrate::into_database(&from, &to, force))
+                        .map_err(|error| Failure::Other(format!("{error:#}")))?;
+                    (copied, from.display().to_string(), database)
+                }
+                (Location::Postgres(from), Location::Dir(to)) => {
+                    if force {
+                        return Err(Failure::Other(
+                            "--force: a copy into a data directory never replaces one: give a new directory".into(),
+                        ));
+                    }
+                    let (copied, database) = runtime
+                        .block_on(migrate::into_directory(&from, &to))
+                        .map_err(|error| Failure::Other(format!("{error:#}")))?;
+                    (copied, database, to.display().to_string())
+                }
+                (Location::Dir(_), Location::Dir(_)) => {
+                    return Err(Failure::Other(format!(
+                        "--to: '{to}' is not a PostgreSQL URL (postgres://user@host/db); \
+                         to copy a data directory, stop its server and copy the directory"
+                    )));
+                }
+                (Location::Postgres(_), Location::Postgres(_)) => {
+                    return Err(Failure::Other(
+                        "--from and --to are both databases: copy one database into another \
+                         with pg_dump and pg_restore"
+                            .into(),
+                    ));
+                }
+            };
             writeln!(
                 out,
                 "copied {} revisions (head {}), {} documents ({}) and {} metric totals \
-                 from {} to {database}",
+                 from {from} to {to}",
                 copied.revisions,
                 copied.head,
                 copied.documents.len(),
                 copied.documents.join(", "),
                 copied.counts,
-                from.display()
             )?;
             if copied.unreadable_count_lines > 0 {
                 writeln!(

@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::Context as _;
 
-use super::{Append, CountDelta, Draft, RevisionFile, StorageError, Version, documents};
+use super::{Append, Contents, CountDelta, Draft, RevisionFile, StorageError, Version, documents};
 use crate::util::{TEMP_SUFFIX, file_stamp, lock_file, remove_temp_files, sync_dir, write_atomic};
 
 /// The metric counts' log (see `metrics.rs`).
@@ -228,6 +228,37 @@ impl DirStorage {
                 self.data.join(name).display()
             ))
         })
+    }
+
+    /// Writes another store's contents into this directory, which must be
+    /// new: each revision under its own number (and, when the store had handed
+    /// out a higher number, a placeholder set aside under it, so that number is
+    /// not handed out again), the documents, and the counts as `metrics.log`.
+    pub fn import(&self, contents: &Contents) -> Result<(), StorageError> {
+        if !self.is_new() {
+            return Err(StorageError::Io(format!(
+                "{} is not empty: refusing to copy into it (give a new directory)",
+                self.data.display()
+            )));
+        }
+        let mut newest = 0;
+        for file in &contents.revisions {
+            let number = file.plan.revision;
+            let bytes =
+                serde_json::to_vec_pretty(file).map_err(|e| StorageError::Io(e.to_string()))?;
+            write_atomic(&self.revisions, &file_name(number), &bytes).map_err(io_error)?;
+            newest = newest.max(number);
+        }
+        if contents.numbers_used > newest {
+            let held = format!("{}.damaged", file_name(contents.numbers_used));
+            let why = "Not a revision: holds this number, which the store this directory was \
+                       copied from had handed out, so that it is not handed out again.\n";
+            write_atomic(&self.revisions, &held, why.as_bytes()).map_err(io_error)?;
+        }
+        for (name, text) in &contents.documents {
+            self.put_document(name, text)?;
+        }
+        self.add_counts(&contents.counts)
     }
 
     /// Appends to `metrics.log` and fsyncs: one JSON line per delta.

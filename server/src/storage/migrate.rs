@@ -1,13 +1,14 @@
-//! `stagegate migrate`: a database's schema brought up to date, and a data
-//! directory copied into a database.
+//! `stagegate migrate`: a database's schema brought up to date, a data
+//! directory copied into a database, and a database copied into a new data
+//! directory (the way back).
 
 use std::path::Path;
 
 use anyhow::Context as _;
 
 use super::dir::{COUNTS_FILE, DirStorage};
-use super::postgres::{Contents, PgStorage, import};
-use super::{StorageError, documents};
+use super::postgres::{PgStorage, export, import};
+use super::{Contents, StorageError, documents};
 
 /// What a copy moved.
 pub struct Copied {
@@ -35,7 +36,7 @@ pub async fn schema(url: &str) -> anyhow::Result<(usize, String)> {
 /// with its audit entry, every document and the metric counts, unchanged. The database must be
 /// empty unless `force` (then what it held is replaced). Nothing is copied
 /// if any revision does not read.
-pub async fn copy(from: &Path, to: &str, force: bool) -> anyhow::Result<(Copied, String)> {
+pub async fn into_database(from: &Path, to: &str, force: bool) -> anyhow::Result<(Copied, String)> {
     check_data_dir(from)?;
     let dir = DirStorage::open(from)?;
     let revisions = dir
@@ -65,7 +66,40 @@ pub async fn copy(from: &Path, to: &str, force: bool) -> anyhow::Result<(Copied,
     import(&storage, &contents, force)
         .await
         .map_err(|error| database_error(&storage, error))?;
-    let copied = Copied {
+    Ok((
+        copied(&contents, unreadable_count_lines),
+        storage.describe(),
+    ))
+}
+
+/// Copies the database at `from` into `to`, a data directory that does not
+/// exist yet or is empty: every revision, document and count, read in one
+/// snapshot of the database. Servers may keep running on the database.
+pub async fn into_directory(from: &str, to: &Path) -> anyhow::Result<(Copied, String)> {
+    let empty = std::fs::read_dir(to).map_or(true, |mut entries| entries.next().is_none());
+    anyhow::ensure!(
+        empty,
+        "--to: {} is not empty: give a new directory (nothing was copied)",
+        to.display()
+    );
+    let storage = PgStorage::new(from)?;
+    // A database with an older schema is brought up to date first, as a
+    // server would on start.
+    storage
+        .migrate()
+        .await
+        .map_err(|error| database_error(&storage, error))?;
+    let contents = export(&storage)
+        .await
+        .map_err(|error| database_error(&storage, error))?;
+    let dir = DirStorage::open(to)?;
+    dir.import(&contents)
+        .map_err(|error| anyhow::anyhow!("--to {}: {error}", to.display()))?;
+    Ok((copied(&contents, 0), storage.describe()))
+}
+
+fn copied(contents: &Contents, unreadable_count_lines: usize) -> Copied {
+    Copied {
         revisions: contents.revisions.len(),
         head: contents
             .revisions
@@ -74,8 +108,7 @@ pub async fn copy(from: &Path, to: &str, force: bool) -> anyhow::Result<(Copied,
         documents: contents.documents.iter().map(|(name, _)| *name).collect(),
         counts: contents.counts.len(),
         unreadable_count_lines,
-    };
-    Ok((copied, storage.describe()))
+    }
 }
 
 /// A data directory `stagegate serve` made: a `revisions` directory with at

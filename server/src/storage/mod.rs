@@ -112,6 +112,16 @@ pub mod documents {
     pub const PRIVATE: &[&str] = &[WEBHOOKS];
 }
 
+/// Everything a store holds, as `stagegate migrate` copies it between backends.
+pub struct Contents {
+    pub revisions: Vec<RevisionFile>,
+    /// The highest revision number the store handed out (revisions set
+    /// aside as damaged included): none of these is handed out again.
+    pub numbers_used: u64,
+    pub documents: Vec<(&'static str, String)>,
+    pub counts: Vec<CountDelta>,
+}
+
 /// One metric count change: `n` more for a series' minute.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CountDelta {

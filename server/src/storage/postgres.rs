@@ -24,7 +24,7 @@ use futures_util::StreamExt as _;
 use tokio::sync::watch;
 use tokio_postgres::{AsyncMessage, NoTls};
 
-use super::{Append, CountDelta, Draft, Notice, RevisionFile, StorageError, Version};
+use super::{Append, Contents, CountDelta, Draft, Notice, RevisionFile, StorageError, Version};
 
 /// The schema, in order; applied on start and by `stagegate migrate`.
 const MIGRATIONS: &[(i32, &str, &str)] = &[
@@ -656,16 +656,6 @@ async fn upsert_document(
     Ok(())
 }
 
-/// What `stagegate migrate --from DIR` copies.
-pub struct Contents {
-    pub revisions: Vec<RevisionFile>,
-    /// The highest revision number the directory handed out (revisions set
-    /// aside as damaged included): none of these is handed out again.
-    pub numbers_used: u64,
-    pub documents: Vec<(&'static str, String)>,
-    pub counts: Vec<CountDelta>,
-}
-
 /// Copies a data directory's contents as they are into an empty database
 /// (or, with `force`, over what it holds), in one transaction.
 pub async fn import(
@@ -738,6 +728,66 @@ pub async fn import(
     .await
     .map_err(pg)?;
     tx.commit().await.map_err(pg)
+}
+
+/// Everything the database holds, read in one snapshot (a repeatable-read
+/// transaction): `stagegate migrate --from URL --to DIR`.
+pub async fn export(storage: &PgStorage) -> Result<Contents, StorageError> {
+    let mut client = storage.client().await?;
+    let tx = client
+        .build_transaction()
+        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await
+        .map_err(pg)?;
+    let mut revisions = Vec::new();
+    let rows = tx
+        .query(
+            "SELECT revision, audit::text, plan::text FROM stagegate_revisions ORDER BY revision",
+            &[],
+        )
+        .await
+        .map_err(pg)?;
+    for row in rows {
+        revisions.push(revision_file(row.get(0), row.get(1), row.get(2))?);
+    }
+    let used: i64 = tx
+        .query_one("SELECT greatest(revision, used) FROM stagegate_head", &[])
+        .await
+        .map_err(pg)?
+        .get(0);
+    let mut documents = Vec::new();
+    for name in super::documents::ALL {
+        let row = tx
+            .query_opt(
+                "SELECT body::text FROM stagegate_documents WHERE name = $1",
+                &[&name],
+            )
+            .await
+            .map_err(pg)?;
+        if let Some(row) = row {
+            documents.push((name, row.get(0)));
+        }
+    }
+    let counts = tx
+        .query("SELECT series, minute, n FROM stagegate_counts", &[])
+        .await
+        .map_err(pg)?
+        .iter()
+        .map(|row| CountDelta {
+            series: series_from_text(row.get(0)),
+            minute: row.get::<_, i32>(1) as u32,
+            n: row.get::<_, i64>(2) as u64,
+        })
+        .collect();
+    tx.commit().await.map_err(pg)?;
+    Ok(Contents {
+        revisions,
+        numbers_used: used as u64,
+        documents,
+        counts,
+    })
 }
 
 fn revision_file(number: i64, audit: String, plan: String) -> Result<RevisionFile, StorageError> {

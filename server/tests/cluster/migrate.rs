@@ -1,6 +1,6 @@
-//! `stagegate migrate`: the schema, and a data directory moved into PostgreSQL
+//! `stagegate migrate`: the schema, a data directory moved into PostgreSQL
 //! with every revision, audit entry, user, sign-off, key, webhook and metric
-//! count unchanged.
+//! count unchanged, and a database moved back into a data directory.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -233,6 +233,30 @@ fn a_data_directory_moves_into_postgres_unchanged() {
     let on_pg = serve(&url);
     assert_eq!(revision(on_pg.addr), head);
     assert_eq!(everything(on_pg.addr, &admin), before);
+
+    // And back, while the database's server runs: a new data directory that
+    // a server serves the same from.
+    let back = tempfile::tempdir().unwrap();
+    let into = back.path().join("data");
+    let (code, output) = migrate(&["--from", &url, "--to", arg(&into)]);
+    assert_eq!(code, 0, "{output}");
+    assert!(
+        output.contains(&format!("copied {head} revisions (head {head})")),
+        "{output}"
+    );
+    let mut on_back = Process::spawn(&["serve", "--data", arg(&into), "--addr", "127.0.0.1:0"]);
+    let addr = on_back.addr();
+    assert!(on_back.admin().is_none(), "users came along: no new admin");
+    assert_eq!(everything(addr, &admin), before);
+    assert_eq!(counts(addr, &admin), counted, "the metric counts came back");
+    on_back.kill();
+    // A directory that holds anything is refused, and left as it was.
+    let (code, output) = migrate(&["--from", &url, "--to", arg(&into)]);
+    assert_eq!(code, 1, "{output}");
+    assert!(output.contains("is not empty"), "{output}");
+    let (code, output) = migrate(&["--from", &url, "--to", arg(back.path()), "--force"]);
+    assert_eq!(code, 1, "{output}");
+    assert!(output.contains("never replaces"), "{output}");
 }
 
 /// Staging's stage is live in the default plan (production's kill switch is
@@ -279,6 +303,23 @@ fn numbers_set_aside_are_not_handed_out_again() {
     assert!(output.contains("copied 2 revisions (head 2)"), "{output}");
     let on_pg = serve(&cluster.url());
     assert_eq!(revision(on_pg.addr), 2);
+
+    // Copied back into a directory, the number stays held there too.
+    let back = tempfile::tempdir().unwrap();
+    let (code, output) = migrate(&["--from", &cluster.url(), "--to", arg(back.path())]);
+    assert_eq!(code, 0, "{output}");
+    assert!(back.path().join("revisions/000003.json.damaged").exists());
+    let mut on_back =
+        Process::spawn(&["serve", "--data", arg(back.path()), "--addr", "127.0.0.1:0"]);
+    let written = post(
+        on_back.addr(),
+        PRODUCTION_KILL,
+        &admin,
+        json!({ "on": false }),
+    );
+    assert_eq!(written["revision"], 4, "the plan written");
+    on_back.kill();
+
     let written = post(on_pg.addr, PRODUCTION_KILL, &admin, json!({ "on": false }));
     assert_eq!(written["revision"], 4, "the plan written");
     assert_eq!(revision(on_pg.addr), 4);
