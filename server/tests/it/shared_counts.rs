@@ -244,3 +244,66 @@ async fn a_batch_sent_again_after_a_lost_answer_counts_once() {
     let b = a.another().await;
     assert_eq!(exposures(&b).await, json!([7, 14]));
 }
+
+/// A breach two servers both see is acted on once. Each automatic write
+/// holds only while the stage is still live at that stage, so the server that
+/// comes second (behind, it catches up first) finds it done and writes
+/// nothing. Here both decide at once; in service the leader's rounds and an
+/// incident judged at once on the follower that took it can meet the same way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_breach_both_servers_see_rolls_back_once() {
+    if !on_postgres() {
+        return;
+    }
+    let a = Server::new().await;
+    let b = a.another().await;
+    let key = ingest_key(&b).await;
+    let bug = json!({ "counts": [
+        { "rollout": ROLLOUT, "environment": "staging", "stage": STAGE,
+          "inRollout": true, "event": "criticalBug", "count": 1 },
+    ]});
+    let request = Request::post("/api/metrics")
+        .header("authorization", format!("Bearer {key}"))
+        .header("content-type", "application/json")
+        .body(Body::from(bug.to_string()))
+        .unwrap();
+    assert_eq!(b.send(request).await.status, StatusCode::ACCEPTED);
+    // B's counts reach the database; A takes them in.
+    flush(&b).await.unwrap();
+    flush(&a).await.unwrap();
+    let before = a.revision();
+    for server in [&a, &b] {
+        let reply = server
+            .get(&format!("/api/guardrails/{ROLLOUT}/staging"), &server.admin)
+            .await;
+        let triggers = reply.json["triggers"].as_array().unwrap().clone();
+        assert!(
+            triggers
+                .iter()
+                .any(|t| t["metric"] == "criticalBugs" && t["state"] == "breached"),
+            "both see the breach: {triggers:?}"
+        );
+    }
+
+    tokio::join!(
+        stagegate_server::guard::decide(&a.state),
+        stagegate_server::guard::decide(&b.state)
+    );
+
+    for server in [&a, &b] {
+        server.state.store.catch_up().await.unwrap();
+    }
+    let audit = a.get("/api/audit", &a.admin).await.json;
+    let rollbacks: Vec<&Value> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|entry| entry["action"] == "auto-rollback")
+        .collect();
+    assert_eq!(rollbacks.len(), 1, "{rollbacks:?}");
+    assert_eq!(rollbacks[0]["revision"], before + 1);
+    for server in [&a, &b] {
+        let staging = &server.plan()["rollouts"][ROLLOUT]["environments"]["staging"];
+        assert_eq!(staging["killSwitch"], true, "{staging}");
+    }
+}
