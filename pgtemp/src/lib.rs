@@ -49,6 +49,7 @@ pub struct Cluster {
     /// The server's options (`pg_ctl -o`), kept for `start_again`.
     options: String,
     port: u16,
+    tls: bool,
 }
 
 impl Cluster {
@@ -57,16 +58,23 @@ impl Cluster {
     /// with `fsync=off`: a throwaway cluster need not survive a power cut, and
     /// waiting for the disk would slow every test down.
     pub fn start() -> anyhow::Result<Cluster> {
-        Cluster::start_with(false)
+        Cluster::start_with(false, false)
     }
 
     /// As `start`, but each commit waits for the disk as in production: for
     /// benchmarks, so that writes are compared with a durable data directory.
     pub fn start_durable() -> anyhow::Result<Cluster> {
-        Cluster::start_with(true)
+        Cluster::start_with(true, false)
     }
 
-    fn start_with(durable: bool) -> anyhow::Result<Cluster> {
+    /// As `start`, but clients must use TLS (`hostssl` only): the server's
+    /// certificate, for 127.0.0.1, is signed by a CA made for it, in
+    /// [`Cluster::ca_file`]. Needs the `openssl` command.
+    pub fn start_tls() -> anyhow::Result<Cluster> {
+        Cluster::start_with(false, true)
+    }
+
+    fn start_with(durable: bool, tls: bool) -> anyhow::Result<Cluster> {
         let started = Instant::now();
         let bin = server_binaries().ok_or_else(|| anyhow!(MISSING))?;
         let root = is_root();
@@ -84,11 +92,17 @@ impl Cluster {
         let data = dir.join("data");
         let log = dir.join("log");
         let port = free_port()?;
-        let options = format!(
+        let mut options = format!(
             "-p {port} -k '{}' -c listen_addresses=127.0.0.1 -c fsync={} -c max_connections={MAX_CONNECTIONS}",
             dir.display(),
             if durable { "on" } else { "off" }
         );
+        if tls {
+            options.push_str(&format!(
+                " -c ssl=on -c ssl_cert_file='{0}/server.crt' -c ssl_key_file='{0}/server.key'",
+                dir.display()
+            ));
+        }
         std::fs::create_dir(&dir).with_context(|| format!("could not create {}", dir.display()))?;
 
         let mut stop = as_owner(&bin.join("pg_ctl"), root);
@@ -111,6 +125,7 @@ impl Cluster {
                 log,
                 options,
                 port,
+                tls,
             },
             Err(error) => {
                 let _ = std::fs::remove_dir(&dir);
@@ -132,6 +147,9 @@ impl Cluster {
             // Syncing the new cluster's files would only slow its start.
             .args(["--locale=C", "--no-sync", "--no-instructions"])
             .stdout(Stdio::null()))?;
+        if tls {
+            cluster.make_certificates(&dir)?;
+        }
         cluster.start_again()?;
         run(Command::new(cluster.bin.join("createdb"))
             .args(["-h", "127.0.0.1", "-p", &port.to_string()])
@@ -152,6 +170,73 @@ impl Cluster {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The CA that signed the server's certificate (a cluster from `start_tls`).
+    pub fn ca_file(&self) -> Option<PathBuf> {
+        self.tls.then(|| self.data.with_file_name("ca.crt"))
+    }
+
+    /// A CA and a server certificate for 127.0.0.1 signed by it, in `dir`;
+    /// and a `pg_hba.conf` that takes TCP clients over TLS only.
+    fn make_certificates(&self, dir: &Path) -> anyhow::Result<()> {
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ];
+        let openssl = || {
+            let mut command = Command::new("openssl");
+            command.current_dir(dir);
+            command
+        };
+        let made = run(openssl()
+            .args(["req", "-x509"])
+            .args(ec)
+            .args(["-keyout", "ca.key", "-out", "ca.crt", "-days", "2"])
+            .args(["-subj", "/CN=stagegate test CA"]));
+        made.context("the openssl command makes the test cluster's certificates")?;
+        run(openssl().arg("req").args(ec).args([
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ]))?;
+        std::fs::write(
+            dir.join("server.ext"),
+            "subjectAltName=IP:127.0.0.1\nbasicConstraints=critical,CA:FALSE\n\
+             keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n",
+        )?;
+        run(openssl()
+            .args([
+                "x509",
+                "-req",
+                "-in",
+                "server.csr",
+                "-CA",
+                "ca.crt",
+                "-CAkey",
+                "ca.key",
+            ])
+            .args(["-CAcreateserial", "-out", "server.crt", "-days", "2"])
+            .args(["-extfile", "server.ext"]))?;
+        std::fs::set_permissions(dir.join("server.key"), Permissions::from_mode(0o600))?;
+        std::fs::write(
+            self.data.join("pg_hba.conf"),
+            "local all all trust\nhostssl all all 127.0.0.1/32 trust\n",
+        )?;
+        if self.root {
+            run(Command::new("chown")
+                .arg("postgres:")
+                .arg(dir.join("server.key"))
+                .arg(dir.join("server.crt"))
+                .arg(self.data.join("pg_hba.conf")))?;
+        }
+        Ok(())
     }
 
     /// Stops the server at once, as a crash or a power cut would (`pg_ctl -m

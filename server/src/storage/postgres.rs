@@ -17,12 +17,15 @@
 //! Every statement takes its input as `$n` parameters. Every call is bounded by
 //! a timeout, so a database that went away gives `Unavailable`, never a hang.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use futures_util::StreamExt as _;
 use tokio::sync::watch;
-use tokio_postgres::{AsyncMessage, NoTls};
+use tokio_postgres::config::SslMode;
+use tokio_postgres::{AsyncMessage, Connection, NoTls, Socket};
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::{Append, Contents, CountDelta, Draft, Notice, RevisionFile, StorageError, Version};
 
@@ -59,6 +62,7 @@ const SCOPE: &str = "hashtext(coalesce(current_schema(), ''))";
 pub struct PgStorage {
     pool: Pool,
     config: tokio_postgres::Config,
+    tls: Tls,
     describe: String,
     notices: watch::Sender<Notice>,
     /// The connection holding the leader's lock, when this server leads (or
@@ -97,20 +101,15 @@ impl PgStorage {
         let config: tokio_postgres::Config = url
             .parse()
             .map_err(|error| anyhow::anyhow!("--store: not a PostgreSQL URL ({error})"))?;
-        if config.get_ssl_mode() == tokio_postgres::config::SslMode::Require {
-            anyhow::bail!(
-                "--store: sslmode=require, but stagegate speaks to PostgreSQL without TLS: \
-                 reach it over loopback, a private network or a TLS tunnel"
-            );
-        }
+        let tls = Tls::for_config(&config)?;
         let describe = describe(&config);
-        let manager = Manager::from_config(
-            config.clone(),
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
+        let manager_config = ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        };
+        let manager = match &tls {
+            Tls::Plain => Manager::from_config(config.clone(), NoTls, manager_config),
+            Tls::Verified(tls) => Manager::from_config(config.clone(), tls.clone(), manager_config),
+        };
         let pool = Pool::builder(manager)
             .max_size(16)
             .runtime(Runtime::Tokio1)
@@ -122,6 +121,7 @@ impl PgStorage {
         Ok(PgStorage {
             pool,
             config,
+            tls,
             describe,
             notices: watch::channel(Notice::default()).0,
             leader: tokio::sync::Mutex::new(None),
@@ -485,11 +485,11 @@ impl PgStorage {
             }
         }
         if leader.is_none() {
-            let connected = tokio::time::timeout(CALL_TIMEOUT, self.config.connect(NoTls)).await;
-            let Ok(Ok((client, connection))) = connected else {
+            let connected =
+                tokio::time::timeout(CALL_TIMEOUT, self.tls.connect(&self.config, Spawn)).await;
+            let Ok(Ok((client, ()))) = connected else {
                 return false;
             };
-            tokio::spawn(connection);
             *leader = Some((client, false));
         }
         let Some((client, held)) = leader.as_mut() else {
@@ -522,10 +522,10 @@ impl PgStorage {
     /// Listens for `NOTIFY stagegate` on a connection of its own, reconnecting
     /// when it drops, and checks the head and the documents every second.
     fn spawn_watchers(&self) {
-        let (config, sender) = (self.config.clone(), self.notices.clone());
+        let (config, tls, sender) = (self.config.clone(), self.tls.clone(), self.notices.clone());
         tokio::spawn(async move {
             loop {
-                listen(&config, &sender).await;
+                listen(&config, &tls, &sender).await;
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
         });
@@ -568,21 +568,12 @@ impl PgStorage {
 }
 
 /// One listening connection, until it drops.
-async fn listen(config: &tokio_postgres::Config, sender: &watch::Sender<Notice>) {
-    let Ok(Ok((client, mut connection))) =
-        tokio::time::timeout(CALL_TIMEOUT, config.connect(NoTls)).await
-    else {
+async fn listen(config: &tokio_postgres::Config, tls: &Tls, sender: &watch::Sender<Notice>) {
+    let (forward, mut heard) = tokio::sync::mpsc::unbounded_channel();
+    let connected = tokio::time::timeout(CALL_TIMEOUT, tls.connect(config, Forward(forward))).await;
+    let Ok(Ok((client, driver))) = connected else {
         return;
     };
-    let (forward, mut heard) = tokio::sync::mpsc::unbounded_channel();
-    let driver = tokio::spawn(async move {
-        let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
-        while let Some(Ok(message)) = messages.next().await {
-            if let AsyncMessage::Notification(notification) = message {
-                let _ = forward.send(notification.payload().to_string());
-            }
-        }
-    });
     let channel = client
         .query_one(&format!("SELECT {CHANNEL}"), &[])
         .await
@@ -613,6 +604,107 @@ async fn listen(config: &tokio_postgres::Config, sender: &watch::Sender<Notice>)
         });
     }
     drop(client);
+}
+
+/// How connections are made: in plain text, or (`sslmode=require`) over TLS
+/// that verifies the server's certificate and name, against the PEM file
+/// `PGSSLROOTCERT` names or else the Mozilla roots compiled in (as libpq's
+/// `verify-full`: `require` alone would not stop a server in the middle).
+#[derive(Clone)]
+enum Tls {
+    Plain,
+    Verified(MakeRustlsConnect),
+}
+
+impl Tls {
+    fn for_config(config: &tokio_postgres::Config) -> anyhow::Result<Tls> {
+        if config.get_ssl_mode() != SslMode::Require {
+            return Ok(Tls::Plain);
+        }
+        let mut roots = rustls::RootCertStore::empty();
+        match std::env::var_os("PGSSLROOTCERT") {
+            Some(path) => {
+                use rustls::pki_types::{CertificateDer, pem::PemObject as _};
+                let named = || format!("PGSSLROOTCERT={}", path.to_string_lossy());
+                for cert in CertificateDer::pem_file_iter(&path)
+                    .map_err(|error| anyhow::anyhow!("{}: {error}", named()))?
+                {
+                    let cert = cert.map_err(|error| anyhow::anyhow!("{}: {error}", named()))?;
+                    roots
+                        .add(cert)
+                        .map_err(|error| anyhow::anyhow!("{}: {error}", named()))?;
+                }
+                anyhow::ensure!(!roots.is_empty(), "{}: no certificate in it", named());
+            }
+            None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let client = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|error| anyhow::anyhow!("TLS: {error}"))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Ok(Tls::Verified(MakeRustlsConnect::new(client)))
+    }
+
+    /// A connection of its own (not from the pool), handed to `driver` to run.
+    async fn connect<D: Driver>(
+        &self,
+        config: &tokio_postgres::Config,
+        driver: D,
+    ) -> Result<(tokio_postgres::Client, D::Running), tokio_postgres::Error> {
+        match self {
+            Tls::Plain => {
+                let (client, connection) = config.connect(NoTls).await?;
+                Ok((client, driver.drive(connection)))
+            }
+            Tls::Verified(tls) => {
+                let (client, connection) = config.connect(tls.clone()).await?;
+                Ok((client, driver.drive(connection)))
+            }
+        }
+    }
+}
+
+/// What runs a connection's I/O, whichever stream it is over.
+trait Driver {
+    type Running;
+    fn drive<T>(self, connection: Connection<Socket, T>) -> Self::Running
+    where
+        T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static;
+}
+
+/// Runs it in the background (the leader's connection).
+struct Spawn;
+
+impl Driver for Spawn {
+    type Running = ();
+    fn drive<T>(self, connection: Connection<Socket, T>)
+    where
+        T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        tokio::spawn(connection);
+    }
+}
+
+/// Runs it and forwards each notification's payload (the listening connection).
+struct Forward(tokio::sync::mpsc::UnboundedSender<String>);
+
+impl Driver for Forward {
+    type Running = tokio::task::JoinHandle<()>;
+    fn drive<T>(self, mut connection: Connection<Socket, T>) -> Self::Running
+    where
+        T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        tokio::spawn(async move {
+            let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
+            while let Some(Ok(message)) = messages.next().await {
+                if let AsyncMessage::Notification(notification) = message {
+                    let _ = self.0.send(notification.payload().to_string());
+                }
+            }
+        })
+    }
 }
 
 async fn insert_revision(
@@ -860,7 +952,7 @@ async fn bounded<T>(
 /// or refusing connections) are `Unavailable`; the rest are `Io`.
 fn pg(error: tokio_postgres::Error) -> StorageError {
     let Some(db) = error.as_db_error() else {
-        return StorageError::Unavailable(error.to_string());
+        return StorageError::Unavailable(with_causes(&error));
     };
     let code = db.code().code();
     // 08: connection exception; 57P: operator intervention (shutdown, …);
@@ -874,9 +966,26 @@ fn pg(error: tokio_postgres::Error) -> StorageError {
 
 fn pool_error(error: &deadpool_postgres::PoolError) -> String {
     match error {
-        deadpool_postgres::PoolError::Backend(error) => error.to_string(),
+        deadpool_postgres::PoolError::Backend(error) => with_causes(error),
         other => other.to_string(),
     }
+}
+
+/// An error and what caused it, as one line: tokio-postgres says "db error"
+/// or "error performing TLS handshake" and keeps the why (the server's
+/// message, a certificate it could not check) in its source.
+fn with_causes(error: &tokio_postgres::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = std::error::Error::source(error);
+    while let Some(next) = cause {
+        let said = next.to_string();
+        if !text.contains(&said) {
+            text.push_str(": ");
+            text.push_str(&said);
+        }
+        cause = next.source();
+    }
+    text
 }
 
 /// Two servers creating the migrations table at once: one loses the race on

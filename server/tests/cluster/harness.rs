@@ -25,6 +25,15 @@ pub const ANSWER_WITHIN: Duration = Duration::from_secs(10);
 /// A throwaway cluster, or `None` (the test passes, saying why) where
 /// PostgreSQL's server is not installed and `STAGEGATE_REQUIRE_POSTGRES` is not 1.
 pub fn cluster() -> Option<Cluster> {
+    installed().then(|| Cluster::start().expect("starting a throwaway PostgreSQL cluster"))
+}
+
+/// `cluster`, taking clients over TLS only (`Cluster::start_tls`).
+pub fn tls_cluster() -> Option<Cluster> {
+    installed().then(|| Cluster::start_tls().expect("starting a throwaway cluster with TLS"))
+}
+
+fn installed() -> bool {
     if stagegate_pgtemp::server_binaries().is_none() {
         let why = "PostgreSQL's server binaries are not installed (Debian: apt-get install \
                    postgresql), so the multi-server and fault tests cannot run";
@@ -32,9 +41,9 @@ pub fn cluster() -> Option<Cluster> {
             panic!("{why} (STAGEGATE_REQUIRE_POSTGRES=1)");
         }
         eprintln!("skipped: {why}");
-        return None;
+        return false;
     }
-    Some(Cluster::start().expect("starting a throwaway PostgreSQL cluster"))
+    true
 }
 
 /// A `stagegate` process, its stdout and stderr kept (and shown if the test fails).
@@ -47,9 +56,15 @@ pub struct Process {
 impl Process {
     /// `stagegate ARGS…` in a directory of its own.
     pub fn spawn(args: &[&str]) -> Process {
+        Process::spawn_with(args, &[])
+    }
+
+    /// `spawn`, with these environment variables set.
+    pub fn spawn_with(args: &[&str], env: &[(&str, &str)]) -> Process {
         let dir = tempfile::tempdir().unwrap();
         let mut child = Command::new(BINARY)
             .args(args)
+            .envs(env.iter().copied())
             .current_dir(dir.path())
             .env_remove("STAGEGATE_DATABASE_URL")
             .stdout(Stdio::piped())

@@ -8,7 +8,7 @@ use serde_json::json;
 
 use crate::harness::{
     Events, PRODUCTION_KILL, Process, ROLLOUT, call, cluster, get, plan, put_marked, revision,
-    serve, until,
+    serve, tls_cluster, until,
 };
 
 /// What the issue asks for is 1 s (p99, measured by `cargo xtask bench`);
@@ -150,4 +150,63 @@ fn a_user_added_before_the_first_server() {
     assert_eq!(me.status, 200, "{}", me.text());
     assert_eq!(me.json()["role"], "admin");
     assert_eq!(revision(a.addr), 1, "the default plan, seeded once");
+}
+
+/// `sslmode=require`: TLS, with the server's certificate checked against
+/// `PGSSLROOTCERT` (here the CA the test cluster made; the cluster takes TCP
+/// clients over TLS only). Without the right root, the server says why it
+/// cannot connect instead of trusting a certificate it cannot check.
+#[test]
+fn tls_when_the_url_requires_it() {
+    let Some(cluster) = tls_cluster() else { return };
+    let ca = cluster.ca_file().unwrap();
+    let ca = ca.to_str().unwrap();
+    let url = format!("{}?sslmode=require", cluster.url());
+    let serve_args = [
+        "serve",
+        "--store",
+        &url,
+        "--addr",
+        "127.0.0.1:0",
+        "--console",
+        "none",
+    ];
+
+    let mut verified = Process::spawn_with(&serve_args, &[("PGSSLROOTCERT", ca)]);
+    let addr = verified.addr();
+    let admin = verified.admin().expect("the first server makes the admin");
+    let reply = call(
+        addr,
+        "POST",
+        PRODUCTION_KILL,
+        Some(&admin),
+        &[],
+        Some(&json!({ "on": true }).to_string()),
+    )
+    .unwrap();
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    // A second server over TLS hears the first one's writes (its own
+    // listening connection is TLS too).
+    let mut second = Process::spawn_with(&serve_args, &[("PGSSLROOTCERT", ca)]);
+    let second_addr = second.addr();
+    assert_eq!(revision(second_addr), 2);
+    verified.kill();
+    second.kill();
+
+    // Plain text is refused by this cluster: the URL without sslmode waits.
+    let mut plain = Process::serve(&cluster.url());
+    plain.wait_for("waiting for PostgreSQL", Duration::from_secs(20));
+    plain.kill();
+    // The Mozilla roots do not hold the test CA.
+    let mut unverified = Process::spawn_with(&serve_args, &[]);
+    let line = unverified.wait_for("waiting for PostgreSQL", Duration::from_secs(20));
+    assert!(line.contains("certificate"), "{line}");
+    unverified.kill();
+    let (code, output) = Process::spawn_with(&serve_args, &[("PGSSLROOTCERT", "/nonexistent.pem")])
+        .finish(Duration::from_secs(20));
+    assert_eq!(code, 1, "{output}");
+    assert!(
+        output.contains("PGSSLROOTCERT=/nonexistent.pem"),
+        "{output}"
+    );
 }
