@@ -29,12 +29,24 @@ async fn ingest_key(server: &Server) -> String {
 
 /// Reports `n` exposures in the rollout and `2 n` out of it.
 async fn report(server: &Server, key: &str, n: u64) {
-    let body = json!({ "counts": [
-        { "rollout": ROLLOUT, "environment": "staging", "stage": STAGE,
-          "inRollout": true, "event": "exposure", "count": n },
-        { "rollout": ROLLOUT, "environment": "staging", "stage": STAGE,
-          "inRollout": false, "event": "exposure", "count": 2 * n },
-    ]});
+    send_counts(
+        server,
+        key,
+        &[(true, "exposure", n), (false, "exposure", 2 * n)],
+    )
+    .await;
+}
+
+/// `POST /api/metrics` of staging's live stage: (in the rollout, event, count).
+async fn send_counts(server: &Server, key: &str, counts: &[(bool, &str, u64)]) {
+    let counts: Vec<Value> = counts
+        .iter()
+        .map(|(in_rollout, event, count)| {
+            json!({ "rollout": ROLLOUT, "environment": "staging", "stage": STAGE,
+                    "inRollout": in_rollout, "event": event, "count": count })
+        })
+        .collect();
+    let body = json!({ "counts": counts });
     let request = Request::post("/api/metrics")
         .header("authorization", format!("Bearer {key}"))
         .header("content-type", "application/json")
@@ -258,16 +270,7 @@ async fn a_breach_both_servers_see_rolls_back_once() {
     let a = Server::new().await;
     let b = a.another().await;
     let key = ingest_key(&b).await;
-    let bug = json!({ "counts": [
-        { "rollout": ROLLOUT, "environment": "staging", "stage": STAGE,
-          "inRollout": true, "event": "criticalBug", "count": 1 },
-    ]});
-    let request = Request::post("/api/metrics")
-        .header("authorization", format!("Bearer {key}"))
-        .header("content-type", "application/json")
-        .body(Body::from(bug.to_string()))
-        .unwrap();
-    assert_eq!(b.send(request).await.status, StatusCode::ACCEPTED);
+    send_counts(&b, &key, &[(true, "criticalBug", 1)]).await;
     // B's counts reach the database; A takes them in.
     flush(&b).await.unwrap();
     flush(&a).await.unwrap();
