@@ -699,8 +699,6 @@ async fn app_key_command(kind: KeyKind, command: KeyCommand) -> Result<(), Failu
     Ok(())
 }
 
-/// As the API does: a key for an environment that no rollout has is refused
-/// (when the store has a plan to ask).
 /// The store a user or key command changes. A new one first gets the
 /// default plan, as `serve` would give it on its first start: a store with
 /// users but no revision looks like a lost history, which `serve` refuses.
@@ -718,6 +716,8 @@ async fn open_documents(location: &Location) -> Result<Storage, Failure> {
     Ok(storage)
 }
 
+/// As the API does: a key for an environment that no rollout has is refused
+/// (when the store has a plan to ask).
 async fn known_environment(storage: &Storage, env: &str) -> Result<(), Failure> {
     let plan = match storage {
         Storage::Dir(dir) => crate::store::newest_plan(dir.path()),
