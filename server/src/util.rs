@@ -209,6 +209,24 @@ pub fn percent_decode(text: &str) -> Result<String, PercentError> {
     String::from_utf8(out).map_err(|_| PercentError::NotUtf8)
 }
 
+/// An error with its causes, as one line: many libraries say only what failed
+/// ("client error (Connect)", "db error", "error performing TLS handshake")
+/// and keep the why (connection refused, the server's message, a certificate
+/// that did not check) in the error's source.
+pub fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let said = cause.to_string();
+        if !text.contains(&said) {
+            text.push_str(": ");
+            text.push_str(&said);
+        }
+        source = cause.source();
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

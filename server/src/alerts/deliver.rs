@@ -153,7 +153,7 @@ async fn post(
     };
     let response = match client.request(request).await {
         Ok(response) => response,
-        Err(error) => return Outcome::Retry(None, describe(&error)),
+        Err(error) => return Outcome::Retry(None, crate::util::with_causes(&error)),
     };
     let status = response.status();
     let code = status.as_u16();
@@ -185,22 +185,6 @@ async fn post(
     } else {
         Outcome::Retry(Some(code), error)
     }
-}
-
-/// An error with its causes: hyper's own text alone ("client error (Connect)")
-/// does not say that the connection was refused.
-fn describe(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

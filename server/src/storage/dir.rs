@@ -162,11 +162,9 @@ impl DirStorage {
         let Some(file) = file else {
             return Ok(Append::Nothing(answer));
         };
-        let bytes =
-            serde_json::to_vec_pretty(&file).map_err(|e| StorageError::Io(e.to_string()))?;
         let (dir, slot) = (self.revisions.clone(), self.numbers.clone());
         super::blocking(move || {
-            write_atomic(&dir, &file_name(number), &bytes).map_err(io_error)?;
+            write_revision(&dir, number, &file)?;
             *slot.lock().unwrap_or_else(|e| e.into_inner()) = Numbers {
                 high_water: number,
                 head: number,
@@ -243,11 +241,8 @@ impl DirStorage {
         }
         let mut newest = 0;
         for file in &contents.revisions {
-            let number = file.plan.revision;
-            let bytes =
-                serde_json::to_vec_pretty(file).map_err(|e| StorageError::Io(e.to_string()))?;
-            write_atomic(&self.revisions, &file_name(number), &bytes).map_err(io_error)?;
-            newest = newest.max(number);
+            write_revision(&self.revisions, file.plan.revision, file)?;
+            newest = newest.max(file.plan.revision);
         }
         if contents.numbers_used > newest {
             let held = format!("{}.damaged", file_name(contents.numbers_used));
@@ -345,6 +340,12 @@ fn revision_numbers(dir: &Path) -> anyhow::Result<(Vec<u64>, Vec<u64>)> {
     }
     numbers.sort_unstable();
     Ok((numbers, set_aside))
+}
+
+/// Writes a revision's file under `number` (temp file, fsync, rename).
+fn write_revision(dir: &Path, number: u64, file: &RevisionFile) -> Result<(), StorageError> {
+    let bytes = serde_json::to_vec_pretty(file).map_err(|e| StorageError::Io(e.to_string()))?;
+    write_atomic(dir, &file_name(number), &bytes).map_err(io_error)
 }
 
 pub fn file_name(revision: u64) -> String {

@@ -372,12 +372,7 @@ impl PgStorage {
         if deltas.is_empty() {
             return Ok(());
         }
-        let series: Vec<String> = deltas.iter().map(|d| series_to_text(&d.series)).collect();
-        let minutes: Vec<i32> = deltas.iter().map(|d| d.minute as i32).collect();
-        let counts: Vec<i64> = deltas
-            .iter()
-            .map(|d| i64::try_from(d.n).unwrap_or(i64::MAX))
-            .collect();
+        let (series, minutes, counts) = count_columns(deltas);
         bounded(async {
             let mut client = self.client().await?;
             let tx = client.transaction().await.map_err(pg)?;
@@ -427,14 +422,7 @@ impl PgStorage {
                 )
                 .await
                 .map_err(pg)?;
-            Ok(rows
-                .iter()
-                .map(|row| CountDelta {
-                    series: series_from_text(row.get(0)),
-                    minute: row.get::<_, i32>(1) as u32,
-                    n: row.get::<_, i64>(2) as u64,
-                })
-                .collect())
+            Ok(rows.iter().map(count_from_row).collect())
         })
         .await
     }
@@ -795,17 +783,7 @@ pub async fn import(
     for (name, text) in &contents.documents {
         upsert_document(&tx, name, text).await?;
     }
-    let series: Vec<String> = contents
-        .counts
-        .iter()
-        .map(|count| series_to_text(&count.series))
-        .collect();
-    let minutes: Vec<i32> = contents.counts.iter().map(|c| c.minute as i32).collect();
-    let counts: Vec<i64> = contents
-        .counts
-        .iter()
-        .map(|c| i64::try_from(c.n).unwrap_or(i64::MAX))
-        .collect();
+    let (series, minutes, counts) = count_columns(&contents.counts);
     tx.execute(
         "INSERT INTO stagegate_counts (series, minute, n)
          SELECT * FROM unnest($1::text[], $2::integer[], $3::bigint[])",
@@ -867,11 +845,7 @@ pub async fn export(storage: &PgStorage) -> Result<Contents, StorageError> {
         .await
         .map_err(pg)?
         .iter()
-        .map(|row| CountDelta {
-            series: series_from_text(row.get(0)),
-            minute: row.get::<_, i32>(1) as u32,
-            n: row.get::<_, i64>(2) as u64,
-        })
+        .map(count_from_row)
         .collect();
     tx.commit().await.map_err(pg)?;
     Ok(Contents {
@@ -892,6 +866,26 @@ fn revision_file(number: i64, audit: String, plan: String) -> Result<RevisionFil
         audit: serde_json::from_str(&audit).map_err(|e| damaged("audit entry", e))?,
         plan: serde_json::from_str(&plan).map_err(|e| damaged("plan", e))?,
     })
+}
+
+/// Counts as three arrays, for one `INSERT … SELECT * FROM unnest(…)`.
+fn count_columns(deltas: &[CountDelta]) -> (Vec<String>, Vec<i32>, Vec<i64>) {
+    let series = deltas.iter().map(|d| series_to_text(&d.series)).collect();
+    let minutes = deltas.iter().map(|d| d.minute as i32).collect();
+    let counts = deltas
+        .iter()
+        .map(|d| i64::try_from(d.n).unwrap_or(i64::MAX))
+        .collect();
+    (series, minutes, counts)
+}
+
+/// A `series, minute, n` row of `stagegate_counts`.
+fn count_from_row(row: &tokio_postgres::Row) -> CountDelta {
+    CountDelta {
+        series: series_from_text(row.get(0)),
+        minute: row.get::<_, i32>(1) as u32,
+        n: row.get::<_, i64>(2) as u64,
+    }
 }
 
 /// A series key as `text` holds it: PostgreSQL's text takes no NUL, which
@@ -952,7 +946,7 @@ async fn bounded<T>(
 /// or refusing connections) are `Unavailable`; the rest are `Io`.
 fn pg(error: tokio_postgres::Error) -> StorageError {
     let Some(db) = error.as_db_error() else {
-        return StorageError::Unavailable(with_causes(&error));
+        return StorageError::Unavailable(crate::util::with_causes(&error));
     };
     let code = db.code().code();
     // 08: connection exception; 57P: operator intervention (shutdown, …);
@@ -966,26 +960,9 @@ fn pg(error: tokio_postgres::Error) -> StorageError {
 
 fn pool_error(error: &deadpool_postgres::PoolError) -> String {
     match error {
-        deadpool_postgres::PoolError::Backend(error) => with_causes(error),
+        deadpool_postgres::PoolError::Backend(error) => crate::util::with_causes(error),
         other => other.to_string(),
     }
-}
-
-/// An error and what caused it, as one line: tokio-postgres says "db error"
-/// or "error performing TLS handshake" and keeps the why (the server's
-/// message, a certificate it could not check) in its source.
-fn with_causes(error: &tokio_postgres::Error) -> String {
-    let mut text = error.to_string();
-    let mut cause = std::error::Error::source(error);
-    while let Some(next) = cause {
-        let said = next.to_string();
-        if !text.contains(&said) {
-            text.push_str(": ");
-            text.push_str(&said);
-        }
-        cause = next.source();
-    }
-    text
 }
 
 /// Two servers creating the migrations table at once: one loses the race on
